@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Both run `make setup` first.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zipp-installed
+DEMO_DIR ?= data/sample
+DEMO_USERS ?= 400
+
+.PHONY: setup java demo test lint perf clean
+
+setup: java $(STAMP)
+
+# Spark 4 needs Java 17+: install a headless JDK as root with apt, else stop with a message.
+java:
+	@major=$$(java -version 2>&1 | awk -F'"' '/version/ {split($$2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit}'); \
+	if [ -n "$$major" ] && [ "$$major" -ge 17 ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "zipp setup: Java 17+ not found; installing openjdk-17-jre-headless" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	else \
+	  echo "zipp setup: Spark needs Java 17+ on PATH; install a JDK 17+ and rerun 'make setup'." >&2; exit 1; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/zipp sample --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7
+	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps
+	$(BIN)/zipp status -c conf/local.yaml
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+perf: setup
+	$(BIN)/python perf/ingest.py
+
+clean:
+	rm -rf lake data perf/out spark-warehouse

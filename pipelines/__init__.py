@@ -1,0 +1,1 @@
+"""Spark jobs: the Reddit dump data source, ingest, graph build, image posts."""

@@ -1,0 +1,91 @@
+"""The lake's layout on disk and its file-level primitives (atomic swap, fingerprints)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+from schemas.tables import table
+
+LAYERS = ("bronze", "silver", "gold", "bench", "quarantine", "models", "reports", "_manifests")
+
+
+class Lake:
+    """One root folder; one folder per layer; one table per folder."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).absolute()
+
+    def path(self, name: str) -> Path:
+        """Folder of a table (``bronze/comments``) or of a layer (``reports``)."""
+        return self.root / name
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "_manifests"
+
+    def staging(self, *parts: str) -> Path:
+        """A scratch folder inside the lake, on the same filesystem as the tables."""
+        return self.root.joinpath("_staging", *parts)
+
+    def rows(self, name: str) -> int:
+        """Row count of a table from Parquet footers (0 when it has no files yet)."""
+        files = data_files(self.path(name))
+        if not files:
+            return 0
+        return ds.dataset([str(f) for f in files], format="parquet").count_rows()
+
+    def read(self, name: str):
+        """A table as a pyarrow Table with its declared schema (partition columns included)."""
+        spec = table(name)
+        root = self.path(name)
+        if not data_files(root):
+            return spec.schema.empty_table()
+        part = ds.partitioning(
+            spec.schema.empty_table().select(list(spec.partition_by)).schema, flavor="hive"
+        ) if spec.partition_by else None
+        return ds.dataset(str(root), format="parquet", schema=spec.schema,
+                          partitioning=part).to_table()
+
+    def commit_table(self, name: str, staged: Path) -> None:
+        """Replace table `name` by the folder `staged` (write aside, then swap)."""
+        swap_in(staged, self.path(name))
+
+
+def data_files(root: Path) -> list[Path]:
+    """Parquet data files under a table folder, sorted (hidden and _-prefixed skipped)."""
+    if not root.exists():
+        return []
+    return sorted(
+        p for p in root.rglob("*.parquet")
+        if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
+    )
+
+
+def fingerprint(paths: list[Path] | list[str]) -> str:
+    """Cheap content fingerprint of files: path, size and mtime of each."""
+    h = hashlib.sha1()
+    for p in sorted(map(str, paths)):
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def table_fingerprint(root: Path) -> str:
+    """Fingerprint of a table folder's data files (changes whenever a commit lands)."""
+    return fingerprint(data_files(root))
+
+
+def swap_in(staged: Path, target: Path) -> None:
+    """Atomically replace folder `target` by `staged` (same filesystem)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    trash = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    if target.exists():
+        os.replace(target, trash)
+    os.replace(staged, target)
+    shutil.rmtree(trash, ignore_errors=True)

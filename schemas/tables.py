@@ -1,0 +1,34 @@
+"""The lake's tables: name -> schema and partitioning, in one place."""
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from schemas import reddit
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: `layer/name`, its Arrow schema and partition columns."""
+
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = ()
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in [
+        TableSpec("bronze/submissions", reddit.BRONZE_SUBMISSIONS, ("month",)),
+        TableSpec("bronze/comments", reddit.BRONZE_COMMENTS, ("month",)),
+        TableSpec("quarantine/records", reddit.QUARANTINE_RECORDS),
+    ]
+}
+
+
+def table(name: str) -> TableSpec:
+    """Look up a table by its lake name, e.g. ``bronze/comments``."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown lake table {name!r}; known: {', '.join(TABLES)}") from None
