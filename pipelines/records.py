@@ -202,6 +202,10 @@ class ChunkParser:
         if self.media:
             pl_schema.update({m: pl.String for m in MEDIA_FIELDS})
         self.pl_schema = pl_schema
+        names = [*self.fields, "edited_utc"] + (["preview_url", "gallery"] if self.media else [])
+        self.parsed_schema = pa.schema(
+            [self.schema.field(n) for n in names] + [pa.field("source_line", pa.int64())]
+        )
 
     # -------------------------------------------------------------- public
     def parse(self, chunk: bytes, first_line: int) -> ParsedChunk:
@@ -268,7 +272,8 @@ class ChunkParser:
         if self.media:
             table = self._media_from_json(table)
         table = table.append_column("source_line", line_no)
-        return ParsedChunk(table=table, blank_lines=blank)
+        return ParsedChunk(table=table.select(self.parsed_schema.names).cast(self.parsed_schema),
+                           blank_lines=blank)
 
     def _media_from_json(self, table: pa.Table) -> pa.Table:
         cols = {m: table[m].to_pylist() for m in MEDIA_FIELDS}
@@ -304,12 +309,7 @@ class ChunkParser:
                 continue
             row["source_line"] = line
             rows.append(row)
-        names = [*self.fields, "edited_utc"]
-        if self.media:
-            names += ["preview_url", "gallery"]
-        types = [self.schema.field(n).type for n in names] + [pa.int64()]
-        schema = pa.schema([pa.field(n, t) for n, t in zip([*names, "source_line"], types, strict=True)])
-        out.table = pa.Table.from_pylist(rows, schema=schema)
+        out.table = pa.Table.from_pylist(rows, schema=self.parsed_schema)
         return out
 
     def _record(self, body: bytes, out: ParsedChunk) -> dict:

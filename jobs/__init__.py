@@ -1,0 +1,1 @@
+"""The CLI, one entry point per scheduled job, and the stage runner."""

@@ -1,0 +1,108 @@
+"""Configuration: YAML profiles in conf/, loaded with OmegaConf, validated with pydantic.
+
+An unknown key or a wrong type is a one-line `ConfigError` naming the key. Command-line
+overrides are ``key=value`` (OmegaConf dotlist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from omegaconf import OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the offending key in the message."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SparkConfig(_Section):
+    master: str | None = Field("local[*]", description="Spark master URL; null under spark-submit")
+    app_name: str = "zipp"
+    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+
+
+class RayConfig(_Section):
+    address: str | None = Field(None, description="ray.init address; null starts a local Ray")
+    num_cpus: int | None = None
+
+
+class LakeConfig(_Section):
+    root: str = "lake"
+    format: Literal["parquet", "delta"] = "parquet"
+
+
+class InputConfig(_Section):
+    dumps: str = Field("data/sample/dumps", description="folder or glob of RS_/RC_ dump files")
+
+
+class IngestConfig(_Section):
+    blocklist: str | None = Field(None, description="file of usernames to drop (one a line)")
+    files_per_job: int = Field(4, ge=1)
+    chunk_mb: int = Field(16, ge=1)
+    max_line_mb: int = Field(64, ge=1)
+
+    def usernames(self) -> frozenset[str]:
+        """The blocklist's usernames (empty lines and # comments skipped)."""
+        if not self.blocklist:
+            return frozenset()
+        path = Path(self.blocklist)
+        if not path.exists():
+            raise ConfigError(f"ingest.blocklist: file not found: {path}")
+        lines = (ln.strip() for ln in path.read_text().splitlines())
+        return frozenset(ln for ln in lines if ln and not ln.startswith("#"))
+
+
+class ZippConfig(_Section):
+    profile: str = "local"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+    def section_hash(self, section: str) -> str:
+        """Stable hash of one config section (what a stage's manifest records)."""
+        data = getattr(self, section).model_dump(mode="json")
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _explain(err: ValidationError) -> str:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        return f"config error: {key}: unknown key"
+    return f"config error: {key}: {e['msg']} (got {e.get('input')!r})"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ZippConfig:
+    """Load a profile (None: built-in local defaults) and apply ``key=value`` overrides."""
+    layers = []
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config error: profile not found: {p}")
+        try:
+            layers.append(OmegaConf.load(p))
+        except Exception as e:
+            raise ConfigError(f"config error: {p}: {e}") from None
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"config error: override {item!r} is not key=value")
+    try:
+        if overrides:
+            layers.append(OmegaConf.from_dotlist(list(overrides)))
+        merged = OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True) if layers else {}
+    except Exception as e:
+        raise ConfigError(f"config error: {e}".splitlines()[0]) from None
+    try:
+        return ZippConfig.model_validate(merged or {})
+    except ValidationError as e:
+        raise ConfigError(_explain(e)) from None
