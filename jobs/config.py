@@ -15,6 +15,9 @@ from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
+DEFAULT_PROFILE = Path("conf/local.yaml")
+
+
 class ConfigError(ValueError):
     """A configuration problem, with the offending key in the message."""
 
@@ -83,8 +86,14 @@ def _explain(err: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ZippConfig:
-    """Load a profile (None: built-in local defaults) and apply ``key=value`` overrides."""
+    """Load a profile and apply ``key=value`` overrides.
+
+    No profile: ``conf/local.yaml`` when it exists here (the embedded default), else the
+    built-in defaults.
+    """
     layers = []
+    if path is None and DEFAULT_PROFILE.exists():
+        path = DEFAULT_PROFILE
     if path is not None:
         p = Path(path)
         if not p.exists():
