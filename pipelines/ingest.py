@@ -97,8 +97,7 @@ def reconcile(lake: Lake, dumps: list[str], opts: IngestOptions) -> list[dict]:
             current.get(f) == fp for f, fp in b["files"].items()
         )
         (keep if fresh else drop).append(b)
-    if drop:
-        _write_journal(lake, keep)
+    _write_journal(lake, keep)  # also drops a torn last line left by a kill mid-append
     valid = {b["batch"] for b in keep}
     for f in _output_files(lake):
         if _batch_of(f) not in valid:
