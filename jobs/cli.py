@@ -15,8 +15,11 @@ from jobs.runner import is_current, read_manifest, run_stage, select
 from jobs.stages import STAGES
 from schemas.lake import Lake
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="ZIPP: Reddit personas for a frozen text-to-image model (ZIPBench).")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="ZIPP: Reddit personas for a frozen text-to-image model (ZIPBench).",
+)
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 ConfigOpt = Annotated[str | None, typer.Option("-c", "--config", help="YAML profile (conf/*.yaml)")]
@@ -51,18 +54,24 @@ def sample(
     seed: Annotated[int, typer.Option(help="random seed (output is deterministic by seed)")] = 7,
     communities: Annotated[int, typer.Option(help="number of planted communities")] = 8,
     months: Annotated[str, typer.Option(help="comma-separated YYYY-MM months")] = "2021-05,2021-06",
-    image_base_url: Annotated[str, typer.Option(help="base URL the images are served from")] =
-        "http://127.0.0.1:8765",
+    image_base_url: Annotated[
+        str, typer.Option(help="base URL the images are served from")
+    ] = "http://127.0.0.1:8765",
     image_size: Annotated[int, typer.Option(help="side of the rendered PNGs in pixels")] = 64,
     corrupt_lines: Annotated[int, typer.Option(help="corrupt lines per dump file")] = 2,
 ) -> None:
     """Write a small Reddit world as monthly RS_/RC_ .zst dumps with planted structure."""
     from pipelines.sample.world import SampleSpec, write_sample
 
-    spec = SampleSpec(users=users, seed=seed, communities=communities,
-                      months=tuple(m.strip() for m in months.split(",") if m.strip()),
-                      image_base_url=image_base_url.rstrip("/"), image_size=image_size,
-                      corrupt_lines=corrupt_lines)
+    spec = SampleSpec(
+        users=users,
+        seed=seed,
+        communities=communities,
+        months=tuple(m.strip() for m in months.split(",") if m.strip()),
+        image_base_url=image_base_url.rstrip("/"),
+        image_size=image_size,
+        corrupt_lines=corrupt_lines,
+    )
     summary = write_sample(out, spec, console=console)
     t = Table(title=f"sample world -> {out}")
     t.add_column("file")
@@ -81,14 +90,17 @@ def ingest(
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
     """Ingest Reddit dumps into bronze tables and the quarantine (Spark)."""
-    run_stages(["ingest"], config, [f"input.dumps={dumps}", f"lake.root={lake}",
-                                    *(overrides or [])], force)
+    run_stages(
+        ["ingest"], config, [f"input.dumps={dumps}", f"lake.root={lake}", *(overrides or [])], force
+    )
 
 
 @app.command()
 def run(
-    args: Annotated[list[str] | None, typer.Argument(
-        help="stage names (none: every stage) and key=value overrides")] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="stage names (none: every stage) and key=value overrides"),
+    ] = None,
     config: ConfigOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -119,8 +131,14 @@ def status(
         state = "[green]current[/]" if current else f"[yellow]{why}[/]"
         outputs = "\n".join(f"{n}: {lake.rows(n):,}" for n in stage.outputs)
         started = m and datetime.fromisoformat(m["started_at"]).strftime("%Y-%m-%d %H:%M")
-        t.add_row(stage.name, stage.engine, state, started or "-",
-                  f"{m['seconds']:.1f}" if m else "-", outputs)
+        t.add_row(
+            stage.name,
+            stage.engine,
+            state,
+            started or "-",
+            f"{m['seconds']:.1f}" if m else "-",
+            outputs,
+        )
     console.print(t)
 
 

@@ -14,7 +14,6 @@ from typing import Literal
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-
 DEFAULT_PROFILE = Path("conf/local.yaml")
 
 
@@ -101,7 +100,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             layers.append(OmegaConf.load(p))
         except Exception as e:
-            raise ConfigError(f"config error: {p}: {e}") from None
+            raise ConfigError(f"config error: {p}: {str(e).splitlines()[0]}") from None
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"config error: override {item!r} is not key=value")

@@ -1,6 +1,6 @@
 """Stage `ingest` (Spark): Reddit dumps -> bronze/{submissions,comments} + quarantine/records.
 
-    python -m jobs.ingest -c conf/cluster.yaml [key=value ...]
+python -m jobs.ingest -c conf/cluster.yaml [key=value ...]
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ def run(ctx: StageContext) -> None:
     if not dumps:
         raise FileNotFoundError(f"input.dumps: no dump files under {cfg.input.dumps!r}")
     ctx.console.print(f"{len(dumps)} dump files under {cfg.input.dumps}")
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total} files"),
-                        TextColumn("{task.fields[rows]:,} records"), TimeElapsedColumn(),
-                        console=ctx.console)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TextColumn("{task.fields[rows]:,} records"),
+        TimeElapsedColumn(),
+        console=ctx.console,
+    )
     with progress:
         task = progress.add_task("ingest", total=len(dumps), rows=0)
 
@@ -51,28 +56,44 @@ def run(ctx: StageContext) -> None:
             return s
 
         ledger = ingest(spark, ctx.lake, dumps, options(ctx), force=ctx.force, on_batch=on_batch)
-        progress.update(task, completed=len(dumps),
-                        rows=sum(r["records"] for r in ledger))
+        progress.update(task, completed=len(dumps), rows=sum(r["records"] for r in ledger))
     ctx.details["files"] = ledger
     print_ledger(ctx.console, ledger)
 
 
 def balanced(row: dict) -> bool:
     """records in (non-blank lines) = bronze + quarantined + blocklisted."""
-    return row["lines"] - row["blank_lines"] == row["records"] + row["quarantined"] + row["blocklisted"]
+    return (
+        row["lines"] - row["blank_lines"]
+        == row["records"] + row["quarantined"] + row["blocklisted"]
+    )
 
 
 def print_ledger(console: Console, ledger: list[dict]) -> None:
     """Per-file counts: lines in = bronze + quarantine + blocklisted."""
     t = Table(title="ingest: per-file counts (records in = bronze + quarantined + blocklisted)")
-    for col in ("file", "kind", "records in", "bronze", "quarantined", "blocklisted",
-                "truncated", "balanced"):
+    for col in (
+        "file",
+        "kind",
+        "records in",
+        "bronze",
+        "quarantined",
+        "blocklisted",
+        "truncated",
+        "balanced",
+    ):
         t.add_column(col, justify="left" if col in ("file", "kind") else "right")
     for r in sorted(ledger, key=lambda r: r["source_file"]):
-        t.add_row(r["source_file"].rsplit("/", 1)[-1], r["kind"],
-                  f"{r['lines'] - r['blank_lines']:,}", f"{r['records']:,}",
-                  f"{r['quarantined']:,}", f"{r['blocklisted']:,}",
-                  "yes" if r["truncated"] else "", "✓" if balanced(r) else "✗")
+        t.add_row(
+            r["source_file"].rsplit("/", 1)[-1],
+            r["kind"],
+            f"{r['lines'] - r['blank_lines']:,}",
+            f"{r['records']:,}",
+            f"{r['quarantined']:,}",
+            f"{r['blocklisted']:,}",
+            "yes" if r["truncated"] else "",
+            "✓" if balanced(r) else "✗",
+        )
     console.print(t)
 
 

@@ -86,8 +86,9 @@ def is_current(stage: Stage, config: ZippConfig, lake: Lake) -> tuple[bool, str]
     return True, "current"
 
 
-def run_stage(stage: Stage, config: ZippConfig, lake: Lake, console: Console,
-              force: bool = False) -> dict:
+def run_stage(
+    stage: Stage, config: ZippConfig, lake: Lake, console: Console, force: bool = False
+) -> dict:
     """Run one stage unless current (or forced); returns its manifest."""
     current, why = is_current(stage, config, lake)
     if current and not force:

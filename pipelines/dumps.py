@@ -37,9 +37,13 @@ def dump_kind(path: str) -> str:
     if m:
         return _KIND_BY_PREFIX[m.group("prefix")]
     low = name.lower()
-    for word, kind in (("submission", "submissions"), ("comment", "comments")):
-        if word in low:
-            return kind
+    found = [
+        kind
+        for word, kind in (("submission", "submissions"), ("comment", "comments"))
+        if word in low
+    ]
+    if len(found) == 1:
+        return found[0]
     raise ValueError(
         f"cannot tell whether {path!r} holds submissions or comments: name it RS_YYYY-MM.zst / "
         "RC_YYYY-MM.zst, or put 'submissions' / 'comments' in a plain NDJSON file's name"
@@ -93,7 +97,9 @@ def _zstd_blocks(path: str, stats: DumpStats) -> Iterator[bytes]:
                     out = dobj.decompress(data)
                 except zstandard.ZstdError as e:
                     stats.truncated = True
-                    stats.truncation = f"corrupt zstd data after {stats.decompressed_bytes} bytes: {e}"
+                    stats.truncation = (
+                        f"corrupt zstd data after {stats.decompressed_bytes} bytes: {e}"
+                    )
                     return
                 in_frame = True
                 if out:
@@ -163,6 +169,25 @@ class DumpReader:
             return _prefetch(_zstd_blocks(self.path, self.stats))
         return _plain_blocks(self.path, self.stats)
 
+    def _checked(self, chunk: bytes, first_line: int) -> Iterator[tuple[bytes, int]]:
+        """Yield `chunk` minus any complete line over max_line_bytes (listed as oversize)."""
+        if len(chunk) <= self.max_line_bytes:
+            yield chunk, first_line
+            return
+        start = seg_start = 0
+        line = seg_first = first_line
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            end = len(chunk) if end < 0 else end
+            if end - start > self.max_line_bytes:
+                if seg_start < start:
+                    yield chunk[seg_start:start], seg_first
+                self.stats.oversize.append((line, chunk[start : start + 1024], end - start))
+                seg_start, seg_first = end + 1, line + 1
+            start, line = end + 1, line + 1
+        if seg_start < len(chunk):
+            yield chunk[seg_start:], seg_first
+
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
         pending = bytearray()
         skipping = False  # inside an over-long line: discard up to its newline
@@ -182,7 +207,7 @@ class DumpReader:
             if len(pending) - last_nl - 1 > self.max_line_bytes:
                 if last_nl >= 0:
                     chunk = bytes(pending[: last_nl + 1])
-                    yield chunk, next_line
+                    yield from self._checked(chunk, next_line)
                     next_line += chunk.count(b"\n")
                 tail = pending[last_nl + 1 :]
                 self.stats.oversize.append((next_line, bytes(tail[:1024]), len(tail)))
@@ -191,11 +216,11 @@ class DumpReader:
             elif len(pending) >= self.chunk_bytes and last_nl >= 0:
                 chunk = bytes(pending[: last_nl + 1])
                 del pending[: last_nl + 1]
-                yield chunk, next_line
+                yield from self._checked(chunk, next_line)
                 next_line += chunk.count(b"\n")
         if skipping:
             next_line += 1
         if pending:
-            yield bytes(pending), next_line
+            yield from self._checked(bytes(pending), next_line)
             next_line += pending.count(b"\n") + (0 if pending.endswith(b"\n") else 1)
         self.stats.lines = next_line - 1

@@ -119,7 +119,9 @@ def plan_batches(dumps: list[str], done: set[str], opts: IngestOptions) -> list[
             fps = {f: fingerprint([f]) for f in group}
             key = json.dumps([kind, opts.content_hash(), sorted(fps.items())])
             bid = "b" + hashlib.sha1(key.encode()).hexdigest()[:15]
-            batches.append({"batch": bid, "kind": kind, "files": fps, "content": opts.content_hash()})
+            batches.append(
+                {"batch": bid, "kind": kind, "files": fps, "content": opts.content_hash()}
+            )
     return batches
 
 
@@ -168,9 +170,14 @@ def _move_parts(src: Path, dst: Path, batch_id: str) -> None:
         os.replace(part, target)
 
 
-def ingest(spark_factory: Callable[[], SparkSession], lake: Lake, dumps: list[str],
-           opts: IngestOptions, force: bool = False,
-           on_batch: Callable[[dict, list[dict]], None] | None = None) -> list[dict]:
+def ingest(
+    spark_factory: Callable[[], SparkSession],
+    lake: Lake,
+    dumps: list[str],
+    opts: IngestOptions,
+    force: bool = False,
+    on_batch: Callable[[dict, list[dict]], None] | None = None,
+) -> list[dict]:
     """Bring bronze and quarantine up to date with `dumps`; returns every file's ledger row.
 
     `spark_factory` is only called when there is work to do.

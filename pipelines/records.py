@@ -15,7 +15,9 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
@@ -30,6 +32,7 @@ _SMALL_CHUNK_LINES = 64
 #: Submission fields kept as JSON text by the fast path and unpacked into typed media columns.
 MEDIA_FIELDS = ("media_metadata", "gallery_data", "preview")
 URL_FIELDS = ("url", "thumbnail")
+_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB]")
 _LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _HTML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&"))
 _POLARS = {pa.string(): pl.String, pa.int64(): pl.Int64, pa.bool_(): pl.Boolean}
@@ -50,8 +53,15 @@ class ParsedChunk:
     utf8_repaired: int = 0
 
 
-def quarantine_row(source_file: str, line: int, kind: str, error_kind: str, error: str,
-                   raw: bytes, size: int | None = None) -> dict:
+def quarantine_row(
+    source_file: str,
+    line: int,
+    kind: str,
+    error_kind: str,
+    error: str,
+    raw: bytes,
+    size: int | None = None,
+) -> dict:
     """One `quarantine/records` row; keeps the first 1 KB of the raw line."""
     return {
         "source_file": source_file,
@@ -138,9 +148,19 @@ def _scrub(s):
     if isinstance(s, str):
         try:
             s.encode("utf-8")
-        except UnicodeEncodeError:
-            return s.encode("utf-8", "replace").decode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates -> U+FFFD, as invalid UTF-8 bytes are
+            return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return s
+
+
+def _json_or_none(text: str | None):
+    """A nested field the fast path kept as JSON text; a plain string value gives None."""
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _dict_or_none(v):
@@ -160,7 +180,7 @@ def media_columns(media_metadata, gallery_data, preview) -> tuple[str | None, li
         if isinstance(images, list) and images and isinstance(images[0], dict):
             source = _dict_or_none(images[0].get("source")) or {}
             url = source.get("url")
-            preview_url = html.unescape(url) if isinstance(url, str) else None
+            preview_url = _scrub(html.unescape(url)) if isinstance(url, str) else None
     media = _dict_or_none(media_metadata)
     if not media:
         return preview_url, None
@@ -176,14 +196,16 @@ def media_columns(media_metadata, gallery_data, preview) -> tuple[str | None, li
             continue
         s = _dict_or_none(item.get("s")) or {}
         url = s.get("u") or s.get("gif") or s.get("mp4")
-        gallery.append({
-            "media_id": str(media_id),
-            "url": html.unescape(url) if isinstance(url, str) else None,
-            "mime": _to_str(item.get("m")),
-            "kind": _to_str(item.get("e")),
-            "width": s.get("x") if isinstance(s.get("x"), int) else None,
-            "height": s.get("y") if isinstance(s.get("y"), int) else None,
-        })
+        gallery.append(
+            {
+                "media_id": _scrub(str(media_id)),
+                "url": _scrub(html.unescape(url)) if isinstance(url, str) else None,
+                "mime": _scrub(_to_str(item.get("m"))),
+                "kind": _scrub(_to_str(item.get("e"))),
+                "width": s.get("x") if isinstance(s.get("x"), int) else None,
+                "height": s.get("y") if isinstance(s.get("y"), int) else None,
+            }
+        )
     return preview_url, gallery
 
 
@@ -198,7 +220,7 @@ class ChunkParser:
         self.blocklist = pa.array(sorted(blocklist), pa.string())
         self.media = kind == "submissions"
         pl_schema = {n: _POLARS[t] for n, t in self.fields.items()}
-        pl_schema["edited"] = pl.Float64
+        pl_schema["edited"] = pl.String  # false | true | epoch float: typed below
         if self.media:
             pl_schema.update({m: pl.String for m in MEDIA_FIELDS})
         self.pl_schema = pl_schema
@@ -245,46 +267,64 @@ class ChunkParser:
         )
 
     def _fast(self, chunk: bytes, first_line: int) -> ParsedChunk:
-        data = chunk.replace(b'"edited":false', b'"edited":null').replace(
-            b'"edited":true', b'"edited":0.0'
-        )
-        if (b"\\ud" in data or b"\\uD" in data) and _LONE_HIGH_SURROGATE.search(data):
+        if _HIGH_SURROGATE.search(chunk) and _LONE_HIGH_SURROGATE.search(chunk):
             raise _Fallback
-        df = pl.read_ndjson(io.BytesIO(data), schema=self.pl_schema)
+        df = pl.read_ndjson(io.BytesIO(chunk), schema=self.pl_schema)
         lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         blank = 0
         if df.height == lines:
-            line_no = pa.array(range(first_line, first_line + lines), pa.int64())
+            line_no = pa.array(np.arange(first_line, first_line + lines, dtype=np.int64))
         else:
             nonblank = [i for i, ln in enumerate(chunk.split(b"\n")[:lines]) if ln.strip()]
             if len(nonblank) != df.height:
                 raise _Fallback
             blank = lines - df.height
-            line_no = pa.array([first_line + i for i in nonblank], pa.int64())
-        required_null = df.select(pl.any_horizontal(pl.col(list(REQUIRED_FIELDS)).is_null()).any())
-        if required_null.item():
+            line_no = pa.array(np.asarray(nonblank, dtype=np.int64) + first_line)
+        raw_edited = pl.col("edited")
+        edited = (
+            pl.when(raw_edited == "false")
+            .then(None)
+            .when(raw_edited == "true")
+            .then(0.0)
+            .otherwise(raw_edited.cast(pl.Float64, strict=False))
+        )
+        checks = df.select(
+            bad_required=pl.any_horizontal(pl.col(list(REQUIRED_FIELDS)).is_null()).any()
+            | (pl.col("id") == "").any(),
+            bad_edited=(
+                raw_edited.is_not_null() & (raw_edited != "false") & edited.is_null()
+            ).any(),
+            lo=pl.col("created_utc").min(),
+            hi=pl.col("created_utc").max(),
+        ).row(0, named=True)
+        if checks["bad_required"] or checks["bad_edited"]:
             raise _Fallback
-        created = df["created_utc"]
-        if df.height and (created.min() < MIN_UTC or created.max() >= MAX_UTC):
+        if df.height and (checks["lo"] < MIN_UTC or checks["hi"] >= MAX_UTC):
             raise _Fallback
+        df = df.with_columns(edited.alias("edited"))
         table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
-        table = table.rename_columns(["edited_utc" if c == "edited" else c for c in table.column_names])
+        table = table.rename_columns(
+            ["edited_utc" if c == "edited" else c for c in table.column_names]
+        )
         if self.media:
             table = self._media_from_json(table)
         table = table.append_column("source_line", line_no)
-        return ParsedChunk(table=table.select(self.parsed_schema.names).cast(self.parsed_schema),
-                           blank_lines=blank)
+        return ParsedChunk(
+            table=table.select(self.parsed_schema.names).cast(self.parsed_schema), blank_lines=blank
+        )
 
     def _media_from_json(self, table: pa.Table) -> pa.Table:
         cols = {m: table[m].to_pylist() for m in MEDIA_FIELDS}
         preview_urls, galleries = [], []
         for mm, gd, pv in zip(*(cols[m] for m in MEDIA_FIELDS), strict=True):
-            p, g = media_columns(*(orjson.loads(x) if x else None for x in (mm, gd, pv)))
+            p, g = media_columns(*(_json_or_none(x) for x in (mm, gd, pv)))
             preview_urls.append(p)
             galleries.append(g)
         table = table.drop_columns(list(MEDIA_FIELDS))
         table = table.append_column("preview_url", pa.array(preview_urls, pa.string()))
-        return table.append_column("gallery", pa.array(galleries, self.schema.field("gallery").type))
+        return table.append_column(
+            "gallery", pa.array(galleries, self.schema.field("gallery").type)
+        )
 
     # -------------------------------------------------------------- slow path
     def _slow(self, chunk: bytes, first_line: int) -> ParsedChunk:
@@ -340,9 +380,7 @@ class ChunkParser:
         if not MIN_UTC <= row["created_utc"] < MAX_UTC:
             raise FieldError(f"field 'created_utc': {row['created_utc']} is outside 2005..2100")
         if self.media:
-            row["preview_url"], row["gallery"] = media_columns(
-                *(obj.get(m) for m in MEDIA_FIELDS)
-            )
+            row["preview_url"], row["gallery"] = media_columns(*(obj.get(m) for m in MEDIA_FIELDS))
         return row
 
     def _q(self, line: int, error_kind: str, error: str, raw: bytes) -> dict:
@@ -358,10 +396,30 @@ class ChunkParser:
                     col = pc.replace_substring(col, entity, char)
                 table = table.set_column(table.column_names.index(name), name, col)
         n = table.num_rows
-        month = pc.strftime(pc.cast(table["created_utc"], pa.timestamp("s")), format="%Y-%m")
-        table = table.append_column("source_file", pa.array([self.source_file] * n, pa.string()))
-        table = table.append_column("month", month)
+        source = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array([self.source_file], pa.string())
+        )
+        table = table.append_column("source_file", source.cast(pa.string()))
+        table = table.append_column("month", month_labels(table["created_utc"]))
         return table.select(self.schema.names).cast(self.schema)
+
+
+def month_labels(created_utc: pa.ChunkedArray) -> pa.Array:
+    """``YYYY-MM`` of each epoch second, vectorised (a chunk spans few months)."""
+    secs = created_utc.to_numpy()
+    if len(secs) == 0:
+        return pa.array([], pa.string())
+    lo = datetime.fromtimestamp(int(secs.min()), UTC)
+    hi = datetime.fromtimestamp(int(secs.max()), UTC)
+    starts, labels = [], []
+    y, m = lo.year, lo.month
+    while (y, m) <= (hi.year, hi.month):
+        starts.append(int(datetime(y, m, 1, tzinfo=UTC).timestamp()))
+        labels.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    idx = np.searchsorted(np.asarray(starts), secs, side="right") - 1
+    arr = pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(labels))
+    return arr.cast(pa.string())
 
 
 class _Fallback(Exception):

@@ -52,15 +52,14 @@ class RedditDumpSource(DataSource):
     def _kind(self) -> str:
         kind = self.options.get("kind")
         if kind not in KINDS:
-            raise ValueError(f"reddit_dumps: option kind must be one of {list(KINDS)}, got {kind!r}")
+            raise ValueError(
+                f"reddit_dumps: option kind must be one of {list(KINDS)}, got {kind!r}"
+            )
         return kind
 
     def reader(self, schema: StructType) -> DataSourceReader:
         opts = self.options
-        if "paths" in opts:
-            paths = json.loads(opts["paths"])
-        else:
-            paths = find_dumps(opts["path"])
+        paths = json.loads(opts["paths"]) if "paths" in opts else find_dumps(opts["path"])
         kind = self._kind()
         wrong = [p for p in paths if dump_kind(p) != kind]
         if wrong:
@@ -76,8 +75,15 @@ class RedditDumpSource(DataSource):
 
 
 class RedditDumpReader(DataSourceReader):
-    def __init__(self, kind: str, paths: list[str], side_output: str | None,
-                 blocklist: frozenset[str], chunk_bytes: int, max_line_bytes: int):
+    def __init__(
+        self,
+        kind: str,
+        paths: list[str],
+        side_output: str | None,
+        blocklist: frozenset[str],
+        chunk_bytes: int,
+        max_line_bytes: int,
+    ):
         self.kind = kind
         self.paths = paths
         self.side_output = side_output
@@ -90,14 +96,25 @@ class RedditDumpReader(DataSourceReader):
 
     def read(self, partition: DumpPartition) -> Iterator[pa.RecordBatch]:
         yield from read_dump_file(
-            partition.path, self.kind, self.blocklist, self.side_output, partition.index,
-            self.chunk_bytes, self.max_line_bytes,
+            partition.path,
+            self.kind,
+            self.blocklist,
+            self.side_output,
+            partition.index,
+            self.chunk_bytes,
+            self.max_line_bytes,
         )
 
 
-def read_dump_file(path: str, kind: str, blocklist: frozenset[str], side_output: str | None,
-                   index: int = 0, chunk_bytes: int = 16 << 20,
-                   max_line_bytes: int = 64 << 20) -> Iterator[pa.RecordBatch]:
+def read_dump_file(
+    path: str,
+    kind: str,
+    blocklist: frozenset[str],
+    side_output: str | None,
+    index: int = 0,
+    chunk_bytes: int = 16 << 20,
+    max_line_bytes: int = 64 << 20,
+) -> Iterator[pa.RecordBatch]:
     """Yield a dump file's bronze rows as record batches; write its quarantine and ledger."""
     started = time.perf_counter()
     parser = ChunkParser(kind, path, blocklist)
@@ -114,21 +131,49 @@ def read_dump_file(path: str, kind: str, blocklist: frozenset[str], side_output:
         yield from out.table.to_batches(max_chunksize=BATCH_ROWS)
     stats = reader.stats
     for line, head, size in stats.oversize:
-        quarantine.append(quarantine_row(path, line, kind, "line_too_long",
-                                         f"line of {size} bytes exceeds max_line_bytes", head, size))
+        quarantine.append(
+            quarantine_row(
+                path,
+                line,
+                kind,
+                "line_too_long",
+                f"line of {size} bytes exceeds max_line_bytes",
+                head,
+                size,
+            )
+        )
     quarantined_lines = len(quarantine)
     if stats.truncated:
-        quarantine.append(quarantine_row(path, stats.lines + 1, kind, "truncated_file",
-                                         f"{stats.truncation}; {stats.lines} lines read", b"", 0))
+        quarantine.append(
+            quarantine_row(
+                path,
+                stats.lines + 1,
+                kind,
+                "truncated_file",
+                f"{stats.truncation}; {stats.lines} lines read",
+                b"",
+                0,
+            )
+        )
     ledger = {
-        "source_file": path, "kind": kind, "compressed_bytes": stats.compressed_bytes,
-        "decompressed_bytes": stats.decompressed_bytes, "frames": stats.frames,
-        "lines": stats.lines, "blank_lines": blank, "records": records,
-        "quarantined": quarantined_lines, "blocklisted": blocked, "utf8_repaired": repaired,
-        "truncated": stats.truncated, "seconds": time.perf_counter() - started,
+        "source_file": path,
+        "kind": kind,
+        "compressed_bytes": stats.compressed_bytes,
+        "decompressed_bytes": stats.decompressed_bytes,
+        "frames": stats.frames,
+        "lines": stats.lines,
+        "blank_lines": blank,
+        "records": records,
+        "quarantined": quarantined_lines,
+        "blocklisted": blocked,
+        "utf8_repaired": repaired,
+        "truncated": stats.truncated,
+        "seconds": time.perf_counter() - started,
     }
     if side_output:
-        _write_side(side_output, "quarantine", index, pa.Table.from_pylist(quarantine, QUARANTINE_RECORDS))
+        _write_side(
+            side_output, "quarantine", index, pa.Table.from_pylist(quarantine, QUARANTINE_RECORDS)
+        )
         _write_side(side_output, "files", index, pa.Table.from_pylist([ledger], INGEST_FILES))
 
 

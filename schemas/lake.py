@@ -46,11 +46,16 @@ class Lake:
         root = self.path(name)
         if not data_files(root):
             return spec.schema.empty_table()
-        part = ds.partitioning(
-            spec.schema.empty_table().select(list(spec.partition_by)).schema, flavor="hive"
-        ) if spec.partition_by else None
-        return ds.dataset(str(root), format="parquet", schema=spec.schema,
-                          partitioning=part).to_table()
+        part = (
+            ds.partitioning(
+                spec.schema.empty_table().select(list(spec.partition_by)).schema, flavor="hive"
+            )
+            if spec.partition_by
+            else None
+        )
+        return ds.dataset(
+            str(root), format="parquet", schema=spec.schema, partitioning=part
+        ).to_table()
 
     def commit_table(self, name: str, staged: Path) -> None:
         """Replace table `name` by the folder `staged` (write aside, then swap)."""
@@ -62,7 +67,8 @@ def data_files(root: Path) -> list[Path]:
     if not root.exists():
         return []
     return sorted(
-        p for p in root.rglob("*.parquet")
+        p
+        for p in root.rglob("*.parquet")
         if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
     )
 

@@ -89,9 +89,7 @@ SUBMISSION_MEDIA = [
 
 
 def _bronze(fields: dict[str, pa.DataType], extra: list[pa.Field]) -> pa.Schema:
-    cols = [
-        pa.field(n, t, nullable=n not in REQUIRED_FIELDS) for n, t in fields.items()
-    ]
+    cols = [pa.field(n, t, nullable=n not in REQUIRED_FIELDS) for n, t in fields.items()]
     return pa.schema(cols + [EDITED, *extra, *LINEAGE, MONTH])
 
 

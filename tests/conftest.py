@@ -22,15 +22,17 @@ def zst(path: Path, data: bytes, frames: int = 1, level: int = 3) -> Path:
 
 def jl(records: list) -> bytes:
     """NDJSON bytes from dicts (bytes items are written as they are)."""
-    return b"".join((r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n"
-                    for r in records)
+    return b"".join(
+        (r if isinstance(r, bytes) else json.dumps(r).encode()) + b"\n" for r in records
+    )
 
 
 @pytest.fixture(scope="session")
 def spark():
     from pipelines.spark import spark_session
 
-    s = spark_session("local[2]", "zipp-tests", {"spark.sql.shuffle.partitions": "2",
-                                                 "spark.driver.memory": "2g"})
+    s = spark_session(
+        "local[2]", "zipp-tests", {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "2g"}
+    )
     yield s
     s.stop()

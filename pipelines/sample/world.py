@@ -93,8 +93,16 @@ class World:
             theme = themes[k % len(themes)]
             name = theme if k < len(themes) else f"{theme}_{k // len(themes)}"
             hue = rng.uniform(0, 1)
-            taste = np.array([hue, (hue + rng.uniform(0.05, 0.25)) % 1, rng.uniform(0.2, 1),
-                              rng.uniform(0.25, 0.95), rng.uniform(0, 1), rng.uniform(0, 1)])
+            taste = np.array(
+                [
+                    hue,
+                    (hue + rng.uniform(0.05, 0.25)) % 1,
+                    rng.uniform(0.2, 1),
+                    rng.uniform(0.25, 0.95),
+                    rng.uniform(0, 1),
+                    rng.uniform(0, 1),
+                ]
+            )
             c = Community(name, THEMES[theme], taste)
             base = "".join(w.capitalize() for w in theme.split("_"))
             for j in range(spec.subreddits_per_community):
@@ -108,7 +116,7 @@ class World:
         n = spec.users
         self.usernames = []
         seen = set()
-        for i in range(n):
+        for _ in range(n):
             name = f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]}_{NOUNS[rng.integers(len(NOUNS))]}"
             name = f"{name}{rng.integers(10, 9999)}"
             while name in seen:
@@ -134,29 +142,40 @@ class World:
             self.user_taste[u] = np.clip(taste + rng.normal(0, 0.04, len(taste)), 0, 1)
 
     def ground_truth(self) -> dict[str, pa.Table]:
-        users = pa.table({
-            "author": self.usernames,
-            "author_fullname": self.user_fullnames,
-            "communities": [[self.communities[c].name for c in cs] for cs in self.user_comms],
-            "mixture": [m.tolist() for m in self.user_mix],
-            "taste": [t.tolist() for t in self.user_taste],
-            "activity": self.activity,
-        })
-        comms = pa.table({
-            "community": [c.name for c in self.communities],
-            "subreddits": [c.subreddits for c in self.communities],
-            "vocab": [c.vocab for c in self.communities],
-            "taste": [c.taste.tolist() for c in self.communities],
-        })
-        subs = pa.table({
-            "subreddit": list(self.subreddit_ids),
-            "subreddit_id": list(self.subreddit_ids.values()),
-            "community": [next((c.name for c in self.communities if s in c.subreddits), None)
-                          for s in self.subreddit_ids],
-        })
+        users = pa.table(
+            {
+                "author": self.usernames,
+                "author_fullname": self.user_fullnames,
+                "communities": [[self.communities[c].name for c in cs] for cs in self.user_comms],
+                "mixture": [m.tolist() for m in self.user_mix],
+                "taste": [t.tolist() for t in self.user_taste],
+                "activity": self.activity,
+            }
+        )
+        comms = pa.table(
+            {
+                "community": [c.name for c in self.communities],
+                "subreddits": [c.subreddits for c in self.communities],
+                "vocab": [c.vocab for c in self.communities],
+                "taste": [c.taste.tolist() for c in self.communities],
+            }
+        )
+        subs = pa.table(
+            {
+                "subreddit": list(self.subreddit_ids),
+                "subreddit_id": list(self.subreddit_ids.values()),
+                "community": [
+                    next((c.name for c in self.communities if s in c.subreddits), None)
+                    for s in self.subreddit_ids
+                ],
+            }
+        )
         meta = {"taste_fields": ",".join(TASTE_FIELDS)}
-        return {"users": users.replace_schema_metadata(meta), "communities": comms,
-                "subreddits": subs}
+        return {
+            "users": users.replace_schema_metadata(meta),
+            "communities": comms,
+            "subreddits": subs,
+        }
 
 
 class _Writer:
@@ -223,31 +242,79 @@ class _Writer:
         title = self._words(vocab, 4, 11).capitalize()
         permalink = f"/r/{sub}/comments/{pid}/{'_'.join(title.lower().split()[:5])}/"
         rec = {
-            "all_awardings": [], "allow_live_comments": False, "archived": False,
-            "author": author, "author_flair_css_class": None, "author_flair_richtext": [],
-            "author_flair_text": None, "author_flair_type": "text",
-            "author_fullname": fullname, "author_patreon_flair": False, "author_premium": False,
-            "awarders": [], "can_gild": True, "category": None, "content_categories": None,
-            "contest_mode": False, "created_utc": created, "discussion_type": None,
-            "distinguished": None, "domain": f"self.{sub}", "edited": False, "gilded": 0,
-            "gildings": {}, "hidden": False, "id": pid, "is_created_from_ads_ui": False,
-            "is_crosspostable": True, "is_meta": False, "is_original_content": False,
-            "is_reddit_media_domain": False, "is_robot_indexable": True, "is_self": True,
-            "is_video": False, "link_flair_background_color": "", "link_flair_css_class": None,
-            "link_flair_richtext": [], "link_flair_text": None, "locked": False,
-            "media": None, "media_embed": {}, "media_only": False, "name": f"t3_{pid}",
-            "no_follow": bool(rng.random() < 0.5), "num_comments": 0, "num_crossposts": 0,
-            "over_18": False, "parent_whitelist_status": "all_ads",
-            "permalink": permalink, "pinned": False, "pwls": 6, "quarantine": False,
-            "removed_by_category": None, "retrieved_on": self.retrieved,
-            "score": int(rng.geometric(0.08)), "secure_media": None, "secure_media_embed": {},
-            "selftext": "", "send_replies": True, "spoiler": False, "stickied": False,
-            "subreddit": sub, "subreddit_id": self.w.subreddit_ids[sub],
+            "all_awardings": [],
+            "allow_live_comments": False,
+            "archived": False,
+            "author": author,
+            "author_flair_css_class": None,
+            "author_flair_richtext": [],
+            "author_flair_text": None,
+            "author_flair_type": "text",
+            "author_fullname": fullname,
+            "author_patreon_flair": False,
+            "author_premium": False,
+            "awarders": [],
+            "can_gild": True,
+            "category": None,
+            "content_categories": None,
+            "contest_mode": False,
+            "created_utc": created,
+            "discussion_type": None,
+            "distinguished": None,
+            "domain": f"self.{sub}",
+            "edited": False,
+            "gilded": 0,
+            "gildings": {},
+            "hidden": False,
+            "id": pid,
+            "is_created_from_ads_ui": False,
+            "is_crosspostable": True,
+            "is_meta": False,
+            "is_original_content": False,
+            "is_reddit_media_domain": False,
+            "is_robot_indexable": True,
+            "is_self": True,
+            "is_video": False,
+            "link_flair_background_color": "",
+            "link_flair_css_class": None,
+            "link_flair_richtext": [],
+            "link_flair_text": None,
+            "locked": False,
+            "media": None,
+            "media_embed": {},
+            "media_only": False,
+            "name": f"t3_{pid}",
+            "no_follow": bool(rng.random() < 0.5),
+            "num_comments": 0,
+            "num_crossposts": 0,
+            "over_18": False,
+            "parent_whitelist_status": "all_ads",
+            "permalink": permalink,
+            "pinned": False,
+            "pwls": 6,
+            "quarantine": False,
+            "removed_by_category": None,
+            "retrieved_on": self.retrieved,
+            "score": int(rng.geometric(0.08)),
+            "secure_media": None,
+            "secure_media_embed": {},
+            "selftext": "",
+            "send_replies": True,
+            "spoiler": False,
+            "stickied": False,
+            "subreddit": sub,
+            "subreddit_id": self.w.subreddit_ids[sub],
             "subreddit_subscribers": int(rng.integers(1000, 5_000_000)),
-            "subreddit_type": "public", "suggested_sort": None, "thumbnail": "self",
-            "title": title, "total_awards_received": 0, "treatment_tags": [],
+            "subreddit_type": "public",
+            "suggested_sort": None,
+            "thumbnail": "self",
+            "title": title,
+            "total_awards_received": 0,
+            "treatment_tags": [],
             "upvote_ratio": round(float(rng.uniform(0.6, 1.0)), 2),
-            "url": f"https://www.reddit.com{permalink}", "whitelist_status": "all_ads", "wls": 6,
+            "url": f"https://www.reddit.com{permalink}",
+            "whitelist_status": "all_ads",
+            "wls": 6,
         }
         if rng.random() < 0.1:
             rec["edited"] = float(created + int(rng.integers(60, 86400)))
@@ -262,9 +329,15 @@ class _Writer:
         elif kind == "gallery" and author != "[deleted]":
             rec.update(self._gallery_fields(pid, u))
         else:
-            rec.update({"is_self": False, "domain": "example.com", "post_hint": "link",
-                        "url": f"https://example.com/{'-'.join(title.lower().split()[:4])}",
-                        "thumbnail": "default"})
+            rec.update(
+                {
+                    "is_self": False,
+                    "domain": "example.com",
+                    "post_hint": "link",
+                    "url": f"https://example.com/{'-'.join(title.lower().split()[:4])}",
+                    "thumbnail": "default",
+                }
+            )
         rec["_kind"] = kind
         rec["_community"] = c
         return rec
@@ -272,12 +345,23 @@ class _Writer:
     def _image_fields(self, url: str, size: int, pid: str) -> dict:
         escaped = f"{url}?width={size}&amp;format=png&amp;auto=webp&amp;s={pid}"
         return {
-            "is_self": False, "domain": "i.redd.it", "post_hint": "image", "url": url,
-            "is_reddit_media_domain": True, "thumbnail": escaped,
-            "preview": {"enabled": True, "images": [{
-                "id": f"prev{pid}", "resolutions": [{"height": size // 2, "url": escaped,
-                                                     "width": size // 2}],
-                "source": {"height": size, "url": escaped, "width": size}, "variants": {}}]},
+            "is_self": False,
+            "domain": "i.redd.it",
+            "post_hint": "image",
+            "url": url,
+            "is_reddit_media_domain": True,
+            "thumbnail": escaped,
+            "preview": {
+                "enabled": True,
+                "images": [
+                    {
+                        "id": f"prev{pid}",
+                        "resolutions": [{"height": size // 2, "url": escaped, "width": size // 2}],
+                        "source": {"height": size, "url": escaped, "width": size},
+                        "variants": {},
+                    }
+                ],
+            },
         }
 
     def _gallery_fields(self, pid: str, u: int) -> dict:
@@ -286,18 +370,35 @@ class _Writer:
             media_id = f"{pid}m{j}"
             url, size = self._image(media_id, u)
             media[media_id] = {
-                "status": "valid", "e": "Image", "m": "image/png", "id": media_id,
-                "p": [{"x": size // 2, "y": size // 2,
-                       "u": f"{url}?width={size // 2}&amp;format=png&amp;auto=webp&amp;s=p{j}"}],
-                "s": {"x": size, "y": size,
-                      "u": f"{url}?width={size}&amp;format=png&amp;auto=webp&amp;s=s{j}"},
+                "status": "valid",
+                "e": "Image",
+                "m": "image/png",
+                "id": media_id,
+                "p": [
+                    {
+                        "x": size // 2,
+                        "y": size // 2,
+                        "u": f"{url}?width={size // 2}&amp;format=png&amp;auto=webp&amp;s=p{j}",
+                    }
+                ],
+                "s": {
+                    "x": size,
+                    "y": size,
+                    "u": f"{url}?width={size}&amp;format=png&amp;auto=webp&amp;s=s{j}",
+                },
             }
             items.append({"id": int(self.ids["post"]) * 10 + j, "media_id": media_id})
         if self.rng.random() < 0.2:  # a failed upload inside the gallery, as real dumps have
             media[f"{pid}bad"] = {"status": "failed"}
-        return {"is_self": False, "is_gallery": True, "domain": "reddit.com",
-                "url": f"https://www.reddit.com/gallery/{pid}", "thumbnail": "default",
-                "gallery_data": {"items": items}, "media_metadata": media}
+        return {
+            "is_self": False,
+            "is_gallery": True,
+            "domain": "reddit.com",
+            "url": f"https://www.reddit.com/gallery/{pid}",
+            "thumbnail": "default",
+            "gallery_data": {"items": items},
+            "media_metadata": media,
+        }
 
     def comments(self, posts: list[dict]) -> list[dict]:
         rng = self.rng
@@ -333,8 +434,11 @@ class _Writer:
         cid = self._next_id("comment")
         author, fullname = self._author(u)
         siblings = thread.setdefault(post["id"], [])
-        parent = f"t1_{siblings[rng.integers(len(siblings))]}" if siblings and rng.random() < 0.3 \
+        parent = (
+            f"t1_{siblings[rng.integers(len(siblings))]}"
+            if siblings and rng.random() < 0.3
             else f"t3_{post['id']}"
+        )
         siblings.append(cid)
         body = self._words(vocab, 6, 45)
         r = rng.random()
@@ -343,46 +447,95 @@ class _Writer:
         elif r < 2 * self.spec.removed_share:
             body = "[deleted]"
         created = int(rng.integers(post["created_utc"], max(post["created_utc"] + 60, self.end)))
-        return self._comment_record(cid, author, fullname, post, parent, body, created,
-                                    int(rng.geometric(0.15)) - 1, stickied=False)
+        return self._comment_record(
+            cid,
+            author,
+            fullname,
+            post,
+            parent,
+            body,
+            created,
+            int(rng.geometric(0.15)) - 1,
+            stickied=False,
+        )
 
     def _bot_comment(self, bot: str, post: dict, thread: dict, sticky: bool) -> dict:
         cid = self._next_id("comment")
         thread.setdefault(post["id"], []).append(cid)
-        body = ("Thanks for posting to r/{}! Please read the rules before commenting. "
-                "*I am a bot, and this action was performed automatically.*").format(
-            post["subreddit"]) if sticky else f"I will be messaging you in 1 day. ({bot})"
+        body = (
+            (
+                "Thanks for posting to r/{}! Please read the rules before commenting. "
+                "*I am a bot, and this action was performed automatically.*"
+            ).format(post["subreddit"])
+            if sticky
+            else f"I will be messaging you in 1 day. ({bot})"
+        )
         fullname = "t2_" + _b36(36**6 + BOTS.index(bot))
-        return self._comment_record(cid, bot, fullname, post, f"t3_{post['id']}", body, post["created_utc"] + 5,
-                                    1, stickied=sticky)
+        return self._comment_record(
+            cid,
+            bot,
+            fullname,
+            post,
+            f"t3_{post['id']}",
+            body,
+            post["created_utc"] + 5,
+            1,
+            stickied=sticky,
+        )
 
-    def _comment_record(self, cid, author, fullname, post, parent, body, created, score,
-                        stickied) -> dict:
+    def _comment_record(
+        self, cid, author, fullname, post, parent, body, created, score, stickied
+    ) -> dict:
         return {
-            "all_awardings": [], "archived": False, "associated_award": None, "author": author,
-            "author_flair_background_color": None, "author_flair_css_class": None,
-            "author_flair_richtext": [], "author_flair_template_id": None,
-            "author_flair_text": None, "author_flair_text_color": None,
-            "author_flair_type": "text", "author_fullname": fullname,
-            "author_patreon_flair": False, "author_premium": False, "awarders": [],
-            "body": body, "collapsed_because_crowd_control": None, "comment_type": None,
-            "controversiality": 0, "created_utc": created,
-            "distinguished": "moderator" if stickied else None, "edited": False, "gilded": 0,
-            "gildings": {}, "id": cid, "is_submitter": author == post["author"],
-            "link_id": f"t3_{post['id']}", "locked": False, "no_follow": True,
+            "all_awardings": [],
+            "archived": False,
+            "associated_award": None,
+            "author": author,
+            "author_flair_background_color": None,
+            "author_flair_css_class": None,
+            "author_flair_richtext": [],
+            "author_flair_template_id": None,
+            "author_flair_text": None,
+            "author_flair_text_color": None,
+            "author_flair_type": "text",
+            "author_fullname": fullname,
+            "author_patreon_flair": False,
+            "author_premium": False,
+            "awarders": [],
+            "body": body,
+            "collapsed_because_crowd_control": None,
+            "comment_type": None,
+            "controversiality": 0,
+            "created_utc": created,
+            "distinguished": "moderator" if stickied else None,
+            "edited": False,
+            "gilded": 0,
+            "gildings": {},
+            "id": cid,
+            "is_submitter": author == post["author"],
+            "link_id": f"t3_{post['id']}",
+            "locked": False,
+            "no_follow": True,
             "parent_id": parent,
-            "permalink": f"{post['permalink']}{cid}/", "retrieved_on": self.retrieved,
-            "score": score, "send_replies": True, "stickied": stickied,
-            "subreddit": post["subreddit"], "subreddit_id": post["subreddit_id"],
-            "subreddit_name_prefixed": f"r/{post['subreddit']}", "subreddit_type": "public",
-            "top_awarded_type": None, "total_awards_received": 0, "treatment_tags": [],
+            "permalink": f"{post['permalink']}{cid}/",
+            "retrieved_on": self.retrieved,
+            "score": score,
+            "send_replies": True,
+            "stickied": stickied,
+            "subreddit": post["subreddit"],
+            "subreddit_id": post["subreddit_id"],
+            "subreddit_name_prefixed": f"r/{post['subreddit']}",
+            "subreddit_type": "public",
+            "top_awarded_type": None,
+            "total_awards_received": 0,
+            "treatment_tags": [],
         }
 
 
 CORRUPTIONS = (
-    lambda line: line[: len(line) // 2],                      # cut mid-record
-    lambda line: b"\x00\x1f garbage \xff\xfe not json",        # binary junk
-    lambda line: line.replace(b'"id":', b'"id"', 1),          # broken syntax
+    lambda line: line[: len(line) // 2],  # cut mid-record
+    lambda line: b"\x00\x1f garbage \xff\xfe not json",  # binary junk
+    lambda line: line.replace(b'"id":', b'"id"', 1),  # broken syntax
 )
 
 
@@ -400,16 +553,20 @@ def _dump_bytes(records: list[dict], rng: np.random.Generator, corrupt: int) -> 
 def write_zst(path: Path, data: bytes) -> None:
     """Compress as the published dumps are: zstd, long-distance matching, one frame."""
     params = zstandard.ZstdCompressionParameters.from_level(
-        10, window_log=27, enable_ldm=True, write_content_size=False)
+        10, window_log=27, enable_ldm=True, write_content_size=False
+    )
     tmp = path.with_suffix(".zst.tmp")
-    with open(tmp, "wb") as f, zstandard.ZstdCompressor(compression_params=params).stream_writer(
-            f) as w:
+    with (
+        open(tmp, "wb") as f,
+        zstandard.ZstdCompressor(compression_params=params).stream_writer(f) as w,
+    ):
         w.write(data)
     os.replace(tmp, path)
 
 
-def write_sample(out: str | os.PathLike, spec: SampleSpec,
-                 console: Console | None = None) -> dict[str, int]:
+def write_sample(
+    out: str | os.PathLike, spec: SampleSpec, console: Console | None = None
+) -> dict[str, int]:
     """Write the sample world under `out`; returns lines written per dump file."""
     out = Path(out)
     for sub in ("dumps", "images", "ground_truth"):

@@ -23,8 +23,9 @@ def test_every_command_has_help():
 
 
 def test_stage_entry_point_help_names_engine():
-    out = subprocess.run([sys.executable, "-m", "jobs.ingest", "--help"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", "--help"], capture_output=True, text=True, check=True
+    )
     assert "Engine: spark" in out.stdout and "key=value" in out.stdout
 
 
@@ -35,25 +36,67 @@ def test_bad_stage_and_bad_config_are_one_line_errors(tmp_path: Path):
     assert out.exit_code == 2 and "ingest.nokey: unknown key" in out.output
     out = runner.invoke(app, ["run", "ingest.files_per_job=many"])
     assert out.exit_code == 2 and "ingest.files_per_job" in out.output
-    out = runner.invoke(app, ["run", f"input.dumps={tmp_path / 'missing'}",
-                              f"lake.root={tmp_path / 'lake'}"])
+    out = runner.invoke(
+        app, ["run", f"input.dumps={tmp_path / 'missing'}", f"lake.root={tmp_path / 'lake'}"]
+    )
     assert out.exit_code == 2 and "input.dumps" in out.output
 
 
 def test_sample_ingest_status_end_to_end(spark, tmp_path: Path):
-    out = runner.invoke(app, ["sample", "--out", str(tmp_path / "w"), "--users", "40",
-                              "--months", "2021-05", "--image-size", "8"])
+    out = runner.invoke(
+        app,
+        [
+            "sample",
+            "--out",
+            str(tmp_path / "w"),
+            "--users",
+            "40",
+            "--months",
+            "2021-05",
+            "--image-size",
+            "8",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert (tmp_path / "w/dumps/RS_2021-05.zst").exists()
     lake = tmp_path / "lake"
-    out = runner.invoke(app, ["ingest", "--dumps", str(tmp_path / "w/dumps"), "--lake", str(lake),
-                              "-c", "conf/local.yaml", "spark.master=local[2]"])
+    out = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--dumps",
+            str(tmp_path / "w/dumps"),
+            "--lake",
+            str(lake),
+            "-c",
+            "conf/local.yaml",
+            "spark.master=local[2]",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "RC_2021-05.zst" in out.output and "✗" not in out.output
-    out = runner.invoke(app, ["status", "-c", "conf/local.yaml", f"lake.root={lake}",
-                              f"input.dumps={tmp_path / 'w/dumps'}", "spark.master=local[2]"])
+    out = runner.invoke(
+        app,
+        [
+            "status",
+            "-c",
+            "conf/local.yaml",
+            f"lake.root={lake}",
+            f"input.dumps={tmp_path / 'w/dumps'}",
+            "spark.master=local[2]",
+        ],
+    )
     assert out.exit_code == 0 and "current" in out.output
     assert "bronze/comments" in out.output
-    out = runner.invoke(app, ["run", "-c", "conf/local.yaml", f"lake.root={lake}",
-                              f"input.dumps={tmp_path / 'w/dumps'}", "spark.master=local[2]"])
+    out = runner.invoke(
+        app,
+        [
+            "run",
+            "-c",
+            "conf/local.yaml",
+            f"lake.root={lake}",
+            f"input.dumps={tmp_path / 'w/dumps'}",
+            "spark.master=local[2]",
+        ],
+    )
     assert out.exit_code == 0 and "up to date, skipped" in out.output

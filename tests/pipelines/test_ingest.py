@@ -23,17 +23,36 @@ T0 = 1622505600  # 2021-06-01
 
 
 def comment(i: int, **kw) -> dict:
-    rec = {"id": f"c{i}", "author": f"user{i % 7}", "subreddit": "pics", "created_utc": T0 + i,
-           "body": f"comment {i}", "score": i, "link_id": "t3_p1", "parent_id": "t3_p1",
-           "edited": False, "stickied": False, "controversiality": 0}
+    rec = {
+        "id": f"c{i}",
+        "author": f"user{i % 7}",
+        "subreddit": "pics",
+        "created_utc": T0 + i,
+        "body": f"comment {i}",
+        "score": i,
+        "link_id": "t3_p1",
+        "parent_id": "t3_p1",
+        "edited": False,
+        "stickied": False,
+        "controversiality": 0,
+    }
     rec.update(kw)
     return rec
 
 
 def submission(i: int, **kw) -> dict:
-    rec = {"id": f"s{i}", "author": f"user{i % 7}", "subreddit": "pics", "created_utc": T0 + i,
-           "title": f"title {i}", "selftext": "", "score": 1, "is_self": True,
-           "url": f"https://www.reddit.com/r/pics/comments/s{i}/", "edited": False}
+    rec = {
+        "id": f"s{i}",
+        "author": f"user{i % 7}",
+        "subreddit": "pics",
+        "created_utc": T0 + i,
+        "title": f"title {i}",
+        "selftext": "",
+        "score": 1,
+        "is_self": True,
+        "url": f"https://www.reddit.com/r/pics/comments/s{i}/",
+        "edited": False,
+    }
     rec.update(kw)
     return rec
 
@@ -43,39 +62,55 @@ def dumps(tmp_path: Path) -> Path:
     d = tmp_path / "dumps"
     d.mkdir()
     lines: list = [comment(i) for i in range(1, 41)]
-    lines[2] = comment(3, score="17", created_utc=str(T0 + 3))          # numbers as strings
-    lines[3] = comment(4, edited=T0 + 99.5)                              # edited as float
-    lines[4] = comment(5, edited=True, score=None)                       # edited true, null score
-    lines[5] = comment(6, author="[deleted]", body="[removed]")          # kept in bronze
-    lines[6] = comment(7, author="AutoModerator", stickied=True)         # bots kept in bronze
-    lines[7] = b'{"id": "c8", "body": "cut off'                          # corrupt JSON
+    lines[2] = comment(3, score="17", created_utc=str(T0 + 3))  # numbers as strings
+    lines[3] = comment(4, edited=T0 + 99.5)  # edited as float
+    lines[4] = comment(5, edited=True, score=None)  # edited true, null score
+    lines[5] = comment(6, author="[deleted]", body="[removed]")  # kept in bronze
+    lines[6] = comment(7, author="AutoModerator", stickied=True)  # bots kept in bronze
+    lines[7] = b'{"id": "c8", "body": "cut off'  # corrupt JSON
     lines[8] = json.dumps(comment(9, body="caf\u00e9")).encode().replace(b"caf", b"\xff\xfe")
-    lines[9] = comment(10, author="optout_user")                         # blocklisted
-    lines[10] = comment(11, body="x" * 300_000)                          # very long line
-    lines[11] = b"[1, 2, 3]"                                             # not an object
-    lines[12] = comment(13, score="lots")                                # uncoercible type
+    lines[9] = comment(10, author="optout_user")  # blocklisted
+    lines[10] = comment(11, body="x" * 300_000)  # very long line
+    lines[11] = b"[1, 2, 3]"  # not an object
+    lines[12] = comment(13, score="lots")  # uncoercible type
     data = jl(lines).replace(b'"id": "c20"', b'"id":"c20"')
-    data = data.replace(b"\n", b"\r\n", 5)                               # CRLF on a few lines
+    data = data.replace(b"\n", b"\r\n", 5)  # CRLF on a few lines
     zst(d / "RC_2021-06.zst", data, frames=3)
-    subs = jl([submission(21, id="surl", url="https://x.io/a?b=1&amp;c=2")]
-               + [submission(i, selftext=f"text {i * 7919}" * 20) for i in range(1, 2000)])
+    subs = jl(
+        [submission(21, id="surl", url="https://x.io/a?b=1&amp;c=2")]
+        + [submission(i, selftext=f"text {i * 7919}" * 20) for i in range(1, 2000)]
+    )
     blob = zstandard.ZstdCompressor().compress(subs)
-    (d / "RS_2021-06.zst").write_bytes(blob[: len(blob) * 2 // 3])       # truncated download
-    (d / "extra_comments.ndjson").write_bytes(jl([comment(i, created_utc=T0 + 40 * 86400)
-                                                  for i in range(100, 105)]))
+    (d / "RS_2021-06.zst").write_bytes(blob[: len(blob) * 2 // 3])  # truncated download
+    (d / "extra_comments.ndjson").write_bytes(
+        jl([comment(i, created_utc=T0 + 40 * 86400) for i in range(100, 105)])
+    )
     return d
 
 
-def run(dumps: Path, lake: Path, force: bool = False, console: Console | None = None,
-        blocklist: Path | None = None) -> dict:
+def run(
+    dumps: Path,
+    lake: Path,
+    force: bool = False,
+    console: Console | None = None,
+    blocklist: Path | None = None,
+) -> dict:
     bl = blocklist or dumps.parent / "blocklist.txt"
     if not bl.exists():
         bl.write_text("# deletion requests\noptout_user\n")
-    cfg = load_config(None, [f"input.dumps={dumps}", f"lake.root={lake}",
-                             f"ingest.blocklist={bl}", "ingest.files_per_job=1",
-                             "spark.master=local[2]"])
-    return run_stage(STAGE, cfg, Lake(lake), console or Console(file=open(os.devnull, "w")),
-                     force=force)
+    cfg = load_config(
+        None,
+        [
+            f"input.dumps={dumps}",
+            f"lake.root={lake}",
+            f"ingest.blocklist={bl}",
+            "ingest.files_per_job=1",
+            "spark.master=local[2]",
+        ],
+    )
+    return run_stage(
+        STAGE, cfg, Lake(lake), console or Console(file=open(os.devnull, "w")), force=force
+    )
 
 
 def sorted_rows(lake: Lake, name: str) -> list[dict]:
@@ -92,7 +127,7 @@ def test_ingest_counts_quarantine_and_types(spark, dumps: Path, tmp_path: Path):
     assert (rc["lines"], rc["records"], rc["quarantined"], rc["blocklisted"]) == (40, 36, 3, 1)
     assert rc["frames"] == 3 and rc["utf8_repaired"] == 1 and not rc["truncated"]
     rs = ledger["RS_2021-06.zst"]
-    assert rs["truncated"] and 100 < rs["records"] < 2000   # lines before the cut survive
+    assert rs["truncated"] and 100 < rs["records"] < 2000  # lines before the cut survive
     subs = {r["id"]: r for r in lake.read("bronze/submissions").to_pylist()}
     assert subs["surl"]["url"] == "https://x.io/a?b=1&c=2"
 
@@ -112,8 +147,11 @@ def test_ingest_counts_quarantine_and_types(spark, dumps: Path, tmp_path: Path):
 
     q = sorted_rows(lake, "quarantine/records")
     got = {(Path(r["source_file"]).name, r["source_line"], r["error_kind"]) for r in q}
-    assert {("RC_2021-06.zst", 8, "json"), ("RC_2021-06.zst", 12, "json"),
-            ("RC_2021-06.zst", 13, "type")} <= got
+    assert {
+        ("RC_2021-06.zst", 8, "json"),
+        ("RC_2021-06.zst", 12, "json"),
+        ("RC_2021-06.zst", 13, "type"),
+    } <= got
     typed = next(r for r in q if r["source_line"] == 13)
     assert "score" in typed["error"] and '"lots"' in typed["raw"]
     trunc = [r for r in q if r["error_kind"] == "truncated_file"]
@@ -133,7 +171,7 @@ def test_rerun_skipped_force_identical(spark, dumps: Path, tmp_path: Path):
     before = {n: sorted_rows(lake, n) for n in first["outputs"]}
     files_before = {n: data_files(lake.path(n)) for n in first["outputs"]}
     again = run(dumps, lake.root)
-    assert again["started_at"] == first["started_at"]          # skipped: same manifest
+    assert again["started_at"] == first["started_at"]  # skipped: same manifest
     assert {n: data_files(lake.path(n)) for n in first["outputs"]} == files_before
     forced = run(dumps, lake.root, force=True)
     assert forced["outputs"].keys() == first["outputs"].keys()
@@ -169,8 +207,10 @@ def test_new_and_changed_files_only_redo_their_batch(spark, dumps: Path, tmp_pat
     lake = Lake(tmp_path / "lake")
     run(dumps, lake.root)
     kept = {b["batch"] for b in read_journal(lake)}
-    zst(dumps / "RC_2021-07.zst", jl([comment(i, created_utc=T0 + 35 * 86400)
-                                      for i in range(500, 510)]))
+    zst(
+        dumps / "RC_2021-07.zst",
+        jl([comment(i, created_utc=T0 + 35 * 86400) for i in range(500, 510)]),
+    )
     m = run(dumps, lake.root)
     batches = {b["batch"] for b in read_journal(lake)}
     assert kept < batches and len(batches) == len(kept) + 1
