@@ -1,0 +1,1 @@
+"""CLIPScore, CMMD, judge, win rates, IPF, report."""

@@ -1,0 +1,1 @@
+"""Evidence, persona verbalisation, LLM backends, rewriting, diffusion, ZIPBench builder."""

@@ -1,0 +1,1 @@
+"""PyG: lake -> HeteroData, sampler, GATv2 encoder, losses, Ray Train loop, baselines, inference."""
