@@ -125,7 +125,7 @@ def test_unknown_key_in_a_profile_file(tmp_path: Path) -> None:
         ("ingest.chunk_mb=2.5", "ingest.chunk_mb", "2.5"),
         ("ingest.files_per_job=0", "ingest.files_per_job", "0"),
         ("lake.format=orc", "lake.format", "'orc'"),
-        ("spark.conf.cores=4", "spark.conf.cores", "4"),
+        ("ray.num_cpus=many", "ray.num_cpus", "'many'"),
         ("spark=3", "spark", "3"),
     ],
 )
@@ -218,3 +218,13 @@ def test_section_hash_ignores_key_order(tmp_path: Path) -> None:
     assert load_config(a).section_hash("spark") == load_config(b).section_hash("spark")
     c = write(tmp_path, "spark:\n  conf:\n    b: '2'\n    a: '3'\n", name="c.yaml")
     assert load_config(a).section_hash("spark") != load_config(c).section_hash("spark")
+
+
+def test_dotted_spark_keys_override_from_the_command_line():
+    cfg = load_config(
+        "conf/local.yaml",
+        ["spark.conf.spark.executor.instances=4", "spark.conf.spark.sql.shuffle.partitions=16"],
+    )
+    assert cfg.spark.conf["spark.executor.instances"] == "4"
+    assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "16"
+    assert cfg.spark.conf["spark.driver.memory"] == "4g"
