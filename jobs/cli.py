@@ -59,6 +59,9 @@ def sample(
     ] = "http://127.0.0.1:8765",
     image_size: Annotated[int, typer.Option(help="side of the rendered PNGs in pixels")] = 64,
     corrupt_lines: Annotated[int, typer.Option(help="corrupt lines per dump file")] = 2,
+    images: Annotated[
+        bool, typer.Option("--images/--no-images", help="render the PNGs (off: URLs only)")
+    ] = True,
 ) -> None:
     """Write a small Reddit world as monthly RS_/RC_ .zst dumps with planted structure."""
     from pipelines.sample.world import SampleSpec, write_sample
@@ -71,6 +74,7 @@ def sample(
         image_base_url=image_base_url.rstrip("/"),
         image_size=image_size,
         corrupt_lines=corrupt_lines,
+        images=images,
     )
     summary = write_sample(out, spec, console=console)
     t = Table(title=f"sample world -> {out}")
