@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -78,13 +79,35 @@ class IngestConfig(_Section):
 
     def usernames(self) -> frozenset[str]:
         """The blocklist's usernames (empty lines and # comments skipped)."""
-        if not self.blocklist:
-            return frozenset()
-        path = Path(self.blocklist)
-        if not path.exists():
-            raise ConfigError(f"ingest.blocklist: file not found: {path}")
-        lines = (ln.strip() for ln in path.read_text().splitlines())
-        return frozenset(ln for ln in lines if ln and not ln.startswith("#"))
+        return read_names(self.blocklist, "ingest.blocklist")
+
+
+class GraphConfig(_Section):
+    bots: str | None = Field(None, description="file of bot usernames (one a line)")
+    min_user_interactions: int = Field(3, ge=1)
+    min_subreddit_users: int = Field(3, ge=1)
+    start: date | None = Field(None, description="keep records from this day (UTC)")
+    end: date | None = Field(None, description="keep records before this day (UTC)")
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+    inductive_fraction: float = Field(0.1, ge=0, lt=1)
+    snippets_per_edge: int = Field(5, ge=1)
+    seed: int = 0
+
+    def bot_names(self) -> frozenset[str]:
+        """Usernames on the bot list (empty lines and # comments skipped)."""
+        return read_names(self.bots, "graph.bots")
+
+
+def read_names(path: str | None, key: str) -> frozenset[str]:
+    """Usernames from a one-a-line file; `key` names the config key in errors."""
+    if not path:
+        return frozenset()
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{key}: file not found: {p}")
+    lines = (ln.strip() for ln in p.read_text().splitlines())
+    return frozenset(ln for ln in lines if ln and not ln.startswith("#"))
 
 
 class ZippConfig(_Section):
@@ -94,6 +117,7 @@ class ZippConfig(_Section):
     lake: LakeConfig = Field(default_factory=LakeConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    graph: GraphConfig = Field(default_factory=GraphConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of one config section (what a stage's manifest records)."""

@@ -1,9 +1,9 @@
 """The DAG: every stage in run order."""
 
-from jobs import ingest
+from jobs import graph, ingest
 from jobs.runner import Stage
 
-STAGES: list[Stage] = [ingest.STAGE]
+STAGES: list[Stage] = [ingest.STAGE, graph.STAGE]
 
 
 def by_name(name: str) -> Stage:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas import reddit
+from schemas import reddit, silver
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("bronze/submissions", reddit.BRONZE_SUBMISSIONS, ("month",)),
         TableSpec("bronze/comments", reddit.BRONZE_COMMENTS, ("month",)),
         TableSpec("quarantine/records", reddit.QUARANTINE_RECORDS),
+        TableSpec("silver/users", silver.USERS),
+        TableSpec("silver/subreddits", silver.SUBREDDITS),
+        TableSpec("silver/edges", silver.EDGES),
+        TableSpec("silver/snippets", silver.SNIPPETS),
+        TableSpec("silver/user_images", silver.USER_IMAGES),
     ]
 }
 

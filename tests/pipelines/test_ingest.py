@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -108,9 +107,7 @@ def run(
             "spark.master=local[2]",
         ],
     )
-    return run_stage(
-        STAGE, cfg, Lake(lake), console or Console(file=open(os.devnull, "w")), force=force
-    )
+    return run_stage(STAGE, cfg, Lake(lake), console or Console(quiet=True), force=force)
 
 
 def sorted_rows(lake: Lake, name: str) -> list[dict]:

@@ -1,0 +1,70 @@
+"""Silver tables: the user–subreddit graph, evidence snippets and users' posted images."""
+
+import pyarrow as pa
+
+USERS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("author", pa.string(), nullable=False),
+        pa.field("posts", pa.int64(), nullable=False),
+        pa.field("comments", pa.int64(), nullable=False),
+        pa.field("subreddits", pa.int64(), nullable=False),
+        pa.field("first_utc", pa.int64(), nullable=False),
+        pa.field("last_utc", pa.int64(), nullable=False),
+        #: "train" or "inductive" (held out entirely, never seen in training)
+        pa.field("role", pa.string(), nullable=False),
+    ]
+)
+
+SUBREDDITS = pa.schema(
+    [
+        pa.field("subreddit_id", pa.int32(), nullable=False),
+        pa.field("subreddit", pa.string(), nullable=False),
+        pa.field("users", pa.int64(), nullable=False),
+        pa.field("posts", pa.int64(), nullable=False),
+        pa.field("comments", pa.int64(), nullable=False),
+        pa.field("first_utc", pa.int64(), nullable=False),
+        pa.field("last_utc", pa.int64(), nullable=False),
+    ]
+)
+
+EDGES = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("subreddit_id", pa.int32(), nullable=False),
+        pa.field("posts", pa.int32(), nullable=False),
+        pa.field("comments", pa.int32(), nullable=False),
+        pa.field("score_sum", pa.int64(), nullable=False),
+        pa.field("first_utc", pa.int64(), nullable=False),
+        pa.field("last_utc", pa.int64(), nullable=False),
+        #: "train", "val", "test" (held-out edges) or "inductive" (edges of held-out users)
+        pa.field("split", pa.string(), nullable=False),
+    ]
+)
+
+SNIPPETS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("subreddit_id", pa.int32(), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "comment" or "title"
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("score", pa.int64()),
+        pa.field("created_utc", pa.int64(), nullable=False),
+    ]
+)
+
+USER_IMAGES = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),  # index inside a gallery, else 0
+        pa.field("media_id", pa.string()),
+        pa.field("subreddit", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("created_utc", pa.int64(), nullable=False),
+        pa.field("image_url", pa.string(), nullable=False),
+        pa.field("origin", pa.string(), nullable=False),  # "i.redd.it", "gallery", "preview"
+    ]
+)
