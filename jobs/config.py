@@ -99,6 +99,29 @@ class GraphConfig(_Section):
         return read_names(self.bots, "graph.bots")
 
 
+class ImagesConfig(_Section):
+    model: str | None = Field(None, description="CLIP path or id; null: colour features")
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="hosts, IPs or CIDRs allowed despite being private"
+    )
+    fetch_tasks: int = Field(4, ge=1)
+    embed_actors: int = Field(1, ge=1)
+    num_gpus: float = Field(0, ge=0)
+    batch_size: int = Field(64, ge=1)
+    timeout_s: float = Field(10.0, gt=0)
+    max_mb: int = Field(20, ge=1)
+    retries: int = Field(2, ge=0)
+
+
+class FeaturesConfig(_Section):
+    text_model: str | None = Field(
+        None, description="sentence-transformers path or id; null: the packaged all-MiniLM-L6-v2"
+    )
+    texts_per_subreddit: int = Field(32, ge=1)
+    actors: int = Field(1, ge=1)
+    num_gpus: float = Field(0, ge=0)
+
+
 def read_names(path: str | None, key: str) -> frozenset[str]:
     """Usernames from a one-a-line file; `key` names the config key in errors."""
     if not path:
@@ -118,6 +141,8 @@ class ZippConfig(_Section):
     input: InputConfig = Field(default_factory=InputConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of one config section (what a stage's manifest records)."""

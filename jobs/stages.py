@@ -1,9 +1,9 @@
 """The DAG: every stage in run order."""
 
-from jobs import graph, ingest
+from jobs import features, graph, images, ingest
 from jobs.runner import Stage
 
-STAGES: list[Stage] = [ingest.STAGE, graph.STAGE]
+STAGES: list[Stage] = [ingest.STAGE, graph.STAGE, images.STAGE, features.STAGE]
 
 
 def by_name(name: str) -> Stage:

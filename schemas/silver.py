@@ -68,3 +68,29 @@ USER_IMAGES = pa.schema(
         pa.field("origin", pa.string(), nullable=False),  # "i.redd.it", "gallery", "preview"
     ]
 )
+
+IMAGE_EMBEDDINGS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("image_url", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # "ok" or "failed"
+        pa.field("reason", pa.string()),  # why it failed (FetchError reason: message)
+        pa.field("sha256", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("encoder", pa.string(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32())),
+    ]
+)
+
+NODE_FEATURES = pa.schema(
+    [
+        pa.field("node_type", pa.string(), nullable=False),  # "user" or "subreddit"
+        pa.field("node_id", pa.int32(), nullable=False),
+        pa.field("feature_set", pa.string(), nullable=False),  # "visual" or "text"
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),  # images / texts behind the vector
+        pa.field("vector", pa.list_(pa.float32()), nullable=False),
+    ]
+)

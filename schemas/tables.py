@@ -27,6 +27,8 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("silver/edges", silver.EDGES),
         TableSpec("silver/snippets", silver.SNIPPETS),
         TableSpec("silver/user_images", silver.USER_IMAGES),
+        TableSpec("silver/image_embeddings", silver.IMAGE_EMBEDDINGS),
+        TableSpec("silver/node_features", silver.NODE_FEATURES),
     ]
 }
 
