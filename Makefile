@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zipp-installed
 DEMO_DIR ?= data/sample
 DEMO_USERS ?= 400
+DEMO_PORT ?= 8765
 
 .PHONY: setup java demo test lint perf clean
 
@@ -28,9 +29,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# The sample world's images are served from loopback while the pipeline runs
+# (conf/local.yaml allowlists 127.0.0.1 for the image fetcher).
 demo: setup
-	$(BIN)/zipp sample --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7
-	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps
+	$(BIN)/zipp sample --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7 \
+	  --image-base-url http://127.0.0.1:$(DEMO_PORT)
+	@$(BIN)/python -m http.server $(DEMO_PORT) --bind 127.0.0.1 --directory $(DEMO_DIR) \
+	  >/dev/null 2>&1 & server=$$!; trap "kill $$server" EXIT; \
+	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps && \
 	$(BIN)/zipp status -c conf/local.yaml
 
 test: setup

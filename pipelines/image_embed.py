@@ -132,7 +132,9 @@ def fetch_and_embed(
     table (same row count as the input)."""
     import ray
 
-    ds = ray.data.from_arrow(images.select(["user_id", "post_id", "position", "image_url"]))
+    rows = images.select(["user_id", "post_id", "position", "image_url"])
+    step = max(1, -(-rows.num_rows // (fetch_tasks * 4)))  # several blocks: parallel fetch
+    ds = ray.data.from_arrow([rows.slice(i, step) for i in range(0, max(rows.num_rows, 1), step)])
     ds = ds.map_batches(
         FetchBatch,
         fn_constructor_args=(tuple(allow_hosts),),

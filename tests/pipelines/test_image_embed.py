@@ -55,29 +55,34 @@ def server():
 
 def rows(base: str, paths: list[str]) -> pa.Table:
     n = len(paths)
-    return pa.table({
-        "user_id": pa.array([i % 3 for i in range(n)], pa.int32()),
-        "post_id": [f"p{i}" for i in range(n)],
-        "position": pa.array([0] * n, pa.int32()),
-        "image_url": [base + p for p in paths],
-    })
+    return pa.table(
+        {
+            "user_id": pa.array([i % 3 for i in range(n)], pa.int32()),
+            "post_id": [f"p{i}" for i in range(n)],
+            "position": pa.array([0] * n, pa.int32()),
+            "image_url": [base + p for p in paths],
+        }
+    )
 
 
 def test_fetch_and_embed_every_row_ok_or_failed(ray_local, server):
     base, files, hits = server
     paths = [f"/img{i}.png" for i in range(6)] + ["/notimage.png", "/missing.png"]
-    out = fetch_and_embed(rows(base, paths), ("127.0.0.1",), batch_size=3,
-                          fetch_kw={"retries": 0, "timeout": 5})
+    out = fetch_and_embed(
+        rows(base, paths), ("127.0.0.1",), batch_size=3, fetch_kw={"retries": 0, "timeout": 5}
+    )
     assert out.schema == IMAGE_EMBEDDINGS and out.num_rows == len(paths)
     by_post = {r["post_id"]: r for r in out.to_pylist()}
     for i in range(6):
         r = by_post[f"p{i}"]
         assert r["status"] == "ok" and r["encoder"] == COLOUR
-        np.testing.assert_allclose(r["embedding"], colour_features(files[f"/img{i}.png"]),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            r["embedding"], colour_features(files[f"/img{i}.png"]), rtol=1e-5
+        )
         assert len(r["embedding"]) == len(COLOUR_FEATURES)
     assert by_post["p6"]["status"] == "failed" and by_post["p6"]["reason"].startswith(
-        "not_an_image")
+        "not_an_image"
+    )
     assert by_post["p7"]["status"] == "failed" and "404" in by_post["p7"]["reason"]
 
 
@@ -91,23 +96,31 @@ def test_private_addresses_refused_without_a_request(ray_local, server):
 
 
 def test_visual_profiles_are_user_means():
-    emb = pa.table({
-        "user_id": pa.array([1, 1, 2, 2], pa.int32()), "post_id": ["a", "b", "c", "d"],
-        "position": pa.array([0] * 4, pa.int32()), "image_url": ["u"] * 4,
-        "status": ["ok", "ok", "ok", "failed"], "reason": [None, None, None, "x"],
-        "sha256": [None] * 4, "bytes": pa.array([None] * 4, pa.int64()),
-        "encoder": [COLOUR] * 4,
-        "embedding": [[1.0, 0.0], [3.0, 2.0], [5.0, 5.0], None],
-    }).cast(IMAGE_EMBEDDINGS)
+    emb = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2, 2], pa.int32()),
+            "post_id": ["a", "b", "c", "d"],
+            "position": pa.array([0] * 4, pa.int32()),
+            "image_url": ["u"] * 4,
+            "status": ["ok", "ok", "ok", "failed"],
+            "reason": [None, None, None, "x"],
+            "sha256": [None] * 4,
+            "bytes": pa.array([None] * 4, pa.int64()),
+            "encoder": [COLOUR] * 4,
+            "embedding": [[1.0, 0.0], [3.0, 2.0], [5.0, 5.0], None],
+        }
+    ).cast(IMAGE_EMBEDDINGS)
     prof = {r["node_id"]: r for r in visual_profiles(emb).to_pylist()}
     assert prof[1]["vector"] == [2.0, 1.0] and prof[1]["count"] == 2
     assert prof[2]["vector"] == [5.0, 5.0] and prof[2]["count"] == 1
 
 
 def test_packaged_minilm_text_features(ray_local):
-    docs = ["r/analogphotography: film grain kodak portra darkroom scans",
-            "r/filmphotography: kodak portra film negatives and darkroom prints",
-            "r/streetfood: spicy ramen noodles and tacos at the night market"]
+    docs = [
+        "r/analogphotography: film grain kodak portra darkroom scans",
+        "r/filmphotography: kodak portra film negatives and darkroom prints",
+        "r/streetfood: spicy ramen noodles and tacos at the night market",
+    ]
     out = text_features([0, 1, 2], docs, [3, 3, 3], default_text_model())
     assert out.schema == NODE_FEATURES
     vec = np.asarray(out["vector"].to_pylist())
@@ -121,23 +134,37 @@ def test_tiny_clip_through_from_pretrained(ray_local, server, tmp_path):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     cfg = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "vocab_size": 100, "max_position_embeddings": 16},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        text_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "vocab_size": 100,
+            "max_position_embeddings": 16,
+        },
+        vision_config={
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=8,
     )
     path = tmp_path / "tiny-clip"
     CLIPModel(cfg).save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-                       ).save_pretrained(path)
+    CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    ).save_pretrained(path)
     base, files, _ = server
     enc = ClipImageEncoder(str(path))
     direct = enc([files["/img0.png"], files["/img1.png"]])
     assert direct.shape == (2, 8)
     np.testing.assert_allclose(np.linalg.norm(direct, axis=1), 1.0, rtol=1e-4)
-    out = fetch_and_embed(rows(base, ["/img0.png", "/img1.png"]), ("127.0.0.1",),
-                          model=str(path), batch_size=2)
+    out = fetch_and_embed(
+        rows(base, ["/img0.png", "/img1.png"]), ("127.0.0.1",), model=str(path), batch_size=2
+    )
     got = {r["post_id"]: r for r in out.to_pylist()}
     assert got["p0"]["encoder"] == str(path)
     np.testing.assert_allclose(got["p0"]["embedding"], direct[0], rtol=1e-4, atol=1e-5)
