@@ -118,6 +118,11 @@ class EmbedBatch:
         return pa.table(cols).cast(IMAGE_EMBEDDINGS)
 
 
+def fetch_and_colour(batch: pa.Table, allow_hosts: tuple[str, ...], fetch_kw: dict) -> pa.Table:
+    """Ray Data task function: fetch, then the weight-free encoder, in one step."""
+    return EmbedBatch(None)(FetchBatch(allow_hosts, **fetch_kw)(batch))
+
+
 def fetch_and_embed(
     images: pa.Table,
     allow_hosts: tuple[str, ...],
@@ -129,28 +134,38 @@ def fetch_and_embed(
     fetch_kw: dict | None = None,
 ) -> pa.Table:
     """Run the Ray Data pipeline over `silver/user_images` rows; returns the embeddings
-    table (same row count as the input)."""
+    table (same row count as the input).
+
+    Fetching runs as tasks (threads inside each); the colour encoder runs in the same
+    task; CLIP runs in a pool of `embed_actors` actors that load the model once."""
     import ray
+    from ray.data import ActorPoolStrategy
 
     rows = images.select(["user_id", "post_id", "position", "image_url"])
     step = max(1, -(-rows.num_rows // (fetch_tasks * 4)))  # several blocks: parallel fetch
     ds = ray.data.from_arrow([rows.slice(i, step) for i in range(0, max(rows.num_rows, 1), step)])
-    ds = ds.map_batches(
-        FetchBatch,
-        fn_constructor_args=(tuple(allow_hosts),),
-        fn_constructor_kwargs=fetch_kw or {},
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        concurrency=fetch_tasks,
-    )
-    ds = ds.map_batches(
-        EmbedBatch,
-        fn_constructor_args=(model,),
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        concurrency=embed_actors,
-        num_gpus=num_gpus,
-    )
+    allow, kw = tuple(allow_hosts), fetch_kw or {}
+    if model is None:
+        ds = ds.map_batches(
+            fetch_and_colour, fn_args=(allow, kw), batch_size=batch_size, batch_format="pyarrow"
+        )
+    else:
+        ds = ds.map_batches(
+            FetchBatch,
+            fn_constructor_args=(allow,),
+            fn_constructor_kwargs=kw,
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=fetch_tasks),
+        )
+        ds = ds.map_batches(
+            EmbedBatch,
+            fn_constructor_args=(model,),
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            num_gpus=num_gpus,
+            compute=ActorPoolStrategy(size=embed_actors),
+        )
     tables = [ray.get(ref) for ref in ds.to_arrow_refs()]
     if not tables:
         return IMAGE_EMBEDDINGS.empty_table()
