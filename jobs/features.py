@@ -11,7 +11,6 @@ from jobs.runner import Stage, StageContext
 def run(ctx: StageContext) -> None:
     """silver/{subreddits,snippets,image_embeddings} -> silver/node_features."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from pipelines.ray_session import ray_session
     from pipelines.text_features import (
@@ -39,10 +38,7 @@ def run(ctx: StageContext) -> None:
     )
     visual = visual_profiles(lake.read("silver/image_embeddings"))
     out = pa.concat_tables([text, visual])
-    staging = lake.staging("features", "silver/node_features")
-    staging.mkdir(parents=True, exist_ok=True)
-    pq.write_table(out, staging / "part-00000.parquet")
-    lake.commit_table("silver/node_features", staging)
+    lake.write_table("silver/node_features", out)
     ctx.console.print(
         f"  node features: {text.num_rows:,} subreddits (text), {visual.num_rows:,} users (visual)"
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time
 from pyspark.sql import functions as F
 
 from jobs.runner import Stage, StageContext
+from schemas.lake import count_rows
 from schemas.spark import spark_schema
 from schemas.tables import table
 
@@ -63,20 +64,10 @@ def run(ctx: StageContext) -> None:
             fields = spark_schema(table(name).schema).fields
             df = frames[name].select([F.col(f.name).cast(f.dataType) for f in fields])
             df.write.mode("overwrite").parquet(str(staging / name))
-        ctx.console.print(f"  {name}: {lake_rows(staging / name):,} rows")
+        ctx.console.print(f"  {name}: {count_rows(staging / name):,} rows")
     for name in OUTPUTS:
         lake.commit_table(name, staging / name)
     shutil.rmtree(staging, ignore_errors=True)
-
-
-def lake_rows(path) -> int:
-    """Row count of a written Parquet folder from its footers."""
-    import pyarrow.dataset as ds
-
-    from schemas.lake import data_files
-
-    files = data_files(path)
-    return ds.dataset([str(f) for f in files]).count_rows() if files else 0
 
 
 STAGE = Stage(

@@ -12,8 +12,6 @@ from jobs.runner import Stage, StageContext
 
 def run(ctx: StageContext) -> None:
     """silver/user_images -> silver/image_embeddings (one row per image, ok or failed)."""
-    import pyarrow.parquet as pq
-
     from pipelines.image_embed import fetch_and_embed
     from pipelines.ray_session import ray_session
 
@@ -35,10 +33,7 @@ def run(ctx: StageContext) -> None:
     )
     if out.num_rows != images.num_rows:
         raise RuntimeError(f"images: {images.num_rows} in but {out.num_rows} out")
-    staging = ctx.lake.staging("images", "silver/image_embeddings")
-    staging.mkdir(parents=True, exist_ok=True)
-    pq.write_table(out, staging / "part-00000.parquet")
-    ctx.lake.commit_table("silver/image_embeddings", staging)
+    ctx.lake.write_table("silver/image_embeddings", out)
     status = Counter(out["status"].to_pylist())
     reasons = Counter(r.split(":", 1)[0] for r in out["reason"].to_pylist() if r)
     ctx.details.update(status=dict(status), failures=dict(reasons))

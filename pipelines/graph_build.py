@@ -102,7 +102,8 @@ def build_graph(
     users = dense_ids(inter, "author", "user_id")
     subreddits = dense_ids(inter, "subreddit", "subreddit_id")
     held_out = _unit_hash(opts.seed, F.col("author")) < opts.inductive_fraction
-    users = users.withColumn("role", F.when(held_out, "inductive").otherwise("train"))
+    users = users.withColumn("role", F.when(held_out, "inductive").otherwise("train")).cache()
+    subreddits = subreddits.cache()  # both feed every output: compute the id maps once
 
     edge_stats = inter.groupBy("author", "subreddit").agg(
         F.sum("is_post").cast("int").alias("posts"),

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from schemas.tables import table
 
@@ -35,10 +36,7 @@ class Lake:
 
     def rows(self, name: str) -> int:
         """Row count of a table from Parquet footers (0 when it has no files yet)."""
-        files = data_files(self.path(name))
-        if not files:
-            return 0
-        return ds.dataset([str(f) for f in files], format="parquet").count_rows()
+        return count_rows(self.path(name))
 
     def read(self, name: str):
         """A table as a pyarrow Table with its declared schema (partition columns included)."""
@@ -61,6 +59,14 @@ class Lake:
         """Replace table `name` by the folder `staged` (write aside, then swap)."""
         swap_in(staged, self.path(name))
 
+    def write_table(self, name: str, data) -> None:
+        """Replace table `name` by an Arrow table, cast to its declared schema (atomic)."""
+        staged = self.staging("write", name)
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        pq.write_table(data.cast(table(name).schema), staged / "part-00000.parquet")
+        self.commit_table(name, staged)
+
 
 def data_files(root: Path) -> list[Path]:
     """Parquet data files under a table folder, sorted (hidden and _-prefixed skipped)."""
@@ -71,6 +77,12 @@ def data_files(root: Path) -> list[Path]:
         for p in root.rglob("*.parquet")
         if not any(part.startswith(("_", ".")) for part in p.relative_to(root).parts)
     )
+
+
+def count_rows(root: Path) -> int:
+    """Rows of the Parquet files under a folder, from their footers."""
+    files = data_files(root)
+    return ds.dataset([str(f) for f in files], format="parquet").count_rows() if files else 0
 
 
 def fingerprint(paths: list[Path] | list[str]) -> str:

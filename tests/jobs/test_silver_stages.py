@@ -1,0 +1,64 @@
+"""ingest -> graph -> images -> features through the stage runner, images served locally."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections import Counter
+
+import pytest
+from rich.console import Console
+
+from jobs.config import load_config
+from jobs.runner import run_stage
+from jobs.stages import STAGES
+from pipelines.sample.world import SampleSpec, write_sample
+from schemas.lake import Lake
+
+
+@pytest.fixture(scope="module")
+def served_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("silver")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root / "w"))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    write_sample(
+        root / "w",
+        SampleSpec(users=50, months=("2021-05",), image_size=16, image_base_url=base),
+        console=Console(quiet=True),
+    )
+    yield root
+    httpd.shutdown()
+
+
+def test_every_stage_runs_then_is_skipped(spark, served_world):
+    root = served_world
+    cfg = load_config(
+        "conf/local.yaml",
+        [
+            f"input.dumps={root / 'w/dumps'}",
+            f"lake.root={root / 'lake'}",
+            "spark.master=local[2]",
+            "graph.min_user_interactions=2",
+            "graph.min_subreddit_users=2",
+            "ray.num_cpus=2",
+        ],
+    )
+    lake = Lake(cfg.lake.root)
+    quiet = Console(quiet=True)
+    first = {s.name: run_stage(s, cfg, lake, quiet) for s in STAGES}
+    images = lake.read("silver/user_images")
+    emb = lake.read("silver/image_embeddings")
+    assert images.num_rows > 0 and emb.num_rows == images.num_rows
+    assert Counter(emb["status"].to_pylist()) == {"ok": images.num_rows}
+    feats = lake.read("silver/node_features").to_pylist()
+    kinds = Counter((f["node_type"], f["feature_set"]) for f in feats)
+    assert kinds[("subreddit", "text")] == lake.rows("silver/subreddits")
+    users_with_images = len(set(emb["user_id"].to_pylist()))
+    assert kinds[("user", "visual")] == users_with_images
+    assert first["images"]["details"]["status"] == {"ok": images.num_rows}
+    again = {s.name: run_stage(s, cfg, lake, quiet) for s in STAGES}
+    assert all(again[n]["started_at"] == first[n]["started_at"] for n in first)
