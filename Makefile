@@ -45,6 +45,7 @@ test: setup
 
 perf: setup
 	$(BIN)/python perf/ingest.py
+	$(BIN)/python perf/graph.py
 
 clean:
 	rm -rf lake data perf/out spark-warehouse
