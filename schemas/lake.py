@@ -13,8 +13,6 @@ import pyarrow.parquet as pq
 
 from schemas.tables import table
 
-LAYERS = ("bronze", "silver", "gold", "bench", "quarantine", "models", "reports", "_manifests")
-
 
 class Lake:
     """One root folder; one folder per layer; one table per folder."""
