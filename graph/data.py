@@ -3,7 +3,7 @@ features, link-prediction splits, and a PyG `HeteroData` view that shares those 
 
 Inductive users (``silver/users.role == "inductive"``) never enter training. Their edges
 are split by a hash into *observed* (their subreddit list, the model's input) and
-*target* (held out for evaluation); `include_inductive=True` adds the observed edges to
+*target* (held out for evaluation); `message="observed"` adds the observed edges to
 the message-passing graph for inference.
 """
 
@@ -51,9 +51,7 @@ class BipartiteGraph:
             self.sub_to_user_pos,
         ]
         tensors = [self.edge_attr, self.user_x, self.sub_x]
-        return sum(a.nbytes for a in arrays) + sum(
-            t.numel() * t.element_size() for t in tensors
-        )
+        return sum(a.nbytes for a in arrays) + sum(t.numel() * t.element_size() for t in tensors)
 
     def hetero_data(self) -> HeteroData:
         """PyG view: node features and edge features, no COO copy (the sampler holds the
@@ -151,7 +149,10 @@ def inductive_observed(users: np.ndarray, subs: np.ndarray, seed: int = 0) -> np
 
 def _vectors(features: pa.Table, node_type: str, feature_set: str, n: int) -> np.ndarray:
     rows = features.filter(
-        pc.and_(pc.equal(features["node_type"], node_type), pc.equal(features["feature_set"], feature_set))
+        pc.and_(
+            pc.equal(features["node_type"], node_type),
+            pc.equal(features["feature_set"], feature_set),
+        )
     )
     if rows.num_rows == 0:
         return np.zeros((n, 0), np.float32)
@@ -166,12 +167,15 @@ def load_graph(
     subreddits: pa.Table,
     edges: pa.Table,
     node_features: pa.Table,
-    include_inductive: bool = False,
+    message: str = "train",
     seed: int = 0,
 ) -> BipartiteGraph:
-    """Silver tables -> graph. Message passing: train edges (and inductive users' observed
-    edges when `include_inductive`). Splits: train/val/test edges of training users and
-    `inductive` target edges, each as a [2, n] (user, subreddit) array."""
+    """Silver tables -> graph. Message-passing edges: `train` (training), `observed` (plus
+    inductive users' observed edges: evaluating unseen users) or `all` (every edge: the
+    production embeddings and attention). Splits: train/val/test edges of training users
+    and `inductive` target edges, each as a [2, n] (user, subreddit) array."""
+    if message not in ("train", "observed", "all"):
+        raise ValueError(f"message must be train, observed or all, got {message!r}")
     num_users, num_subs = users.num_rows, subreddits.num_rows
     u = edges["user_id"].to_numpy().astype(np.int64)
     s = edges["subreddit_id"].to_numpy().astype(np.int64)
@@ -184,8 +188,14 @@ def load_graph(
     ind = split == "inductive"
     observed = np.zeros(len(u), bool)
     observed[ind] = inductive_observed(u[ind], s[ind], seed)
-    message = (split == "train") | (observed if include_inductive else False)
-    splits = {name: np.stack([u[split == name], s[split == name]]) for name in ("train", "val", "test")}
+    message = (
+        np.ones(len(u), bool)
+        if message == "all"
+        else (split == "train") | (observed if message == "observed" else False)
+    )
+    splits = {
+        name: np.stack([u[split == name], s[split == name]]) for name in ("train", "val", "test")
+    }
     splits["inductive"] = np.stack([u[ind & ~observed], s[ind & ~observed]])
     splits["inductive_observed"] = np.stack([u[observed], s[observed]])
     visual = _vectors(node_features, "user", "visual", num_users)

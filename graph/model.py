@@ -55,56 +55,57 @@ class Encoder(nn.Module):
         self.sub_in = nn.Linear(sub_dim, hidden)
         self.user_in = nn.Linear(user_dim, hidden)
         self.user_bag = nn.Linear(sub_dim, hidden, bias=False)
-        self.to_user = nn.ModuleList(_conv(conv, hidden, heads, dropout, edge_dim) for _ in range(layers))
-        self.to_sub = nn.ModuleList(_conv(conv, hidden, heads, dropout, edge_dim) for _ in range(layers))
+        self.to_user = nn.ModuleList(
+            _conv(conv, hidden, heads, dropout, edge_dim) for _ in range(layers)
+        )
+        self.to_sub = nn.ModuleList(
+            _conv(conv, hidden, heads, dropout, edge_dim) for _ in range(layers)
+        )
         self.dropout = dropout
 
-    def inputs(
-        self, user_x: Tensor, sub_x: Tensor, bag: tuple[Tensor, Tensor, Tensor], all_sub_x: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Layer-0 states: users from their visual profile and weighted subreddit bag."""
+    def user_inputs(
+        self, user_x: Tensor, bag: tuple[Tensor, Tensor, Tensor], all_sub_x: Tensor
+    ) -> Tensor:
+        """Layer-0 user states: visual profile + weighted mean of their subreddits' inputs
+        (mean(W x) = W mean(x), so the bag is taken over the raw subreddit features)."""
         idx, offsets, w = bag
-        total = F.embedding_bag(
-            idx, all_sub_x, offsets, mode="sum", per_sample_weights=w.to(all_sub_x.dtype)
-        )
-        wsum = torch.zeros(len(offsets), dtype=w.dtype).index_add_(
-            0, torch.repeat_interleave(torch.arange(len(offsets)), _bag_sizes(offsets, len(idx))), w
-        )
-        mean = total / wsum.clamp_min(1e-6)[:, None].to(total.dtype)
-        h_user = F.gelu(self.user_in(user_x.float()) + self.user_bag(mean))
-        h_sub = F.gelu(self.sub_in(sub_x.float()))
-        return h_user, h_sub
+        w = w.to(all_sub_x.dtype)
+        total = F.embedding_bag(idx, all_sub_x, offsets, mode="sum", per_sample_weights=w)
+        owner = torch.repeat_interleave(torch.arange(len(offsets)), _bag_sizes(offsets, len(idx)))
+        wsum = torch.zeros(len(offsets), dtype=w.dtype).index_add_(0, owner, w)
+        mean = total / wsum.clamp_min(1e-6)[:, None]
+        return F.gelu(self.user_in(user_x.float()) + self.user_bag(mean))
 
-    def layer(
+    def sub_inputs(self, sub_x: Tensor) -> Tensor:
+        """Layer-0 subreddit states from their text vector and size."""
+        return F.gelu(self.sub_in(sub_x.float()))
+
+    def step(
         self,
         i: int,
-        h_user: Tensor,
-        h_sub: Tensor,
-        edge_index: dict,
-        edge_attr: dict,
+        to: str,
+        x_src: Tensor,
+        x_dst: Tensor,
+        edge_index: Tensor,
+        edge_attr: Tensor,
         attention: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """One layer; with `attention`, also the subreddit->user attention (mean over heads)."""
+    ) -> tuple[Tensor, Tensor | None]:
+        """Layer `i` in one direction (`to` = "user" or "subreddit"); with `attention`,
+        also the per-edge attention (mean over heads)."""
+        conv = (self.to_user if to == "user" else self.to_sub)[i]
         alpha = None
-        conv_u, conv_s = self.to_user[i], self.to_sub[i]
         if self.kind == "sage":
-            new_user = conv_u((h_sub, h_user), edge_index[TO_USER])
-            new_sub = conv_s((h_user, h_sub), edge_index[TO_SUB])
+            out = conv((x_src, x_dst), edge_index)
+        elif attention:
+            out, (_, a) = conv(
+                (x_src, x_dst), edge_index, edge_attr.float(), return_attention_weights=True
+            )
+            alpha = a.mean(dim=1)
         else:
-            ea_u, ea_s = edge_attr[TO_USER].float(), edge_attr[TO_SUB].float()
-            if attention:
-                new_user, (_, a) = conv_u(
-                    (h_sub, h_user), edge_index[TO_USER], ea_u, return_attention_weights=True
-                )
-                alpha = a.mean(dim=1)
-            else:
-                new_user = conv_u((h_sub, h_user), edge_index[TO_USER], ea_u)
-            new_sub = conv_s((h_user, h_sub), edge_index[TO_SUB], ea_s)
-        last = i == len(self.to_user) - 1
-        if not last:
-            new_user = F.dropout(F.gelu(new_user), self.dropout, self.training)
-            new_sub = F.dropout(F.gelu(new_sub), self.dropout, self.training)
-        return new_user, new_sub, alpha
+            out = conv((x_src, x_dst), edge_index, edge_attr.float())
+        if i < len(self.to_user) - 1:
+            out = F.dropout(F.gelu(out), self.dropout, self.training)
+        return out, alpha
 
     def forward(
         self,
@@ -115,9 +116,16 @@ class Encoder(nn.Module):
         edge_index: dict,
         edge_attr: dict,
     ) -> tuple[Tensor, Tensor]:
-        h_user, h_sub = self.inputs(user_x, sub_x, bag, all_sub_x)
+        """Embeddings of a sampled subgraph's users and subreddits."""
+        h_user, h_sub = self.user_inputs(user_x, bag, all_sub_x), self.sub_inputs(sub_x)
         for i in range(len(self.to_user)):
-            h_user, h_sub, _ = self.layer(i, h_user, h_sub, edge_index, edge_attr)
+            new_user, _ = self.step(
+                i, "user", h_sub, h_user, edge_index[TO_USER], edge_attr[TO_USER]
+            )
+            new_sub, _ = self.step(
+                i, "subreddit", h_user, h_sub, edge_index[TO_SUB], edge_attr[TO_SUB]
+            )
+            h_user, h_sub = new_user, new_sub
         return h_user, h_sub
 
 
@@ -130,7 +138,9 @@ class ImageHead(nn.Module):
 
     def __init__(self, hidden: int, image_dim: int):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, image_dim))
+        self.proj = nn.Sequential(
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, image_dim)
+        )
 
     def forward(self, h_user: Tensor) -> Tensor:
         return F.normalize(self.proj(h_user), dim=-1)

@@ -122,6 +122,40 @@ class FeaturesConfig(_Section):
     num_gpus: float = Field(0, ge=0)
 
 
+class EncoderConfig(_Section):
+    conv: Literal["gatv2", "gat", "sage"] = Field("gatv2", description="message-passing layer")
+    hidden: int = Field(64, ge=4)
+    heads: int = Field(4, ge=1)
+    layers: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    fanouts: list[int] = Field(default_factory=lambda: [10, 10], description="per hop, -1: all")
+    batch_size: int = Field(256, ge=2, description="seed edges per batch and worker")
+    negatives: int = Field(4, ge=1, description="random subreddits per positive edge")
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(20, ge=1)
+    patience: int = Field(3, ge=1, description="epochs without a better val AUC before stopping")
+    link_weight: float = Field(1.0, ge=0)
+    image_weight: float = Field(0.5, ge=0, description="ImageAlign weight; 0 turns it off")
+    temperature: float = Field(0.1, gt=0, description="ImageAlign InfoNCE temperature")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP)")
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(1, gt=0)
+    seed: int = 0
+    posting_candidates: int = Field(5, ge=2, description="1 true + n-1 random subreddits")
+    recall_k: int = Field(10, ge=1)
+    eval_users: int = Field(5000, ge=1, description="users sampled for recall@k")
+    inference_chunk: int = Field(4096, ge=1, description="nodes per layer-wise inference step")
+
+    @field_validator("heads")
+    @classmethod
+    def _heads_divide(cls, heads: int, info) -> int:
+        hidden = info.data.get("hidden", 64)
+        if hidden % heads:
+            raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
+        return heads
+
+
 def read_names(path: str | None, key: str) -> frozenset[str]:
     """Usernames from a one-a-line file; `key` names the config key in errors."""
     if not path:
@@ -143,6 +177,7 @@ class ZippConfig(_Section):
     graph: GraphConfig = Field(default_factory=GraphConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of one config section (what a stage's manifest records)."""

@@ -1,6 +1,13 @@
 """The DAG: every stage in run order."""
 
-from jobs import features, graph, images, ingest
+from jobs import encoder, features, graph, images, ingest
 from jobs.runner import Stage
 
-STAGES: list[Stage] = [ingest.STAGE, graph.STAGE, images.STAGE, features.STAGE]
+STAGES: list[Stage] = [
+    ingest.STAGE,
+    graph.STAGE,
+    images.STAGE,
+    features.STAGE,
+    encoder.TRAIN,
+    encoder.EMBED,
+]

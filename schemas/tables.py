@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas import reddit, silver
+from schemas import gold, reddit, silver
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("silver/user_images", silver.USER_IMAGES),
         TableSpec("silver/image_embeddings", silver.IMAGE_EMBEDDINGS),
         TableSpec("silver/node_features", silver.NODE_FEATURES),
+        TableSpec("models/encoder", gold.TRAIN_METRICS),
+        TableSpec("gold/user_embeddings", gold.USER_EMBEDDINGS),
+        TableSpec("gold/attention", gold.ATTENTION),
     ]
 }
 

@@ -1,0 +1,61 @@
+"""The trained encoder as a file (config, dims, best weights) and its metrics plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+
+from graph.model import Encoder
+
+
+def save_model(path: Path, cfg: dict, encoder_state: dict, dims: dict, run: str) -> None:
+    """Write the best encoder weights with what is needed to rebuild it (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"config": cfg, "state": encoder_state, "dims": dims, "run": run}, tmp)
+    tmp.replace(path)
+
+
+def load_model(path: Path) -> tuple[Encoder, dict, str]:
+    """(encoder in eval mode, its training config, run name) from `save_model`'s file."""
+    if not path.exists():
+        raise FileNotFoundError(f"no trained encoder at {path}; run the 'train' stage first")
+    blob = torch.load(path, weights_only=False)
+    cfg, dims = blob["config"], blob["dims"]
+    enc = Encoder(
+        user_dim=dims["user_dim"],
+        sub_dim=dims["sub_dim"],
+        hidden=cfg["hidden"],
+        heads=cfg["heads"],
+        layers=cfg["layers"],
+        dropout=cfg["dropout"],
+        conv=cfg["conv"],
+    )
+    enc.load_state_dict(blob["state"])
+    return enc.eval(), cfg, blob["run"]
+
+
+def plot_metrics(metrics: pa.Table, out: Path, title: str) -> None:
+    """Loss parts and validation metrics per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = metrics.to_pydict()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key in ("loss_link", "loss_image"):
+        a.plot(d["epoch"], d[key], marker="o", label=key)
+    a.set(xlabel="epoch", ylabel="loss", title="training loss")
+    a.legend()
+    for key in ("val_auc", "posting_acc", "recall_at_k", "image_recall_at_k"):
+        b.plot(d["epoch"], d[key], marker="o", label=key)
+    b.set(xlabel="epoch", ylim=(0, 1), title="validation")
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

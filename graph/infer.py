@@ -1,0 +1,74 @@
+"""Full-neighbourhood, layer-wise inference: embeddings of every user and subreddit and the
+per-(user, subreddit) attention, in chunks so memory stays bounded at any graph size."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from graph.data import BipartiteGraph
+from graph.model import Encoder
+
+
+def _chunks(n: int, size: int):
+    for start in range(0, n, size):
+        yield np.arange(start, min(n, start + size))
+
+
+@torch.no_grad()
+def embed_all(
+    model: Encoder, g: BipartiteGraph, chunk: int = 4096, attention: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
+    """(user embeddings, subreddit embeddings, attention) over the whole graph. Attention
+    is per user-CSR edge, the subreddit -> user weight averaged over heads and layers
+    (None for encoders without attention)."""
+    model.eval()
+    h_user = (
+        torch.cat(
+            [
+                model.user_inputs(g.user_x[c], g.user_bags(c), g.sub_x)
+                for c in _chunks(g.num_users, chunk)
+            ]
+        )
+        if g.num_users
+        else torch.zeros(0, model.sub_in.out_features)
+    )
+    h_sub = model.sub_inputs(g.sub_x)
+    att_sum = np.zeros(g.num_edges, np.float32) if attention and model.kind != "sage" else None
+    perm = torch.from_numpy(g.sub_to_user_pos.astype(np.int64))
+    for i in range(len(model.to_user)):
+        new_user, new_sub = [], []
+        for c in _chunks(g.num_users, chunk):
+            owner, pos = g.user_csr.row_positions(c)
+            src, local = np.unique(g.user_csr.indices[pos], return_inverse=True)
+            ei = torch.from_numpy(np.stack([local, owner]).astype(np.int64))
+            out, alpha = model.step(
+                i,
+                "user",
+                h_sub[torch.from_numpy(src.astype(np.int64))],
+                h_user[c],
+                ei,
+                g.edge_attr[torch.from_numpy(pos)],
+                attention=att_sum is not None,
+            )
+            new_user.append(out)
+            if att_sum is not None:
+                att_sum[pos] += alpha.numpy()
+        for c in _chunks(g.num_subs, chunk):
+            owner, pos = g.sub_csr.row_positions(c)
+            src, local = np.unique(g.sub_csr.indices[pos], return_inverse=True)
+            ei = torch.from_numpy(np.stack([local, owner]).astype(np.int64))
+            out, _ = model.step(
+                i,
+                "subreddit",
+                h_user[torch.from_numpy(src.astype(np.int64))],
+                h_sub[c],
+                ei,
+                g.edge_attr[perm[torch.from_numpy(pos)]],
+            )
+            new_sub.append(out)
+        h_user = torch.cat(new_user) if new_user else h_user
+        h_sub = torch.cat(new_sub)
+    if att_sum is not None:
+        att_sum /= len(model.to_user)
+    return h_user, h_sub, att_sum

@@ -1,0 +1,115 @@
+"""Link-prediction and ImageAlign metrics computed from embeddings, shared by every
+encoder (GATv2, the ablation baselines) on the same splits.
+
+* AUC: held-out edges vs as many random non-edges.
+* Posting accuracy: for each held-out (user, subreddit), the share of times the true
+  subreddit outscores all of `candidates - 1` random subreddits the user never touched
+  (chance: 1 / candidates).
+* Recall@k: per user, the share of held-out subreddits in the top k of all subreddits
+  (the user's known message-passing edges excluded), averaged over users.
+* Image recall@k: per user with images, whether their own mean image embedding is in the
+  top k for their projected embedding among those users' mean image embeddings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+
+def edge_keys(users: np.ndarray, subs: np.ndarray, num_subs: int) -> np.ndarray:
+    """Sorted int64 keys of (user, subreddit) pairs, for membership tests."""
+    return np.unique(users.astype(np.int64) * num_subs + subs.astype(np.int64))
+
+
+def _is_edge(keys: np.ndarray, users: np.ndarray, subs: np.ndarray, num_subs: int) -> np.ndarray:
+    q = users.astype(np.int64) * num_subs + subs
+    i = np.searchsorted(keys, q).clip(0, max(len(keys) - 1, 0))
+    return keys[i] == q if len(keys) else np.zeros(len(q), bool)
+
+
+def random_non_edges(
+    users: np.ndarray, n: int, num_subs: int, keys: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """`n` random subreddits per user, redrawn (a few times) where they are real edges."""
+    subs = rng.integers(0, num_subs, (len(users), n))
+    for _ in range(8):
+        bad = _is_edge(keys, np.repeat(users, n), subs.ravel(), num_subs).reshape(subs.shape)
+        if not bad.any():
+            break
+        subs[bad] = rng.integers(0, num_subs, int(bad.sum()))
+    return subs
+
+
+def _scores(user_emb: torch.Tensor, sub_emb: torch.Tensor, u: np.ndarray, s: np.ndarray):
+    return (user_emb[torch.from_numpy(u)] * sub_emb[torch.from_numpy(s)]).sum(-1).numpy()
+
+
+def link_auc(user_emb, sub_emb, pairs: np.ndarray, keys: np.ndarray, seed: int = 0) -> float:
+    """ROC AUC of held-out edges against one random non-edge each."""
+    if pairs.shape[1] == 0:
+        return float("nan")
+    u, s = pairs
+    neg = random_non_edges(u, 1, len(sub_emb), keys, np.random.default_rng(seed))[:, 0]
+    scores = np.concatenate([_scores(user_emb, sub_emb, u, s), _scores(user_emb, sub_emb, u, neg)])
+    labels = np.r_[np.ones(len(u)), np.zeros(len(u))]
+    return float(roc_auc_score(labels, scores))
+
+
+def posting_accuracy(
+    user_emb, sub_emb, pairs: np.ndarray, keys: np.ndarray, candidates: int = 5, seed: int = 0
+) -> float:
+    """Share of held-out edges whose subreddit outscores `candidates - 1` random ones."""
+    if pairs.shape[1] == 0:
+        return float("nan")
+    u, s = pairs
+    neg = random_non_edges(u, candidates - 1, len(sub_emb), keys, np.random.default_rng(seed))
+    pos = _scores(user_emb, sub_emb, u, s)
+    negs = _scores(user_emb, sub_emb, np.repeat(u, candidates - 1), neg.ravel())
+    return float((pos[:, None] > negs.reshape(len(u), -1)).all(axis=1).mean())
+
+
+def recall_at_k(
+    user_emb, sub_emb, pairs: np.ndarray, known: np.ndarray, k: int = 10, max_users: int = 5000
+) -> float:
+    """Mean over users of the share of their held-out subreddits in their top k;
+    `known` are the (user, subreddit) keys already in the graph, which are excluded."""
+    if pairs.shape[1] == 0:
+        return float("nan")
+    num_subs = len(sub_emb)
+    users = np.unique(pairs[0])[:max_users]
+    held = edge_keys(pairs[0], pairs[1], num_subs)
+    recalls = []
+    for chunk in np.array_split(users, max(1, len(users) // 1024)):
+        scores = user_emb[torch.from_numpy(chunk)] @ sub_emb.T
+        lo, hi = np.searchsorted(known, [chunk[0] * num_subs, (chunk[-1] + 1) * num_subs])
+        kk = known[lo:hi]
+        row = np.searchsorted(chunk, kk // num_subs)
+        ok = chunk[row.clip(0, len(chunk) - 1)] == kk // num_subs
+        scores[torch.from_numpy(row[ok]), torch.from_numpy(kk[ok] % num_subs)] = -torch.inf
+        top = scores.topk(min(k, num_subs), dim=1).indices.numpy()
+        hit = _is_edge(held, np.repeat(chunk, top.shape[1]), top.ravel(), num_subs)
+        hits = hit.reshape(top.shape).sum(1)
+        lo, hi = np.searchsorted(held, [chunk * num_subs, (chunk + 1) * num_subs])
+        recalls.append(hits / np.maximum(hi - lo, 1))
+    return float(np.concatenate(recalls).mean())
+
+
+def image_recall_at_k(
+    user_proj: torch.Tensor, image_users: np.ndarray, images: np.ndarray, users: np.ndarray, k: int
+) -> float:
+    """Among `users` that posted images: how often a user's own mean image embedding is in
+    the top k for their projected embedding (chance k / len(users))."""
+    has = np.isin(users, image_users)
+    users = np.unique(users[has])
+    if len(users) < 2 or len(images) == 0:
+        return float("nan")
+    sums = np.zeros((len(users), images.shape[1]), np.float64)
+    idx = np.searchsorted(users, image_users)
+    mine = (idx < len(users)) & (users[idx.clip(0, len(users) - 1)] == image_users)
+    np.add.at(sums, idx[mine], images[mine])
+    target = torch.nn.functional.normalize(torch.from_numpy(sums).float(), dim=-1)
+    scores = user_proj[torch.from_numpy(users)] @ target.T
+    top = scores.topk(min(k, len(users)), dim=1).indices
+    return float((top == torch.arange(len(users))[:, None]).any(1).float().mean())

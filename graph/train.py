@@ -1,0 +1,281 @@
+"""Training on Ray Train: link prediction + ImageAlign, DDP over `num_workers`, a checkpoint
+every epoch, resume from the last checkpoint, early stopping on validation AUC.
+
+`fit()` is the driver; `train_worker()` runs on every Ray Train worker and loads the graph
+from the lake itself (stages talk through the lake, not through objects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from graph.data import BipartiteGraph, load_graph, user_image_embeddings
+from graph.infer import embed_all
+from graph.metrics import edge_keys, image_recall_at_k, link_auc, posting_accuracy, recall_at_k
+from graph.model import Encoder, ImageHead, image_align_loss, link_loss
+from graph.sampler import SUB, TO_SUB, TO_USER, USER, BipartiteSampler
+
+
+@dataclass
+class TrainInputs:
+    """Everything one worker trains on, read from the lake's silver tables."""
+
+    graph: BipartiteGraph
+    image_users: np.ndarray  # sorted user id of every ok image
+    images: np.ndarray  # standardised image embeddings, same order
+    known: np.ndarray  # keys of every (user, subreddit) edge of any split
+
+
+def read_inputs(lake_root: str, seed: int = 0, message: str = "train") -> TrainInputs:
+    """Silver tables -> graph, image embeddings and the key set of all edges."""
+    from schemas.lake import Lake
+
+    lake = Lake(lake_root)
+    edges = lake.read("silver/edges")
+    graph = load_graph(
+        lake.read("silver/users"),
+        lake.read("silver/subreddits"),
+        edges,
+        lake.read("silver/node_features"),
+        message=message,
+        seed=seed,
+    )
+    users, images = user_image_embeddings(lake.read("silver/image_embeddings"))
+    order = np.argsort(users, kind="stable")
+    users, images = users[order], images[order]
+    if len(images):
+        images = (images - images.mean(0)) / (images.std(0) + 1e-6)
+    known = edge_keys(edges["user_id"].to_numpy(), edges["subreddit_id"].to_numpy(), graph.num_subs)
+    return TrainInputs(graph, users, images.astype(np.float32), known)
+
+
+class Objective(nn.Module):
+    """Encoder + ImageAlign head; forward returns the two loss parts, so DDP sees every
+    parameter used in one forward."""
+
+    def __init__(self, encoder: Encoder, image_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.image_head = ImageHead(encoder.sub_in.out_features, max(image_dim, 1))
+
+    def forward(self, batch, bag, all_sub_x, images: torch.Tensor | None, image_rows, temp):
+        h_user, h_sub = self.encoder(
+            batch[USER].x,
+            batch[SUB].x,
+            bag,
+            all_sub_x,
+            batch.edge_index_dict,
+            batch.edge_attr_dict,
+        )
+        src = batch[USER].src_index
+        lp = link_loss(
+            h_user[src], h_sub[batch[SUB].dst_pos_index], h_sub[batch[SUB].dst_neg_index]
+        )
+        proj = self.image_head(h_user[image_rows]) if images is not None else None
+        if proj is None or len(proj) < 2:
+            zero = sum(p.sum() for p in self.image_head.parameters()) * 0.0
+            return lp, zero
+        return lp, image_align_loss(proj, images, temp)
+
+
+def build_encoder(cfg: dict, graph: BipartiteGraph) -> Encoder:
+    return Encoder(
+        user_dim=graph.user_x.shape[1],
+        sub_dim=graph.sub_x.shape[1],
+        hidden=cfg["hidden"],
+        heads=cfg["heads"],
+        layers=cfg["layers"],
+        dropout=cfg["dropout"],
+        conv=cfg["conv"],
+    )
+
+
+def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
+    """Remove the batch's positive edges from its message-passing subgraph, so the model
+    cannot read the answer off the graph (a disjoint supervision split per batch)."""
+    for et in (TO_USER, TO_SUB):
+        keep = ~torch.isin(batch[et].e_id, positions)
+        batch[et].edge_index = batch[et].edge_index[:, keep]
+        batch[et].edge_attr = batch[et].edge_attr[keep]
+
+
+def _image_rows(batch, inputs: TrainInputs, rng: np.random.Generator):
+    """One random image per distinct batch user that has images: (row in batch, image)."""
+    if len(inputs.images) == 0:
+        return None, None
+    local = batch[USER].src_index.unique()
+    users = batch[USER].n_id[local].numpy()
+    lo = np.searchsorted(inputs.image_users, users, "left")
+    hi = np.searchsorted(inputs.image_users, users, "right")
+    has = hi > lo
+    if has.sum() < 2:
+        return None, None
+    pick = lo[has] + (rng.random(has.sum()) * (hi - lo)[has]).astype(np.int64)
+    return local[torch.from_numpy(has)], torch.from_numpy(inputs.images[pick])
+
+
+def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
+    """Validation metrics of the current weights on a split of held-out edges."""
+    g = inputs.graph
+    h_user, h_sub, _ = embed_all(model.encoder, g, cfg["inference_chunk"])
+    pairs = g.splits[split]
+    mp_known = edge_keys(
+        np.repeat(np.arange(g.num_users), g.user_csr.degree()), g.user_csr.indices, g.num_subs
+    )
+    out = {
+        "val_auc": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
+        "posting_acc": posting_accuracy(
+            h_user, h_sub, pairs, inputs.known, cfg["posting_candidates"], cfg["seed"]
+        ),
+        "recall_at_k": recall_at_k(
+            h_user, h_sub, pairs, mp_known, cfg["recall_k"], cfg["eval_users"]
+        ),
+    }
+    if len(inputs.images):
+        with torch.no_grad():
+            proj = model.image_head(h_user)
+        out["image_recall_at_k"] = image_recall_at_k(
+            proj, inputs.image_users, inputs.images, np.unique(pairs[0]), cfg["recall_k"]
+        )
+    return out
+
+
+def _load_checkpoint():
+    import ray.train
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as d:
+        return torch.load(Path(d) / "state.pt", weights_only=False)
+
+
+def train_worker(cfg: dict) -> None:
+    """The per-worker loop (Ray Train). Resumes from `ray.train.get_checkpoint()`."""
+    import ray.train
+    import ray.train.torch
+    from torch_geometric.sampler import NegativeSampling
+
+    from graph.loader import BipartiteLinkLoader
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
+    inputs = read_inputs(cfg["lake_root"], cfg["seed"])
+    g = inputs.graph
+    torch.manual_seed(cfg["seed"])
+    model = Objective(build_encoder(cfg, g), inputs.images.shape[1] if len(inputs.images) else 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    state = _load_checkpoint()
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    else:
+        state = {"epoch": 0, "history": [], "best": -1.0, "best_model": None, "bad_epochs": 0}
+    ddp = ray.train.torch.prepare_model(model) if world > 1 else model
+    sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
+    train_u = np.repeat(np.arange(g.num_users), g.user_csr.degree())
+    n_per_rank = g.num_edges // world
+    for epoch in range(state["epoch"], cfg["epochs"]):
+        t0 = time.perf_counter()
+        epoch_seed = cfg["seed"] * 1_000_003 + epoch
+        order = np.random.default_rng(epoch_seed).permutation(g.num_edges)
+        mine = np.sort(order[rank * n_per_rank : (rank + 1) * n_per_rank])
+        sampler.reseed(epoch_seed * 131 + rank)
+        torch.manual_seed(epoch_seed * 131 + rank)
+        rng = np.random.default_rng(epoch_seed * 131 + rank)
+        loader = BipartiteLinkLoader(
+            g.hetero_data(),
+            sampler,
+            edge_label_index=(
+                TO_SUB,
+                torch.from_numpy(np.stack([train_u[mine], g.user_csr.indices[mine]])),
+            ),
+            neg_sampling=NegativeSampling("triplet", amount=cfg["negatives"]),
+            batch_size=cfg["batch_size"],
+            shuffle=True,
+        )
+        ddp.train()
+        sums = {"loss_link": 0.0, "loss_image": 0.0}
+        batches = 0
+        for batch in loader:
+            _drop_supervision_edges(batch, torch.from_numpy(mine)[batch[TO_SUB].input_id])
+            bag = g.user_bags(batch[USER].n_id.numpy())
+            rows, images = _image_rows(batch, inputs, rng)
+            lp, ia = ddp(batch, bag, g.sub_x, images, rows, cfg["temperature"])
+            loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sums["loss_link"] += float(lp)
+            sums["loss_image"] += float(ia)
+            batches += 1
+        metrics: dict[str, Any] = {k: v / max(batches, 1) for k, v in sums.items()}
+        metrics.update(evaluate(model, inputs, cfg, "val"))
+        metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
+        state["history"].append(metrics)
+        score = metrics["val_auc"]
+        if score > state["best"]:
+            state.update(best=score, bad_epochs=0, best_epoch=epoch + 1)
+            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        state.update(epoch=epoch + 1, model=model.state_dict(), optimizer=opt.state_dict())
+        stop = state["bad_epochs"] >= cfg["patience"]
+        metrics["stopped_early"] = stop
+        _report(metrics, state, rank)
+        if stop:
+            break
+
+
+def _report(metrics: dict, state: dict, rank: int) -> None:
+    """ray.train.report from every rank; rank 0 attaches the epoch's checkpoint."""
+    import ray.train
+
+    if rank != 0:
+        ray.train.report(metrics, checkpoint=None)
+        return
+    with tempfile.TemporaryDirectory() as d:
+        torch.save(state, Path(d) / "state.pt")
+        (Path(d) / "metrics.json").write_text(json.dumps(metrics))
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+
+def fit(cfg: dict, lake_root: str, storage: str, name: str) -> dict:
+    """Train with `TorchTrainer` (DDP over gloo on CPU, nccl on GPU); a rerun with the same
+    `storage`/`name` resumes from the last checkpoint. Returns the final checkpoint state."""
+    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    loop_cfg = dict(cfg, lake_root=str(lake_root), threads=max(1, int(cfg["cpus_per_worker"])))
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config=loop_cfg,
+        scaling_config=ScalingConfig(
+            num_workers=cfg["num_workers"],
+            use_gpu=cfg["use_gpu"],
+            resources_per_worker={"CPU": cfg["cpus_per_worker"]},
+        ),
+        torch_config=TorchConfig(backend="nccl" if cfg["use_gpu"] else "gloo"),
+        run_config=RunConfig(
+            name=name,
+            storage_path=str(storage),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"training produced no checkpoint: {result.error}")
+    with result.checkpoint.as_directory() as d:
+        return torch.load(Path(d) / "state.pt", weights_only=False)
