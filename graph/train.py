@@ -7,6 +7,7 @@ from the lake itself (stages talk through the lake, not through objects).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -109,6 +110,17 @@ def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
         batch[et].edge_attr = batch[et].edge_attr[keep]
 
 
+def mask_visual(user_x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """A copy of user inputs with the visual profile and has_visual zeroed (all rows, or
+    `rows`), keeping log degree: what a user looks like from their subreddits alone."""
+    out = user_x.clone()
+    if rows is None:
+        out[:, :-1] = 0
+    else:
+        out[rows, :-1] = 0
+    return out
+
+
 def _image_rows(batch, inputs: TrainInputs, rng: np.random.Generator):
     """One random image per distinct batch user that has images: (row in batch, image)."""
     if len(inputs.images) == 0:
@@ -142,8 +154,12 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
         ),
     }
     if len(inputs.images):
+        # the visual profile is an input: retrieval is scored without it, so it measures
+        # how well the graph embedding predicts a user's images from their communities
+        blind = dataclasses.replace(g, user_x=mask_visual(g.user_x))
+        h_blind, _, _ = embed_all(model.encoder, blind, cfg["inference_chunk"])
         with torch.no_grad():
-            proj = model.image_head(h_user)
+            proj = model.image_head(h_blind)
         out["image_recall_at_k"] = image_recall_at_k(
             proj, inputs.image_users, inputs.images, np.unique(pairs[0]), cfg["recall_k"]
         )
@@ -211,6 +227,8 @@ def train_worker(cfg: dict) -> None:
         for batch in loader:
             _drop_supervision_edges(batch, torch.from_numpy(mine)[batch[TO_SUB].input_id])
             bag = g.user_bags(batch[USER].n_id.numpy())
+            drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
+            batch[USER].x = mask_visual(batch[USER].x, drop)
             rows, images = _image_rows(batch, inputs, rng)
             lp, ia = ddp(batch, bag, g.sub_x, images, rows, cfg["temperature"])
             loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia

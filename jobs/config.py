@@ -138,6 +138,9 @@ class EncoderConfig(_Section):
     link_weight: float = Field(1.0, ge=0)
     image_weight: float = Field(0.5, ge=0, description="ImageAlign weight; 0 turns it off")
     temperature: float = Field(0.1, gt=0, description="ImageAlign InfoNCE temperature")
+    visual_dropout: float = Field(
+        0.5, ge=0, le=1, description="share of batch users whose visual profile input is hidden"
+    )
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP)")
     use_gpu: bool = False
     cpus_per_worker: float = Field(1, gt=0)
