@@ -70,7 +70,7 @@ class BipartiteGraph:
         `embedding_bag`: a user's input is computed from their subreddits alone."""
         owner, pos = self.user_csr.row_positions(np.asarray(users, np.int64))
         counts = np.bincount(owner, minlength=len(users))
-        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        offsets = np.r_[0, np.cumsum(counts)][:-1]
         w = self.edge_attr[torch.from_numpy(pos)][:, :2].float().sum(1) + 1.0
         return (
             torch.from_numpy(self.user_csr.indices[pos].astype(np.int64)),

@@ -148,8 +148,9 @@ class BipartiteSampler(BaseSampler):
     def sample(self, seeds: dict[str, np.ndarray]) -> HeteroSamplerOutput:
         """Sample around global seed ids per node type; seeds come first in `node`."""
         rel = self._relabel
-        frontier = {t: rel[t].add(np.asarray(ids, np.int64)) for t, ids in seeds.items()}
-        frontier = {t: f for t, f in frontier.items() if len(f)}
+        for t, ids in seeds.items():  # a seed repeated (e.g. in several edges) counts once
+            rel[t].add(np.asarray(ids, np.int64))
+        frontier = {t: np.arange(rel[t].count) for t in seeds if rel[t].count}
         global_of = {t: rel[t] for t in rel}
         rows = {TO_USER: [], TO_SUB: []}
         cols = {TO_USER: [], TO_SUB: []}

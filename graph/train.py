@@ -194,10 +194,20 @@ def train_worker(cfg: dict) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     state = _load_checkpoint()
     if state:
+        if state.get("done"):  # finished before: nothing to train, the checkpoint stands
+            return
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        state["resumed_at"].append(state["epoch"])
     else:
-        state = {"epoch": 0, "history": [], "best": -1.0, "best_model": None, "bad_epochs": 0}
+        state = {
+            "epoch": 0,
+            "history": [],
+            "best": -1.0,
+            "best_model": None,
+            "bad_epochs": 0,
+            "resumed_at": [],
+        }
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
     train_u = np.repeat(np.arange(g.num_users), g.user_csr.degree())
@@ -251,6 +261,7 @@ def train_worker(cfg: dict) -> None:
         state.update(epoch=epoch + 1, model=model.state_dict(), optimizer=opt.state_dict())
         stop = state["bad_epochs"] >= cfg["patience"]
         metrics["stopped_early"] = stop
+        state["done"] = stop or epoch + 1 == cfg["epochs"]
         _report(metrics, state, rank)
         if stop:
             break

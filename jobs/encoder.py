@@ -56,6 +56,8 @@ def train(ctx: StageContext) -> None:
     )
     state = fit(cfg, str(lake.root), str(storage), name)
     history = state["history"]
+    if state["resumed_at"]:
+        ctx.console.print(f"  resumed from the checkpoint of epoch {state['resumed_at'][-1]}")
     rows = [{k: h.get(k) for k in TRAIN_METRICS.names} | {"run": name} for h in history]
     metrics = pa.Table.from_pylist(rows, schema=TRAIN_METRICS)
     lake.write_table("models/encoder", metrics)
@@ -79,6 +81,7 @@ def train(ctx: StageContext) -> None:
         run=name,
         epochs=len(history),
         best_epoch=state.get("best_epoch"),
+        resumed_at=state["resumed_at"],
         stopped_early=bool(history and history[-1].get("stopped_early")),
         test={k: _num(v) for k, v in test.items()},
         inductive={k: _num(v) for k, v in unseen.items()},
