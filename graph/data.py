@@ -65,10 +65,16 @@ class BipartiteGraph:
         data[TO_SUB].edge_attr = self.edge_attr
         return data
 
-    def user_bags(self, users: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(subreddit ids, offsets, weights) of each user's whole subreddit list, for
-        `embedding_bag`: a user's input is computed from their subreddits alone."""
+    def user_bags(
+        self, users: np.ndarray, exclude: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(subreddit ids, offsets, weights) of each user's subreddit list, for
+        `embedding_bag`: a user's input is computed from their subreddits alone. `exclude`
+        drops user-CSR positions (a batch's supervision edges must not be inputs)."""
         owner, pos = self.user_csr.row_positions(np.asarray(users, np.int64))
+        if exclude is not None and len(exclude):
+            keep = ~np.isin(pos, exclude)
+            owner, pos = owner[keep], pos[keep]
         counts = np.bincount(owner, minlength=len(users))
         offsets = np.r_[0, np.cumsum(counts)][:-1]
         w = self.edge_attr[torch.from_numpy(pos)][:, :2].float().sum(1) + 1.0

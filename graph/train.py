@@ -136,16 +136,15 @@ def _image_rows(batch, inputs: TrainInputs, rng: np.random.Generator):
     return local[torch.from_numpy(has)], torch.from_numpy(inputs.images[pick])
 
 
-def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
-    """Validation metrics of the current weights on a split of held-out edges."""
+def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> dict:
+    """AUC, posting accuracy and recall@k of any encoder's embeddings on a split."""
     g = inputs.graph
-    h_user, h_sub, _ = embed_all(model.encoder, g, cfg["inference_chunk"])
     pairs = g.splits[split]
     mp_known = edge_keys(
         np.repeat(np.arange(g.num_users), g.user_csr.degree()), g.user_csr.indices, g.num_subs
     )
-    out = {
-        "val_auc": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
+    return {
+        "auc": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
         "posting_acc": posting_accuracy(
             h_user, h_sub, pairs, inputs.known, cfg["posting_candidates"], cfg["seed"]
         ),
@@ -153,6 +152,14 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
             h_user, h_sub, pairs, mp_known, cfg["recall_k"], cfg["eval_users"]
         ),
     }
+
+
+def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
+    """Metrics of the current weights on a split of held-out edges (users of that split
+    for image retrieval)."""
+    g = inputs.graph
+    h_user, h_sub, _ = embed_all(model.encoder, g, cfg["inference_chunk"])
+    out = link_metrics(h_user, h_sub, inputs, cfg, split)
     if len(inputs.images):
         # the visual profile is an input: retrieval is scored without it, so it measures
         # how well the graph embedding predicts a user's images from their communities
@@ -161,7 +168,7 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
         with torch.no_grad():
             proj = model.image_head(h_blind)
         out["image_recall_at_k"] = image_recall_at_k(
-            proj, inputs.image_users, inputs.images, np.unique(pairs[0]), cfg["recall_k"]
+            proj, inputs.image_users, inputs.images, np.unique(g.splits[split][0]), cfg["recall_k"]
         )
     return out
 
@@ -235,8 +242,9 @@ def train_worker(cfg: dict) -> None:
         sums = {"loss_link": 0.0, "loss_image": 0.0}
         batches = 0
         for batch in loader:
-            _drop_supervision_edges(batch, torch.from_numpy(mine)[batch[TO_SUB].input_id])
-            bag = g.user_bags(batch[USER].n_id.numpy())
+            supervision = torch.from_numpy(mine)[batch[TO_SUB].input_id]
+            _drop_supervision_edges(batch, supervision)
+            bag = g.user_bags(batch[USER].n_id.numpy(), exclude=supervision.numpy())
             drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
             batch[USER].x = mask_visual(batch[USER].x, drop)
             rows, images = _image_rows(batch, inputs, rng)
@@ -249,7 +257,8 @@ def train_worker(cfg: dict) -> None:
             sums["loss_image"] += float(ia)
             batches += 1
         metrics: dict[str, Any] = {k: v / max(batches, 1) for k, v in sums.items()}
-        metrics.update(evaluate(model, inputs, cfg, "val"))
+        val = evaluate(model, inputs, cfg, "val")
+        metrics.update(val, val_auc=val.pop("auc"))
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
         state["history"].append(metrics)
         score = metrics["val_auc"]

@@ -146,6 +146,103 @@ def status(
     console.print(t)
 
 
+@app.command()
+def ablation(
+    config: ConfigOpt = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="comma-separated encoders (tfidf,lightgcn,sage,gat,gatv2)"),
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Encoder ablation on the silver graph: posting accuracy of TF-IDF, LightGCN,
+    GraphSAGE, GAT, GATv2, each with and without ImageAlign (same splits and metrics).
+    Saves reports/ablation/ablation.{parquet,md}."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from graph.ablation import VARIANTS, run_ablation
+    from pipelines.ray_session import ray_session
+
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
+    lake = Lake(cfg.lake.root)
+    if not lake.rows("silver/edges"):
+        _fail(f"no silver/edges in {lake.root}: run 'zipp run graph images features' first")
+    wanted = {w.strip() for w in only.split(",")} if only else None
+    variants = tuple(v for v in VARIANTS if wanted is None or v[0] in wanted)
+    ray_session(cfg.ray.address, cfg.ray.num_cpus)
+    rows = run_ablation(
+        str(lake.root), cfg.encoder.model_dump(), variants, lambda m: console.print(f"  {m}")
+    )
+    t = Table(
+        title=f"encoder ablation — test edges (chance {1 / cfg.encoder.posting_candidates:.0%})"
+    )
+    for col in (
+        "encoder",
+        "ImageAlign",
+        "posting acc",
+        "AUC",
+        f"recall@{cfg.encoder.recall_k}",
+        "unseen users' posting acc",
+        "paper",
+    ):
+        t.add_column(col, justify="right")
+    lines = [
+        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        paper = f"{r['paper_posting_acc']:.0%}" if r["paper_posting_acc"] else "—"
+        cells = (
+            r["encoder"],
+            "yes" if r["image_align"] else "no",
+            f"{r['posting_acc']:.1%}",
+            f"{r['auc']:.3f}",
+            f"{r['recall_at_k']:.3f}",
+            f"{r['unseen_posting_acc']:.1%}",
+            paper,
+        )
+        t.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    console.print(t)
+    out = lake.path("reports/ablation")
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), out / "ablation.parquet")
+    (out / "ablation.md").write_text("\n".join(lines) + "\n")
+    console.print(f"saved {out / 'ablation.parquet'} and {out / 'ablation.md'}")
+
+
+@app.command("attention-check")
+def attention_check(
+    ground_truth: Annotated[str, typer.Option(help="the sample world's ground_truth folder")],
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Sample world only: how often attention ranks a user's planted communities'
+    subreddits above raw activity counts (gold/attention vs the planted truth)."""
+    from pathlib import Path
+
+    from evaluation.attention import check_attention
+
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
+    lake = Lake(cfg.lake.root)
+    if not lake.rows("gold/attention"):
+        _fail(f"no gold/attention in {lake.root}: run 'zipp run embed' first")
+    result = check_attention(
+        lake.read("gold/attention"),
+        lake.read("silver/users"),
+        lake.read("silver/subreddits"),
+        Path(ground_truth),
+    )
+    console.print(result.summary())
+
+
 def main() -> None:  # pragma: no cover - console script shim
     app(prog_name="zipp")
 

@@ -43,12 +43,34 @@ BYTES_BAR = 24.0
 RATIO_BAR = 1.0
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss, reset by exec)."""
+_PEAK_BEFORE_RESET = 0.0
+
+
+def _status_kib(field: str) -> int | None:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB (VmHWM: unlike ru_maxrss, reset by exec,
+    so a child's figure is its own), over resets by `reset_peak_rss`."""
+    hwm = _status_kib("VmHWM")
+    if hwm is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return max(hwm / 1024, _PEAK_BEFORE_RESET)
+
+
+def reset_peak_rss() -> bool:
+    """Restart VmHWM from the current RSS (Linux clear_refs 5); False where not possible."""
+    global _PEAK_BEFORE_RESET
+    _PEAK_BEFORE_RESET = peak_rss_mib()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def parse_fanouts(text: str) -> list[int]:
@@ -56,6 +78,12 @@ def parse_fanouts(text: str) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- graph
+
+
+def unique_sorted(a: np.ndarray) -> np.ndarray:
+    """np.unique by sort (numpy 2's hash-based unique is far slower on 20M int64)."""
+    a = np.sort(a)
+    return a[np.concatenate([[True], a[1:] != a[:-1]])]
 
 
 def synthetic_edges(
@@ -83,11 +111,11 @@ def synthetic_edges(
     deg = np.maximum(1, np.rint(rng.lognormal(mu, sigma, num_users))).astype(np.int64)
     deg = np.minimum(deg, num_subs // 4)
     users = np.repeat(np.arange(num_users, dtype=np.int64), deg)
-    keys = np.unique(users * num_subs + draw_subs(len(users)))
+    keys = unique_sorted(users * num_subs + draw_subs(len(users)))
     while len(keys) < num_edges:  # top up: users in proportion to their degree
         extra = int((num_edges - len(keys)) * 1.3) + 1000
         u = users[rng.integers(0, len(users), extra)]
-        keys = np.unique(np.concatenate([keys, u * num_subs + draw_subs(extra)]))
+        keys = unique_sorted(np.concatenate([keys, u * num_subs + draw_subs(extra)]))
     del users
     if len(keys) > num_edges:
         drop = rng.choice(len(keys), len(keys) - num_edges, replace=False)
@@ -104,6 +132,7 @@ def build_graph(args: argparse.Namespace) -> tuple[object, dict]:
     from graph.data import from_arrays
 
     proc = psutil.Process()
+    rss0 = proc.memory_info().rss
     t0 = time.perf_counter()
     users, subs = synthetic_edges(args.users, NUM_SUBS, args.edges, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -112,9 +141,11 @@ def build_graph(args: argparse.Namespace) -> tuple[object, dict]:
     sub_x = rng.standard_normal((NUM_SUBS, SUB_DIM), dtype=np.float32)
     t_gen = time.perf_counter() - t0
     rss_before = proc.memory_info().rss
+    exact_peak = reset_peak_rss()
     t1 = time.perf_counter()
     graph = from_arrays(users, subs, edge_attr, args.users, NUM_SUBS, user_x, sub_x)
     t_build = time.perf_counter() - t1
+    peak = (_status_kib("VmHWM") or 0) * 1024 if exact_peak else None
     rss_with_inputs = proc.memory_info().rss
     del users, subs, edge_attr, user_x, sub_x
     rss_after = proc.memory_info().rss
@@ -149,8 +180,11 @@ def build_graph(args: argparse.Namespace) -> tuple[object, dict]:
             "user_x": graph.user_x.numel() * graph.user_x.element_size(),
             "sub_x": graph.sub_x.numel() * graph.sub_x.element_size(),
         },
+        # from_arrays' own growth over its start (inputs alive): peak and when it returns
+        "rss_peak_growth_in_from_arrays_bytes": None if peak is None else peak - rss_before,
         "rss_growth_from_arrays_bytes": rss_with_inputs - rss_before,
-        "rss_growth_graph_only_bytes": rss_after - rss_before,
+        # before generating the inputs -> graph built and the inputs freed
+        "rss_net_growth_bytes": rss_after - rss0,
     }
     return graph, info
 
@@ -158,33 +192,41 @@ def build_graph(args: argparse.Namespace) -> tuple[object, dict]:
 # ---------------------------------------------------------------------------- timing
 
 
-def time_batches(sample, seeds: np.ndarray) -> dict:
-    """Warm up on seeds[0], then time `sample` on every later batch."""
+def time_batches(sample, seeds: np.ndarray, repeats: int) -> dict:
+    """Warm up on seeds[0], then time `sample` over all later batches, `repeats` rounds;
+    seeds/s is of the fastest round (the machine is shared: the least disturbed round)."""
     import torch
 
     sample(torch.from_numpy(seeds[0]))
-    times, users, subs, edges = [], [], [], []
-    for batch in seeds[1:]:
-        node = torch.from_numpy(batch)
-        t = time.perf_counter()
-        out = sample(node)
-        times.append(time.perf_counter() - t)
-        users.append(len(out.node["user"]))
-        subs.append(len(out.node["subreddit"]))
-        edges.append(sum(len(r) for r in out.row.values()))
-    total = float(sum(times))
+    rounds, times, users, subs, edges = [], [], [], [], []
+    for _ in range(repeats):
+        times = []
+        for batch in seeds[1:]:
+            node = torch.from_numpy(batch)
+            t = time.perf_counter()
+            out = sample(node)
+            times.append(time.perf_counter() - t)
+            users.append(len(out.node["user"]))
+            subs.append(len(out.node["subreddit"]))
+            edges.append(sum(len(r) for r in out.row.values()))
+        rounds.append(times)
+    totals = [float(sum(t)) for t in rounds]
+    best = int(np.argmin(totals))
     return {
-        "batches": len(times),
-        "seconds": total,
-        "seeds_per_s": seeds[1:].size / total,
-        "batch_ms_median": float(np.median(times) * 1e3),
+        "batches": len(seeds) - 1,
+        "seconds": totals[best],
+        "seeds_per_s": seeds[1:].size / totals[best],
+        "seeds_per_s_rounds": [seeds[1:].size / t for t in totals],
+        "batch_ms_median": float(np.median(rounds[best]) * 1e3),
         "mean_sampled_users": float(np.mean(users)),
         "mean_sampled_subreddits": float(np.mean(subs)),
         "mean_sampled_edges": float(np.mean(edges)),
     }
 
 
-def run_ours(graph, seeds: np.ndarray, fanouts: list[int], seed: int, profile: bool) -> dict:
+def run_ours(
+    graph, seeds: np.ndarray, fanouts: list[int], seed: int, repeats: int, profile: bool
+) -> dict:
     from torch_geometric.sampler import NodeSamplerInput
 
     from graph.sampler import BipartiteSampler
@@ -198,7 +240,7 @@ def run_ours(graph, seeds: np.ndarray, fanouts: list[int], seed: int, profile: b
             NodeSamplerInput(input_id=None, node=node, input_type="user")
         )
 
-    result = time_batches(sample, seeds)
+    result = time_batches(sample, seeds, repeats)
     if profile:
         import cProfile
         import io
@@ -206,7 +248,7 @@ def run_ours(graph, seeds: np.ndarray, fanouts: list[int], seed: int, profile: b
 
         prof = cProfile.Profile()
         prof.enable()
-        time_batches(sample, seeds)
+        time_batches(sample, seeds, 1)
         prof.disable()
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
@@ -240,7 +282,7 @@ def install_wheels(wheels: Path) -> None:
 def run_peer_subprocess(args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REFWHEELS))
     cmd = [sys.executable, __file__, "--peer", "--fanouts", *args.fanouts]
-    cmd += ["--seed", str(args.seed)]
+    cmd += ["--seed", str(args.seed), "--repeats", str(args.repeats)]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     lines = proc.stdout.splitlines()
     for line in lines:
@@ -314,10 +356,11 @@ def peer_main(args: argparse.Namespace) -> None:
             )
 
         op_calls.clear()
-        results["fanouts"][fan] = res = time_batches(sample, seeds)
-        if len(op_calls) != len(seeds):  # warm-up + timed batches
-            raise SystemExit(f"peer: torch_sparse op ran {len(op_calls)}x for {len(seeds)} batches")
-        res["op_share"] = sum(op_calls[1:]) / res["seconds"]
+        results["fanouts"][fan] = res = time_batches(sample, seeds, args.repeats)
+        if len(op_calls) != 1 + args.repeats * (len(seeds) - 1):  # warm-up + timed batches
+            raise SystemExit(f"peer: torch_sparse op ran {len(op_calls)}x, not once a batch")
+        timed = sum(seeds[1:].size / r for r in res["seeds_per_s_rounds"])
+        res["op_share"] = sum(op_calls[1:]) / timed  # of the timed seconds
     print("verified: torch_sparse::hetero_neighbor_sample ran for every fan-out")
     results["peak_rss_mib"] = peak_rss_mib()
     print("PEER_RESULT " + json.dumps(results))
@@ -337,6 +380,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=50)
     p.add_argument("--user-dim", type=int, default=32, help="visual dims (+2 columns)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds; the fastest counts")
     p.add_argument("--wheels", type=Path, default=DEFAULT_WHEELS)
     p.add_argument("--profile", action="store_true", help="cProfile our sampler too")
     p.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
@@ -346,6 +390,7 @@ def main() -> None:
         return
 
     t_start = time.perf_counter()
+    load = {"start": os.getloadavg()[0]}
     OUT.mkdir(exist_ok=True)
     GRAPH_DIR.mkdir(exist_ok=True)
     install_wheels(args.wheels)  # fail early when the peer cannot run
@@ -373,7 +418,8 @@ def main() -> None:
 
     ours = {}
     for fan in args.fanouts:
-        ours[fan] = run_ours(graph, seeds, parse_fanouts(fan), args.seed, args.profile)
+        fanouts = parse_fanouts(fan)
+        ours[fan] = run_ours(graph, seeds, fanouts, args.seed, args.repeats, args.profile)
         print(
             f"  ours {fan}: {ours[fan]['seeds_per_s']:,.0f} seeds/s, "
             f"{ours[fan]['batch_ms_median']:.1f} ms/batch median"
@@ -381,19 +427,29 @@ def main() -> None:
     print("running peer (PyG NeighborSampler + torch-sparse) in a subprocess ...")
     peer = run_peer_subprocess(args)
     print(f"  peer CSC build {peer['init_s']:.1f}s")
+    load["end"] = os.getloadavg()[0]
 
     print("\n=== results ===")
     print(
         f"graph: {info['users']:,} users, {info['subreddits']:,} subreddits, "
-        f"{info['edges']:,} edges; batch {args.batch_size}, {args.batches} batches"
+        f"{info['edges']:,} edges; batch {args.batch_size}, {args.batches} batches, "
+        f"best of {args.repeats} rounds; fan-outs {' '.join(args.fanouts)}; "
+        f"load average {load['start']:.2f} -> {load['end']:.2f} on {os.cpu_count()} CPUs"
     )
-    for fan in args.fanouts:
+    for i, fan in enumerate(args.fanouts):
         o, m = ours[fan], peer["fanouts"][fan]
         ratio = o["seeds_per_s"] / m["seeds_per_s"]
         ours[fan]["ratio_vs_peer"] = ratio
         print(
-            f"sampler [{fan}]: ours {o['seeds_per_s']:,.0f} seeds/s, PyG+torch-sparse "
-            f"{m['seeds_per_s']:,.0f} seeds/s, ratio {ratio:.2f}x (bar >= {RATIO_BAR:.1f}x)"
+            f"sampler{'' if i == 0 else f' [{fan}]'}: ours {o['seeds_per_s']:,.0f} seeds/s, "
+            f"PyG+torch-sparse {m['seeds_per_s']:,.0f} seeds/s, ratio {ratio:.2f}x "
+            f"(bar >= {RATIO_BAR:.1f}x)"
+        )
+        print(
+            f"  fan-outs {fan}: ms/batch median ours {o['batch_ms_median']:.1f}, peer "
+            f"{m['batch_ms_median']:.1f} ({m['op_share']:.0%} in torch_sparse's C++ op); "
+            f"rounds ours {', '.join(f'{x:,.0f}' for x in o['seeds_per_s_rounds'])}, peer "
+            f"{', '.join(f'{x:,.0f}' for x in m['seeds_per_s_rounds'])} seeds/s"
         )
         print(
             f"  sampled per batch: ours {o['mean_sampled_users']:,.0f} users / "
@@ -407,10 +463,13 @@ def main() -> None:
         f"{k} {v / info['edges']:.2f}" for k, v in info["resident_breakdown_bytes"].items()
     )
     print(f"  per edge: {parts}")
+    peak_growth = info["rss_peak_growth_in_from_arrays_bytes"]
     print(
-        f"  RSS growth building it: {info['rss_growth_from_arrays_bytes'] / 2**20:,.0f} MiB "
-        f"(inputs still alive), {info['rss_growth_graph_only_bytes'] / 2**20:,.0f} MiB after "
-        f"freeing inputs; resident {info['resident_bytes'] / 2**20:,.0f} MiB"
+        f"  RSS growth in from_arrays (inputs alive): peak "
+        f"{'n/a' if peak_growth is None else f'{peak_growth / 2**20:,.0f} MiB'}, "
+        f"{info['rss_growth_from_arrays_bytes'] / 2**20:,.0f} MiB on return; net growth "
+        f"{info['rss_net_growth_bytes'] / 2**20:,.0f} MiB once the inputs are freed; "
+        f"graph arrays {info['resident_bytes'] / 2**20:,.0f} MiB"
     )
     wall = time.perf_counter() - t_start
     peaks = {"main": peak_rss_mib(), "peer": peer["peak_rss_mib"]}
@@ -427,6 +486,7 @@ def main() -> None:
         "bytes_per_edge_bar": BYTES_BAR,
         "wall_s": wall,
         "peak_rss_mib": peaks,
+        "load_average": load,
     }
     (OUT / "sampler.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {OUT / 'sampler.json'}")
