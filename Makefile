@@ -37,7 +37,8 @@ demo: setup
 	@$(BIN)/python -m http.server $(DEMO_PORT) --bind 127.0.0.1 --directory $(DEMO_DIR) \
 	  >/dev/null 2>&1 & server=$$!; trap "kill $$server" EXIT; \
 	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps && \
-	$(BIN)/zipp status -c conf/local.yaml
+	$(BIN)/zipp status -c conf/local.yaml && \
+	$(BIN)/zipp attention-check -c conf/local.yaml --ground-truth $(DEMO_DIR)/ground_truth
 
 test: setup
 	$(BIN)/ruff check .
@@ -46,6 +47,7 @@ test: setup
 perf: setup
 	$(BIN)/python perf/ingest.py
 	$(BIN)/python perf/graph.py
+	$(BIN)/python perf/sampler.py
 
 clean:
 	rm -rf lake data perf/out spark-warehouse

@@ -33,7 +33,7 @@ class BipartiteGraph:
     sub_to_user_pos: np.ndarray  # int32: sub-CSR entry -> user-CSR position
     edge_attr: torch.Tensor  # float16 [E, 3], user-CSR order
     user_x: torch.Tensor  # float16 [U, d_visual + 2]: visual profile, has_visual, log degree
-    sub_x: torch.Tensor  # float32 [S, d_text + 1]: text vector, log users
+    sub_x: torch.Tensor  # float16 [S, d_text + 1]: text vector, log users
     user_role: np.ndarray  # bool: inductive user
     splits: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [2, n] int64
 
@@ -115,7 +115,7 @@ def from_arrays(
         sub_to_user_pos=rev.astype(np.int32),
         edge_attr=torch.from_numpy(np.asarray(edge_attr, np.float16)[order]),
         user_x=torch.from_numpy(np.asarray(user_x, np.float16)),
-        sub_x=torch.from_numpy(np.asarray(sub_x, np.float32)),
+        sub_x=torch.from_numpy(np.asarray(sub_x, np.float16)),
         user_role=np.zeros(num_users, bool) if user_role is None else user_role,
         splits=splits or {},
     )

@@ -23,17 +23,21 @@ def embed_all(
     is per user-CSR edge, the subreddit -> user weight averaged over heads and layers
     (None for encoders without attention)."""
     model.eval()
-    h_user = (
-        torch.cat(
-            [
-                model.user_inputs(g.user_x[c], g.user_bags(c), g.sub_x)
-                for c in _chunks(g.num_users, chunk)
-            ]
-        )
-        if g.num_users
-        else torch.zeros(0, model.sub_in.out_features)
-    )
-    h_sub = model.sub_inputs(g.sub_x)
+    dev = next(model.parameters()).device
+
+    def on(*tensors):
+        return [t.to(dev) for t in tensors]
+
+    def bag(c):
+        return tuple(on(*g.user_bags(c)))
+
+    sub_x = g.sub_x.to(dev)
+    h_user = [
+        model.user_inputs(g.user_x[c].to(dev), bag(c), sub_x).cpu()
+        for c in _chunks(g.num_users, chunk)
+    ]
+    h_user = torch.cat(h_user) if h_user else torch.zeros(0, model.sub_in.out_features)
+    h_sub = model.sub_inputs(sub_x).cpu()
     att_sum = np.zeros(g.num_edges, np.float32) if attention and model.kind != "sage" else None
     perm = torch.from_numpy(g.sub_to_user_pos.astype(np.int64))
     for i in range(len(model.to_user)):
@@ -45,15 +49,13 @@ def embed_all(
             out, alpha = model.step(
                 i,
                 "user",
-                h_sub[torch.from_numpy(src.astype(np.int64))],
-                h_user[c],
-                ei,
-                g.edge_attr[torch.from_numpy(pos)],
+                *on(h_sub[torch.from_numpy(src.astype(np.int64))], h_user[c], ei),
+                g.edge_attr[torch.from_numpy(pos)].to(dev),
                 attention=att_sum is not None,
             )
-            new_user.append(out)
+            new_user.append(out.cpu())
             if att_sum is not None:
-                att_sum[pos] += alpha.numpy()
+                att_sum[pos] += alpha.cpu().numpy()
         for c in _chunks(g.num_subs, chunk):
             owner, pos = g.sub_csr.row_positions(c)
             src, local = np.unique(g.sub_csr.indices[pos], return_inverse=True)
@@ -61,12 +63,10 @@ def embed_all(
             out, _ = model.step(
                 i,
                 "subreddit",
-                h_user[torch.from_numpy(src.astype(np.int64))],
-                h_sub[c],
-                ei,
-                g.edge_attr[perm[torch.from_numpy(pos)]],
+                *on(h_user[torch.from_numpy(src.astype(np.int64))], h_sub[c], ei),
+                g.edge_attr[perm[torch.from_numpy(pos)]].to(dev),
             )
-            new_sub.append(out)
+            new_sub.append(out.cpu())
         h_user = torch.cat(new_user) if new_user else h_user
         h_sub = torch.cat(new_sub)
     if att_sum is not None:

@@ -69,10 +69,15 @@ class Encoder(nn.Module):
         """Layer-0 user states: visual profile + weighted mean of their subreddits' inputs
         (mean(W x) = W mean(x), so the bag is taken over the raw subreddit features)."""
         idx, offsets, w = bag
-        w = w.to(all_sub_x.dtype)
-        total = F.embedding_bag(idx, all_sub_x, offsets, mode="sum", per_sample_weights=w)
-        owner = torch.repeat_interleave(torch.arange(len(offsets)), _bag_sizes(offsets, len(idx)))
-        wsum = torch.zeros(len(offsets), dtype=w.dtype).index_add_(0, owner, w)
+        w = w.float()
+        total = F.embedding_bag(  # float16 features are summed in float16 (error ~1e-3)
+            idx, all_sub_x, offsets, mode="sum", per_sample_weights=w.to(all_sub_x.dtype)
+        ).float()
+        dev = offsets.device
+        owner = torch.repeat_interleave(
+            torch.arange(len(offsets), device=dev), _bag_sizes(offsets, len(idx))
+        )
+        wsum = torch.zeros(len(offsets), dtype=w.dtype, device=dev).index_add_(0, owner, w)
         mean = total / wsum.clamp_min(1e-6)[:, None]
         return F.gelu(self.user_in(user_x.float()) + self.user_bag(mean))
 
@@ -130,7 +135,9 @@ class Encoder(nn.Module):
 
 
 def _bag_sizes(offsets: Tensor, total: int) -> Tensor:
-    return torch.diff(offsets, append=torch.tensor([total], dtype=offsets.dtype))
+    return torch.diff(
+        offsets, append=torch.tensor([total], dtype=offsets.dtype, device=offsets.device)
+    )
 
 
 class ImageHead(nn.Module):
@@ -160,5 +167,5 @@ def image_align_loss(user_proj: Tensor, images: Tensor, temperature: float) -> T
     """Symmetric InfoNCE between projected users and one of their images each (in-batch
     negatives); both inputs L2-normalised."""
     logits = user_proj @ F.normalize(images, dim=-1).T / temperature
-    target = torch.arange(len(logits))
+    target = torch.arange(len(logits), device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

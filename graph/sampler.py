@@ -48,8 +48,9 @@ class CSR:
         return len(self.indptr) - 1
 
     def degree(self, rows: np.ndarray | None = None) -> np.ndarray:
-        d = np.diff(self.indptr)
-        return d if rows is None else d[rows]
+        if rows is None:
+            return np.diff(self.indptr)
+        return self.indptr[rows + 1] - self.indptr[rows]
 
     def row_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row index into `rows`, CSR position) of every entry of the given rows."""

@@ -154,6 +154,46 @@ def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> d
     }
 
 
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loader,
+    positions: np.ndarray,
+    inputs: TrainInputs,
+    cfg: dict,
+    rng: np.random.Generator,
+    device: torch.device,
+    max_batches: int | None = None,
+) -> dict:
+    """One pass over `loader` (seed edges = user-CSR `positions`); mean loss parts."""
+    g = inputs.graph
+    sub_x = g.sub_x.to(device)
+    model.train()
+    sums = {"loss_link": 0.0, "loss_image": 0.0}
+    batches = 0
+    for batch in loader:
+        supervision = torch.from_numpy(positions)[batch[TO_SUB].input_id]
+        _drop_supervision_edges(batch, supervision)
+        bag = g.user_bags(batch[USER].n_id.numpy(), exclude=supervision.numpy())
+        drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
+        batch[USER].x = mask_visual(batch[USER].x, drop)
+        rows, images = _image_rows(batch, inputs, rng)
+        if device.type != "cpu":
+            batch, bag = batch.to(device), tuple(t.to(device) for t in bag)
+            rows, images = (None, None) if rows is None else (rows.to(device), images.to(device))
+        lp, ia = model(batch, bag, sub_x, images, rows, cfg["temperature"])
+        loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sums["loss_link"] += float(lp)
+        sums["loss_image"] += float(ia)
+        batches += 1
+        if max_batches and batches >= max_batches:
+            break
+    return {k: v / max(batches, 1) for k, v in sums.items()} | {"batches": batches}
+
+
 def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
     """Metrics of the current weights on a split of held-out edges (users of that split
     for image retrieval)."""
@@ -166,7 +206,8 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
         blind = dataclasses.replace(g, user_x=mask_visual(g.user_x))
         h_blind, _, _ = embed_all(model.encoder, blind, cfg["inference_chunk"])
         with torch.no_grad():
-            proj = model.image_head(h_blind)
+            dev = next(model.parameters()).device
+            proj = model.image_head(h_blind.to(dev)).cpu()
         out["image_recall_at_k"] = image_recall_at_k(
             proj, inputs.image_users, inputs.images, np.unique(g.splits[split][0]), cfg["recall_k"]
         )
@@ -180,7 +221,7 @@ def _load_checkpoint():
     if ckpt is None:
         return None
     with ckpt.as_directory() as d:
-        return torch.load(Path(d) / "state.pt", weights_only=False)
+        return torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=False)
 
 
 def train_worker(cfg: dict) -> None:
@@ -215,6 +256,8 @@ def train_worker(cfg: dict) -> None:
             "bad_epochs": 0,
             "resumed_at": [],
         }
+    device = ray.train.torch.get_device() if cfg["use_gpu"] else torch.device("cpu")
+    model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
     train_u = np.repeat(np.arange(g.num_users), g.user_csr.degree())
@@ -238,25 +281,7 @@ def train_worker(cfg: dict) -> None:
             batch_size=cfg["batch_size"],
             shuffle=True,
         )
-        ddp.train()
-        sums = {"loss_link": 0.0, "loss_image": 0.0}
-        batches = 0
-        for batch in loader:
-            supervision = torch.from_numpy(mine)[batch[TO_SUB].input_id]
-            _drop_supervision_edges(batch, supervision)
-            bag = g.user_bags(batch[USER].n_id.numpy(), exclude=supervision.numpy())
-            drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
-            batch[USER].x = mask_visual(batch[USER].x, drop)
-            rows, images = _image_rows(batch, inputs, rng)
-            lp, ia = ddp(batch, bag, g.sub_x, images, rows, cfg["temperature"])
-            loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sums["loss_link"] += float(lp)
-            sums["loss_image"] += float(ia)
-            batches += 1
-        metrics: dict[str, Any] = {k: v / max(batches, 1) for k, v in sums.items()}
+        metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
         val = evaluate(model, inputs, cfg, "val")
         metrics.update(val, val_auc=val.pop("auc"))
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
@@ -264,7 +289,9 @@ def train_worker(cfg: dict) -> None:
         score = metrics["val_auc"]
         if score > state["best"]:
             state.update(best=score, bad_epochs=0, best_epoch=epoch + 1)
-            state["best_model"] = {k: v.clone() for k, v in model.state_dict().items()}
+            state["best_model"] = {
+                k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+            }
         else:
             state["bad_epochs"] += 1
         state.update(epoch=epoch + 1, model=model.state_dict(), optimizer=opt.state_dict())
@@ -316,4 +343,4 @@ def fit(cfg: dict, lake_root: str, storage: str, name: str) -> dict:
     if result.checkpoint is None:
         raise RuntimeError(f"training produced no checkpoint: {result.error}")
     with result.checkpoint.as_directory() as d:
-        return torch.load(Path(d) / "state.pt", weights_only=False)
+        return torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=False)
