@@ -40,7 +40,8 @@ class Lake:
         """A table as a pyarrow Table with its declared schema (partition columns included)."""
         spec = table(name)
         root = self.path(name)
-        if not data_files(root):
+        files = data_files(root)  # only the table's Parquet files (a folder may hold more)
+        if not files:
             return spec.schema.empty_table()
         part = (
             ds.partitioning(
@@ -50,7 +51,11 @@ class Lake:
             else None
         )
         return ds.dataset(
-            str(root), format="parquet", schema=spec.schema, partitioning=part
+            [str(f) for f in files],
+            format="parquet",
+            schema=spec.schema,
+            partitioning=part,
+            partition_base_dir=str(root),
         ).to_table()
 
     def commit_table(self, name: str, staged: Path) -> None:

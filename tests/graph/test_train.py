@@ -59,14 +59,15 @@ def config(root: Path, *extra: str):
 
 
 def metrics_rows(lake: Lake) -> list[dict]:
-    return lake.read("models/encoder").sort_by("epoch").to_pylist()
+    """The metrics table's rows by epoch (the folder also holds metrics.png, model.pt)."""
+    table = lake.read("models/encoder")
+    assert table.num_rows, "no metrics table"
+    return table.sort_by("epoch").to_pylist()
 
 
 def auc_of(details: dict) -> float:
-    """The test AUC from a train manifest (keyed "auc"; older code keyed it "val_auc")."""
-    keys = {"auc", "val_auc"} & set(details["test"])
-    assert len(keys) == 1, details["test"]
-    return details["test"][keys.pop()]
+    """The test AUC from a train manifest."""
+    return details["test"]["auc"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -154,8 +155,8 @@ def test_train_then_embed(trained):
         cos = unit[[*same, *other]] @ unit[u]
         margins.append(cos[: len(same)].mean() - cos[len(same) :].mean())
     margins = np.asarray(margins)
-    assert margins.mean() > 0.2, margins
-    assert (margins > 0).mean() >= 0.9, margins
+    assert margins.mean() > 0.3, margins
+    assert (margins > 0).all(), margins
 
     # attention: one row per edge, a user's weights sum to 1, ranks 1..degree
     edges = lake.read("silver/edges")
@@ -247,7 +248,8 @@ def test_killed_training_resumes(trained, tmp_path_factory):
             assert got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-6), (got["epoch"], k)
     ref_details = trained["train"]["details"]
     assert details["best_epoch"] == ref_details["best_epoch"]
-    assert details["test"] == ref_details["test"]
+    for split in ("test", "inductive"):
+        assert details[split] == pytest.approx(ref_details[split], abs=1e-4), split
     print(f"killed after {killed_after:.1f}s, resumed at {details['resumed_at']}")
 
 
