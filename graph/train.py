@@ -186,8 +186,8 @@ def train_epoch(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sums["loss_link"] += float(lp)
-        sums["loss_image"] += float(ia)
+        sums["loss_link"] += float(lp.detach())
+        sums["loss_image"] += float(ia.detach())
         batches += 1
         if max_batches and batches >= max_batches:
             break

@@ -12,17 +12,22 @@ iterated, no model), so the printed ratio says how much of an epoch is sampling.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch_geometric.sampler import NegativeSampling
 
-from graph.data import from_arrays
-from graph.loader import BipartiteLinkLoader
-from graph.sampler import TO_SUB, BipartiteSampler
-from graph.train import Objective, TrainInputs, build_encoder, train_epoch
-from jobs.config import EncoderConfig
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # the repo's `graph`, not perf/graph.py
+from graph.data import from_arrays  # noqa: E402
+from graph.loader import BipartiteLinkLoader  # noqa: E402
+from graph.sampler import TO_SUB, BipartiteSampler  # noqa: E402
+from graph.train import Objective, TrainInputs, build_encoder, train_epoch  # noqa: E402
+from jobs.config import EncoderConfig  # noqa: E402
 
 PAPER = {"users": 23_000_000, "subs": 40_000, "edges": 300_000_000}
 
