@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv, SAGEConv
 
-from graph.sampler import TO_SUB, TO_USER
+from graph.sampler import SUB, TO_SUB, TO_USER, USER
 
 ConvKind = Literal["gatv2", "gat", "sage"]
 
@@ -120,10 +120,24 @@ class Encoder(nn.Module):
         all_sub_x: Tensor,
         edge_index: dict,
         edge_attr: dict,
+        seeds: dict | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Embeddings of a sampled subgraph's users and subreddits."""
+        """Embeddings of a sampled subgraph's users and subreddits. With `seeds` (seed
+        node counts per type and first-hop edge counts per edge type, hop-ordered as the
+        sampler emits them), the last layer runs on the seeds only (PyG's trimming)."""
         h_user, h_sub = self.user_inputs(user_x, bag, all_sub_x), self.sub_inputs(sub_x)
+        last = len(self.to_user) - 1
         for i in range(len(self.to_user)):
+            if i == last and seeds is not None:  # only the seeds' outputs are needed:
+                edge_index, edge_attr = _first_hop(edge_index, edge_attr, seeds)
+                h_user_dst, h_sub_dst = h_user[: seeds[USER]], h_sub[: seeds[SUB]]
+                new_user, _ = self.step(
+                    i, "user", h_sub, h_user_dst, edge_index[TO_USER], edge_attr[TO_USER]
+                )
+                new_sub, _ = self.step(
+                    i, "subreddit", h_user, h_sub_dst, edge_index[TO_SUB], edge_attr[TO_SUB]
+                )
+                return new_user, new_sub
             new_user, _ = self.step(
                 i, "user", h_sub, h_user, edge_index[TO_USER], edge_attr[TO_USER]
             )
@@ -132,6 +146,14 @@ class Encoder(nn.Module):
             )
             h_user, h_sub = new_user, new_sub
         return h_user, h_sub
+
+
+def _first_hop(edge_index: dict, edge_attr: dict, seeds: dict) -> tuple[dict, dict]:
+    """The edges into seed nodes: the first `seeds[edge_type]` of each type."""
+    return (
+        {et: ei[:, : seeds[et]] for et, ei in edge_index.items()},
+        {et: ea[: seeds[et]] for et, ea in edge_attr.items()},
+    )
 
 
 def _bag_sizes(offsets: Tensor, total: int) -> Tensor:

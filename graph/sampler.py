@@ -160,6 +160,7 @@ class BipartiteSampler(BaseSampler):
         sampled_edges = {TO_USER: [], TO_SUB: []}
         for k in self.num_neighbors:
             nxt: dict[str, list[np.ndarray]] = {USER: [], SUB: []}
+            hop_edges = {TO_USER: 0, TO_SUB: 0}  # per hop, 0 where a type had no frontier
             for dst_type, local_dst in frontier.items():
                 src_type = SUB if dst_type == USER else USER
                 et = TO_USER if dst_type == USER else TO_SUB
@@ -171,8 +172,10 @@ class BipartiteSampler(BaseSampler):
                 rows[et].append(src_local)
                 cols[et].append(local_dst[owner])
                 edges[et].append(pos)
-                sampled_edges[et].append(len(pos))
+                hop_edges[et] = len(pos)
                 nxt[src_type].append(np.arange(before, rel[src_type].count))
+            for et, n in hop_edges.items():
+                sampled_edges[et].append(n)
             frontier = {t: np.concatenate(v) for t, v in nxt.items() if v}
             frontier = {t: f for t, f in frontier.items() if len(f)}
             for t in rel:

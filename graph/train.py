@@ -77,6 +77,7 @@ class Objective(nn.Module):
             all_sub_x,
             batch.edge_index_dict,
             batch.edge_attr_dict,
+            seed_counts(batch),
         )
         src = batch[USER].src_index
         lp = link_loss(
@@ -103,11 +104,29 @@ def build_encoder(cfg: dict, graph: BipartiteGraph) -> Encoder:
 
 def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
     """Remove the batch's positive edges from its message-passing subgraph, so the model
-    cannot read the answer off the graph (a disjoint supervision split per batch)."""
+    cannot read the answer off the graph (a disjoint supervision split per batch); the
+    per-hop edge counts follow."""
     for et in (TO_USER, TO_SUB):
         keep = ~torch.isin(batch[et].e_id, positions)
+        hop = torch.repeat_interleave(
+            torch.arange(len(batch[et].num_sampled_edges)),
+            torch.tensor(batch[et].num_sampled_edges, dtype=torch.long),
+        )
+        batch[et].num_sampled_edges = torch.bincount(
+            hop[keep], minlength=len(batch[et].num_sampled_edges)
+        ).tolist()
         batch[et].edge_index = batch[et].edge_index[:, keep]
         batch[et].edge_attr = batch[et].edge_attr[keep]
+        batch[et].e_id = batch[et].e_id[keep]
+
+
+def seed_counts(batch) -> dict:
+    """Seed nodes per type and first-hop edges per edge type of a sampled batch."""
+    out = {t: int(batch[t].num_sampled_nodes[0]) for t in (USER, SUB)}
+    for et in (TO_USER, TO_SUB):
+        counts = batch[et].num_sampled_edges
+        out[et] = int(counts[0]) if len(counts) else 0
+    return out
 
 
 def mask_visual(user_x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:

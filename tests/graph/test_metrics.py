@@ -141,14 +141,16 @@ def test_posting_accuracy_needs_every_candidate_beaten():
     user = t([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
     keys = edge_keys(np.array([0]), np.array([4]), 6)
     pairs = np.array([[0], [4]])
-    # with 1 negative, it beats all but subreddit 5; with many, 5 is drawn sooner or later
-    negs = [
-        random_non_edges(np.array([0]), c - 1, 6, keys, np.random.default_rng(0))[0]
-        for c in (2, 40)
-    ]
-    assert 5 not in negs[0] and 5 in negs[1], negs
-    assert posting_accuracy(user, subs, pairs, keys, candidates=2) == 1.0
-    assert posting_accuracy(user, subs, pairs, keys, candidates=40) == 0.0
+    # seed 1 draws subreddit 2 as the one negative, seed 0 draws 5; with many, 5 comes up
+    negs = {
+        (c, seed): random_non_edges(np.array([0]), c - 1, 6, keys, np.random.default_rng(seed))
+        for c, seed in ((2, 1), (2, 0), (40, 1))
+    }
+    assert negs[2, 1].tolist() == [[2]] and negs[2, 0].tolist() == [[5]], negs
+    assert 5 in negs[40, 1] and 4 not in negs[40, 1], negs
+    assert posting_accuracy(user, subs, pairs, keys, candidates=2, seed=1) == 1.0
+    assert posting_accuracy(user, subs, pairs, keys, candidates=2, seed=0) == 0.0
+    assert posting_accuracy(user, subs, pairs, keys, candidates=40, seed=1) == 0.0
     # the top subreddit held out wins against any number of candidates
     top = np.array([[0], [5]])
     assert posting_accuracy(user, subs, top, edge_keys(top[0], top[1], 6), candidates=40) == 1.0
