@@ -78,7 +78,7 @@ def recall_at_k(
     if pairs.shape[1] == 0:
         return float("nan")
     num_subs = len(sub_emb)
-    users = np.unique(pairs[0])[:max_users]
+    users = np.unique(pairs[0]).astype(np.int64)[:max_users]
     held = edge_keys(pairs[0], pairs[1], num_subs)
     recalls = []
     for chunk in np.array_split(users, max(1, len(users) // 1024)):
