@@ -197,5 +197,7 @@ if __name__ == "__main__":
 
     from jobs.entry import stage_main
 
-    stage = {"train": TRAIN, "embed": EMBED}[sys.argv.pop(1)]
-    stage_main(stage)
+    stages = {"train": TRAIN, "embed": EMBED}
+    if len(sys.argv) < 2 or sys.argv[1] not in stages:
+        sys.exit("usage: python -m jobs.encoder train|embed [-c PROFILE] [--force] [key=value ...]")
+    stage_main(stages[sys.argv.pop(1)])
