@@ -70,7 +70,7 @@ def lightgcn_embeddings(
 
     g = inputs.graph
     n_u = g.num_users
-    u = torch.from_numpy(np.repeat(np.arange(n_u), g.user_csr.degree()))
+    u = torch.from_numpy(g.user_csr.row_of_entries().astype(np.int64))
     s = torch.from_numpy(g.user_csr.indices.astype(np.int64)) + n_u
     edge_index = torch.cat([torch.stack([u, s]), torch.stack([s, u])], 1)
     torch.manual_seed(cfg["seed"])
@@ -112,13 +112,13 @@ def _gnn_embeddings(
     inputs: TrainInputs, cfg: dict, lake_root: str, conv: str, image_align: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     from graph.infer import embed_all
-    from graph.train import Objective, build_encoder, fit
+    from graph.train import build_objective, fit
 
     run_cfg = dict(cfg, conv=conv, image_weight=cfg["image_weight"] if image_align else 0.0)
     name = f"{conv}-{'ia' if image_align else 'lp'}"
     storage = Path(lake_root) / "models" / "ablation"
     state = fit(run_cfg, lake_root, str(storage), name)
-    model = Objective(build_encoder(run_cfg, inputs.graph), max(inputs.images.shape[1], 1))
+    model = build_objective(run_cfg, inputs)
     model.load_state_dict(state["best_model"])
     h_user, h_sub, _ = embed_all(model.encoder, inputs.graph, cfg["inference_chunk"])
     return h_user, h_sub

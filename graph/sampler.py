@@ -52,6 +52,10 @@ class CSR:
             return np.diff(self.indptr)
         return self.indptr[rows + 1] - self.indptr[rows]
 
+    def row_of_entries(self) -> np.ndarray:
+        """The row of every entry, in CSR order (int32: the COO row of this CSR)."""
+        return np.repeat(np.arange(self.rows, dtype=np.int32), self.degree())
+
     def row_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row index into `rows`, CSR position) of every entry of the given rows."""
         starts = self.indptr[rows]

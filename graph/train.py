@@ -102,6 +102,11 @@ def build_encoder(cfg: dict, graph: BipartiteGraph) -> Encoder:
     )
 
 
+def build_objective(cfg: dict, inputs: TrainInputs) -> Objective:
+    """A fresh encoder + ImageAlign head sized for these inputs."""
+    return Objective(build_encoder(cfg, inputs.graph), max(inputs.images.shape[1], 1))
+
+
 def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
     """Remove the batch's positive edges from its message-passing subgraph, so the model
     cannot read the answer off the graph (a disjoint supervision split per batch); the
@@ -159,9 +164,7 @@ def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> d
     """AUC, posting accuracy and recall@k of any encoder's embeddings on a split."""
     g = inputs.graph
     pairs = g.splits[split]
-    mp_known = edge_keys(
-        np.repeat(np.arange(g.num_users), g.user_csr.degree()), g.user_csr.indices, g.num_subs
-    )
+    mp_known = edge_keys(g.user_csr.row_of_entries(), g.user_csr.indices, g.num_subs)
     return {
         "auc": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
         "posting_acc": posting_accuracy(
@@ -257,7 +260,7 @@ def train_worker(cfg: dict) -> None:
     inputs = read_inputs(cfg["lake_root"], cfg["seed"])
     g = inputs.graph
     torch.manual_seed(cfg["seed"])
-    model = Objective(build_encoder(cfg, g), inputs.images.shape[1] if len(inputs.images) else 1)
+    model = build_objective(cfg, inputs)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     state = _load_checkpoint()
     if state:
@@ -279,7 +282,7 @@ def train_worker(cfg: dict) -> None:
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
-    train_u = np.repeat(np.arange(g.num_users), g.user_csr.degree())
+    train_u = g.user_csr.row_of_entries()
     n_per_rank = g.num_edges // world
     for epoch in range(state["epoch"], cfg["epochs"]):
         t0 = time.perf_counter()
@@ -294,7 +297,9 @@ def train_worker(cfg: dict) -> None:
             sampler,
             edge_label_index=(
                 TO_SUB,
-                torch.from_numpy(np.stack([train_u[mine], g.user_csr.indices[mine]])),
+                torch.from_numpy(
+                    np.stack([train_u[mine], g.user_csr.indices[mine]]).astype(np.int64)
+                ),
             ),
             neg_sampling=NegativeSampling("triplet", amount=cfg["negatives"]),
             batch_size=cfg["batch_size"],

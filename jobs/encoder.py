@@ -38,7 +38,7 @@ def train(ctx: StageContext) -> None:
     import pyarrow as pa
 
     from graph.artifacts import plot_metrics, save_model
-    from graph.train import evaluate, fit, read_inputs
+    from graph.train import build_objective, evaluate, fit, read_inputs
     from pipelines.ray_session import ray_session
     from schemas.gold import TRAIN_METRICS
 
@@ -64,9 +64,7 @@ def train(ctx: StageContext) -> None:
     out = lake.path("models/encoder")
     plot_metrics(metrics, out / "metrics.png", f"{cfg['conv']} encoder — {name}")
     inputs = read_inputs(str(lake.root), cfg["seed"], message="observed")
-    from graph.train import Objective, build_encoder
-
-    model = Objective(build_encoder(cfg, inputs.graph), max(inputs.images.shape[1], 1))
+    model = build_objective(cfg, inputs)
     model.load_state_dict(state["best_model"])
     dims = {
         "user_dim": inputs.graph.user_x.shape[1],
@@ -146,7 +144,7 @@ def embed(ctx: StageContext) -> None:
             }
         ),
     )
-    owner = np.repeat(np.arange(g.num_users, dtype=np.int32), g.user_csr.degree())
+    owner = g.user_csr.row_of_entries()
     if att is None:  # an attention-free encoder: fall back to activity order
         att = np.zeros(g.num_edges, np.float32)
     order = np.lexsort((-att, owner))

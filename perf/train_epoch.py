@@ -66,14 +66,17 @@ def main() -> None:
     g = inputs.graph
     print(f"graph: {g.num_users:,} users, {g.num_edges:,} edges in {time.perf_counter() - t0:.1f}s")
     positions = np.arange(g.num_edges)
-    owner = np.repeat(np.arange(g.num_users), g.user_csr.degree())
+    owner = g.user_csr.row_of_entries()
 
     def loader():
         sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
         return BipartiteLinkLoader(
             g.hetero_data(),
             sampler,
-            edge_label_index=(TO_SUB, torch.from_numpy(np.stack([owner, g.user_csr.indices]))),
+            edge_label_index=(
+                TO_SUB,
+                torch.from_numpy(np.stack([owner, g.user_csr.indices]).astype(np.int64)),
+            ),
             neg_sampling=NegativeSampling("triplet", amount=cfg["negatives"]),
             batch_size=cfg["batch_size"],
             shuffle=True,
