@@ -24,7 +24,7 @@ from graph.data import BipartiteGraph, load_graph, user_image_embeddings
 from graph.infer import embed_all
 from graph.metrics import edge_keys, image_recall_at_k, link_auc, posting_accuracy, recall_at_k
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss
-from graph.sampler import SUB, TO_SUB, TO_USER, USER, BipartiteSampler
+from graph.sampler import SUB, TO_SUB, TO_USER, USER
 
 
 @dataclass
@@ -113,6 +113,11 @@ def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
     per-hop edge counts follow."""
     for et in (TO_USER, TO_SUB):
         keep = ~torch.isin(batch[et].e_id, positions)
+        batch[et].edge_index = batch[et].edge_index[:, keep]
+        batch[et].edge_attr = batch[et].edge_attr[keep]
+        batch[et].e_id = batch[et].e_id[keep]
+        if "num_sampled_edges" not in batch[et]:  # PyG over torch-sparse reports no hops
+            continue
         hop = torch.repeat_interleave(
             torch.arange(len(batch[et].num_sampled_edges)),
             torch.tensor(batch[et].num_sampled_edges, dtype=torch.long),
@@ -120,13 +125,13 @@ def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
         batch[et].num_sampled_edges = torch.bincount(
             hop[keep], minlength=len(batch[et].num_sampled_edges)
         ).tolist()
-        batch[et].edge_index = batch[et].edge_index[:, keep]
-        batch[et].edge_attr = batch[et].edge_attr[keep]
-        batch[et].e_id = batch[et].e_id[keep]
 
 
-def seed_counts(batch) -> dict:
-    """Seed nodes per type and first-hop edges per edge type of a sampled batch."""
+def seed_counts(batch) -> dict | None:
+    """Seed nodes per type and first-hop edges per edge type of a sampled batch (None
+    when the sampler reports no per-hop counts: then nothing is trimmed)."""
+    if any("num_sampled_edges" not in batch[et] for et in (TO_USER, TO_SUB)):
+        return None
     out = {t: int(batch[t].num_sampled_nodes[0]) for t in (USER, SUB)}
     for et in (TO_USER, TO_SUB):
         counts = batch[et].num_sampled_edges
@@ -250,9 +255,8 @@ def train_worker(cfg: dict) -> None:
     """The per-worker loop (Ray Train). Resumes from `ray.train.get_checkpoint()`."""
     import ray.train
     import ray.train.torch
-    from torch_geometric.sampler import NegativeSampling
 
-    from graph.loader import BipartiteLinkLoader
+    from graph.loader import link_loader
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -281,29 +285,22 @@ def train_worker(cfg: dict) -> None:
     device = ray.train.torch.get_device() if cfg["use_gpu"] else torch.device("cpu")
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
-    sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
-    train_u = g.user_csr.row_of_entries()
     n_per_rank = g.num_edges // world
     for epoch in range(state["epoch"], cfg["epochs"]):
         t0 = time.perf_counter()
         epoch_seed = cfg["seed"] * 1_000_003 + epoch
         order = np.random.default_rng(epoch_seed).permutation(g.num_edges)
         mine = np.sort(order[rank * n_per_rank : (rank + 1) * n_per_rank])
-        sampler.reseed(epoch_seed * 131 + rank)
         torch.manual_seed(epoch_seed * 131 + rank)
         rng = np.random.default_rng(epoch_seed * 131 + rank)
-        loader = BipartiteLinkLoader(
-            g.hetero_data(),
-            sampler,
-            edge_label_index=(
-                TO_SUB,
-                torch.from_numpy(
-                    np.stack([train_u[mine], g.user_csr.indices[mine]]).astype(np.int64)
-                ),
-            ),
-            neg_sampling=NegativeSampling("triplet", amount=cfg["negatives"]),
-            batch_size=cfg["batch_size"],
-            shuffle=True,
+        loader = link_loader(
+            g,
+            mine,
+            cfg["fanouts"],
+            cfg["negatives"],
+            cfg["batch_size"],
+            epoch_seed * 131 + rank,
+            cfg["sampler"],
         )
         metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
         val = evaluate(model, inputs, cfg, "val")

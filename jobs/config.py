@@ -129,6 +129,9 @@ class EncoderConfig(_Section):
     layers: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     fanouts: list[int] = Field(default_factory=lambda: [10, 10], description="per hop, -1: all")
+    sampler: Literal["auto", "own", "pyg"] = Field(
+        "auto", description="auto: PyG's native sampler where pyg-lib is installed, else ours"
+    )
     batch_size: int = Field(256, ge=2, description="seed edges per batch and worker")
     negatives: int = Field(4, ge=1, description="random subreddits per positive edge")
     lr: float = Field(3e-3, gt=0)
