@@ -162,6 +162,82 @@ class EncoderConfig(_Section):
         return heads
 
 
+class LLMSpec(_Section):
+    """One language model: which backend serves it and how to reach it."""
+
+    backend: Literal["template", "openai", "hf", "vllm"] = Field(
+        "template", description="template: deterministic, no model (the embedded default)"
+    )
+    model: str = Field("template", description="model name (openai) or path/id (hf, vllm)")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. .../v1")
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable that holds the API key"
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="tokenizer path/id that counts the evidence budget; null: the model's "
+        "own for hf/vllm, else the packaged all-MiniLM-L6-v2 tokenizer",
+    )
+
+    @property
+    def label(self) -> str:
+        """How rows name the model: ``backend:model``."""
+        return f"{self.backend}:{self.model}"
+
+
+class LLMConfig(LLMSpec):
+    models: list[LLMSpec] = Field(
+        default_factory=list, description="a sweep: run every model listed (empty: this one)"
+    )
+    concurrency: int = Field(8, ge=1, description="requests in flight per actor")
+    actors: int = Field(1, ge=1, description="Ray actors calling the model")
+    num_gpus: float = Field(0, ge=0, description="GPUs per actor (hf backend)")
+    batch_size: int = Field(16, ge=1, description="requests per actor call (hf: per generate)")
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    seed: int = 0
+    json_mode: bool = Field(True, description="ask OpenAI endpoints for response_format json")
+    timeout_s: float = Field(60, gt=0, description="per request")
+    max_retries: int = Field(5, ge=0, description="on 429, 5xx, timeouts, dropped connections")
+    backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles, with jitter")
+    max_backoff_s: float = Field(30, ge=0)
+    requests_per_s: float | None = Field(None, gt=0, description="client-side limit, all actors")
+
+    def specs(self) -> list[LLMSpec]:
+        """The models to run: the sweep list, else the single model configured."""
+        return self.models or [LLMSpec(**{k: getattr(self, k) for k in LLMSpec.model_fields})]
+
+
+class PersonasConfig(_Section):
+    evidence: Literal["full", "subreddits"] = Field(
+        "full", description="full: subreddits and snippets; subreddits: names only (ablation)"
+    )
+    token_budget: int = Field(4096, ge=16, description="evidence tokens per user")
+    max_subreddits: int = Field(50, ge=1)
+    snippets_per_subreddit: int = Field(3, ge=0)
+    max_snippet_chars: int = Field(600, ge=20)
+    users: int | None = Field(None, ge=1, description="cap on users (most active first)")
+    overrides: str | None = Field(
+        None, description="JSONL of persona text/fields supplied per user_id or author"
+    )
+
+
+class BenchConfig(_Section):
+    prompts: str = Field("conf/prompts.txt", description="base prompts, one a line")
+    prompts_per_user: int = Field(4, ge=1)
+    users: int = Field(1500, ge=1, description="benchmark users (paper: 1.5K)")
+    min_images: int = Field(1, ge=0, description="posted images a benchmark user needs")
+    seed: int = 0
+
+
+class RewriteConfig(_Section):
+    methods: list[Literal["none", "zero_shot", "k_shot", "viper", "history"]] = Field(
+        default_factory=lambda: ["none", "zero_shot", "k_shot", "viper", "history"]
+    )
+    k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")
+    history_k: int = Field(3, ge=1, description="most similar earlier titles in history")
+
+
 def read_names(path: str | None, key: str) -> frozenset[str]:
     """Usernames from a one-a-line file; `key` names the config key in errors."""
     if not path:
@@ -184,10 +260,17 @@ class ZippConfig(_Section):
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    personas: PersonasConfig = Field(default_factory=PersonasConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
 
     def section_hash(self, section: str) -> str:
-        """Stable hash of one config section (what a stage's manifest records)."""
-        data = getattr(self, section).model_dump(mode="json")
+        """Stable hash of config sections (what a stage's manifest records); `section`
+        may name several, comma-separated (``personas,llm``)."""
+        data = {s: getattr(self, s).model_dump(mode="json") for s in section.split(",")}
+        if "," not in section:
+            data = data[section]
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

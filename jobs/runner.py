@@ -8,6 +8,7 @@ the present inputs, config and outputs is skipped unless forced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -49,11 +50,20 @@ class Stage:
 
 
 def input_fingerprint(name: str, config: ZippConfig, lake: Lake) -> str:
-    """Fingerprint of one stage input: raw input files or a lake table."""
+    """Fingerprint of one stage input: raw input files, a file named by a config key
+    (``file:personas.overrides``) or a lake table."""
     if name == "input.dumps":
         from pipelines.dumps import find_dumps
 
         return fingerprint(find_dumps(config.input.dumps))
+    if name.startswith("file:"):
+        section, key = name[5:].split(".", 1)
+        path = getattr(getattr(config, section), key)
+        if not path:
+            return "none"
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{name[5:]}: file not found: {path}")
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
     return table_fingerprint(lake.path(name))
 
 
@@ -71,6 +81,8 @@ def is_current(stage: Stage, config: ZippConfig, lake: Lake) -> tuple[bool, str]
     m = read_manifest(lake, stage.name)
     if m is None:
         return False, "never run"
+    if failed := m.get("details", {}).get("failed"):
+        return False, f"{failed:,} row(s) failed last run; a rerun retries them"
     if m.get("config_hash") != config.section_hash(stage.section):
         return False, f"config section '{stage.section}' changed"
     for name in stage.inputs:

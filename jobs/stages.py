@@ -1,6 +1,6 @@
 """The DAG: every stage in run order."""
 
-from jobs import encoder, features, graph, images, ingest
+from jobs import bench, encoder, features, graph, images, ingest, personas, rewrite
 from jobs.runner import Stage
 
 STAGES: list[Stage] = [
@@ -10,4 +10,8 @@ STAGES: list[Stage] = [
     features.STAGE,
     encoder.TRAIN,
     encoder.EMBED,
+    personas.PERSONAS,
+    personas.PREFERENCES,
+    bench.STAGE,
+    rewrite.STAGE,
 ]

@@ -110,3 +110,37 @@ def swap_in(staged: Path, target: Path) -> None:
         os.replace(target, trash)
     os.replace(staged, target)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+class RowLog:
+    """Record-level resume for long stages.
+
+    Finished rows land as Parquet parts in a staging folder as they come (each part is
+    written aside, then renamed, so a kill never leaves half a part). A rerun reads them
+    back and only does the rest; the stage then writes the table once and `clear`s the log.
+    """
+
+    def __init__(self, lake: Lake, stage: str, name: str):
+        self.name = name
+        self.dir = lake.staging("rows", stage, name)
+
+    def read(self):
+        """Every row logged so far (the table's schema; empty when none)."""
+        spec = table(self.name)
+        files = data_files(self.dir)
+        if not files:
+            return spec.schema.empty_table()
+        return ds.dataset([str(f) for f in files], format="parquet", schema=spec.schema).to_table()
+
+    def append(self, rows) -> None:
+        """Log a batch of finished rows (an Arrow table) durably."""
+        if not rows.num_rows:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        tmp = self.dir / f".{name}.tmp"
+        pq.write_table(rows.cast(table(self.name).schema), tmp)
+        os.replace(tmp, self.dir / name)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas import gold, reddit, silver
+from schemas import generation, gold, reddit, silver
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("models/encoder", gold.TRAIN_METRICS),
         TableSpec("gold/user_embeddings", gold.USER_EMBEDDINGS),
         TableSpec("gold/attention", gold.ATTENTION),
+        TableSpec("gold/personas", generation.PERSONAS),
+        TableSpec("gold/visual_preferences", generation.VISUAL_PREFERENCES),
+        TableSpec("bench/users", generation.BENCH_USERS),
+        TableSpec("bench/prompts", generation.BENCH_PROMPTS),
+        TableSpec("bench/rewrites", generation.REWRITES),
     ]
 }
 

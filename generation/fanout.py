@@ -1,0 +1,233 @@
+"""Fan-out of LLM requests over Ray actors: bounded concurrency, validation with one
+repair attempt, and row-level resume (finished rows are logged as they come; a rerun only
+sends what is missing or failed)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from generation.llm import ChatRequest, Completion, Runtime, make_backend
+from generation.persona import parse_persona, parse_preferences
+from generation.prompts import repair_message
+from generation.rewrite import clean_rewrite
+from generation.tokens import counter
+from schemas.lake import RowLog
+
+PARSERS: dict[str, Callable[[str], object]] = {
+    "persona": parse_persona,
+    "preferences": parse_preferences,
+    "rewrite": clean_rewrite,
+}
+
+
+def _tokens(msgs: list[dict[str, str]], count: Callable[[list[str]], list[int]]) -> int:
+    return sum(count([m["content"] for m in msgs]))
+
+
+async def process(backend, batch: list[ChatRequest], count) -> list[dict]:
+    """Call the model for a batch, validate each reply, repair once; one result per
+    request: {request_id, status, reason, raw, output, tokens, attempts, seconds}."""
+    t0 = time.perf_counter()
+    first = await backend.complete(batch)
+    share = (time.perf_counter() - t0) / max(1, len(batch))
+    results: dict[str, dict] = {}
+    to_repair: list[tuple[ChatRequest, Completion, str]] = []
+    for r, c in zip(batch, first, strict=True):
+        res = _start(r, c, share, count)
+        results[r.id] = res
+        if c.error is not None:
+            res.update(status="failed", reason=c.error)
+            continue
+        try:
+            res.update(status="done", output=PARSERS[r.task](c.text))
+        except ValueError as e:
+            to_repair.append((r, c, str(e)))
+    if to_repair:
+        retry = [
+            replace(
+                r,
+                messages=[
+                    *r.messages,
+                    {"role": "assistant", "content": c.text or ""},
+                    repair_message(err),
+                ],
+            )
+            for r, c, err in to_repair
+        ]
+        t1 = time.perf_counter()
+        second = await backend.complete(retry)
+        share = (time.perf_counter() - t1) / len(retry)
+        for (r, _, err), rr, c in zip(to_repair, retry, second, strict=True):
+            res = results[r.id]
+            extra = _start(rr, c, share, count)
+            for k in ("prompt_tokens", "completion_tokens", "attempts", "seconds"):
+                res[k] += extra[k]
+            if c.error is not None:
+                res.update(status="failed", reason=f"invalid reply ({err}); repair: {c.error}")
+                continue
+            try:
+                res.update(status="done", output=PARSERS[r.task](c.text), raw=None)
+            except ValueError as e2:
+                res.update(
+                    status="failed",
+                    reason=f"invalid reply after one repair attempt: {e2}",
+                    raw=(c.text or "")[:2000],
+                )
+    return [results[r.id] for r in batch]
+
+
+def _start(r: ChatRequest, c: Completion, share: float, count) -> dict:
+    pt = c.prompt_tokens if c.prompt_tokens is not None else _tokens(r.messages, count)
+    ct = c.completion_tokens
+    if ct is None:
+        ct = count([c.text])[0] if c.text else 0
+    return {
+        "request_id": r.id,
+        "status": "failed",
+        "reason": None,
+        "raw": (c.text or "")[:2000] if c.text else None,
+        "output": None,
+        "prompt_tokens": pt,
+        "completion_tokens": ct,
+        "attempts": c.attempts,
+        "seconds": c.seconds if c.seconds is not None else share,
+    }
+
+
+class LLMWorker:
+    """A Ray actor holding one backend (and its HTTP session or model weights)."""
+
+    def __init__(self, spec: dict, runtime: Runtime, api_key: str | None, tokenizer: str):
+        self.backend = make_backend(
+            spec["backend"], spec["model"], spec.get("base_url"), api_key, runtime
+        )
+        self.tokenizer = tokenizer
+
+    async def run(self, batch: list[ChatRequest]) -> list[dict]:
+        return await process(self.backend, batch, counter(self.tokenizer).count)
+
+    async def close(self) -> None:
+        await self.backend.aclose()
+
+
+class _VLLMDriver:
+    """The vllm backend: requests go through a Ray Data processor from the driver."""
+
+    template = False
+
+    def __init__(self, model: str, runtime: Runtime, actors: int):
+        from generation.llm.vllm_backend import check_vllm
+
+        check_vllm()
+        self.model, self.rt, self.actors = model, runtime, actors
+        self.label = f"vllm:{model}"
+
+    async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
+        from generation.llm.vllm_backend import complete_with_vllm
+
+        return await asyncio.to_thread(
+            complete_with_vllm, self.model, requests, self.rt, self.actors
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+def pending(requests: list[ChatRequest], previous: pa.Table, log: RowLog) -> list[ChatRequest]:
+    """Requests with no `done` row yet, in the table from before or the resume log."""
+    done: set[str] = set()
+    for t in (previous, log.read()):
+        if t.num_rows:
+            done.update(t.filter(pc.equal(t["status"], "done"))["request_id"].to_pylist())
+    return [r for r in requests if r.id not in done]
+
+
+def merge(requests: list[ChatRequest], previous: pa.Table, log: RowLog) -> pa.Table:
+    """The finished table: one row per request (a done row wins over a failed one; among
+    equals the newest), rows of requests no longer asked for dropped."""
+    wanted = {r.id for r in requests}
+    best: dict[str, dict] = {}
+    for t in (previous, log.read()):  # the log's parts are in write order
+        for row in t.to_pylist():
+            rid = row["request_id"]
+            if rid not in wanted:
+                continue
+            old = best.get(rid)
+            if old is None or row["status"] == "done" or old["status"] != "done":
+                best[rid] = row
+    order = {r.id: i for i, r in enumerate(requests)}
+    rows = sorted(best.values(), key=lambda row: order[row["request_id"]])
+    return pa.Table.from_pylist(rows, schema=previous.schema)
+
+
+def fan_out(
+    requests: list[ChatRequest],
+    spec: dict,
+    runtime: Runtime,
+    actors: int,
+    api_key: str | None,
+    tokenizer: str,
+    to_row: Callable[[ChatRequest, dict], dict],
+    log: RowLog,
+    progress: Callable[[int, Counter], None] | None = None,
+) -> Counter:
+    """Send `requests` through `actors` Ray actors and log a table row per request (made by
+    `to_row`) as batches finish. Returns the count of rows by status."""
+    import ray
+
+    status: Counter = Counter()
+    if not requests:
+        return status
+    batches = [
+        requests[i : i + runtime.batch_size] for i in range(0, len(requests), runtime.batch_size)
+    ]
+    schema = log.read().schema
+
+    def record(batch: list[ChatRequest], results: list[dict]) -> None:
+        rows = [to_row(r, res) for r, res in zip(batch, results, strict=True)]
+        log.append(pa.Table.from_pylist(rows, schema=schema))
+        status.update(res["status"] for res in results)
+        if progress:
+            progress(len(results), status)
+
+    if spec["backend"] == "vllm":
+        driver = _VLLMDriver(spec["model"], runtime, actors)
+        count = counter(tokenizer).count
+        for batch in batches:
+            record(batch, asyncio.run(process(driver, batch, count)))
+        return status
+
+    per_actor = (
+        1 if spec["backend"] == "hf" else math.ceil(runtime.concurrency / runtime.batch_size) + 1
+    )
+    options = {"num_gpus": runtime.num_gpus} if spec["backend"] == "hf" else {"num_cpus": 0.25}
+    worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)
+    pool = [worker.remote(spec, runtime, api_key, tokenizer) for _ in range(actors)]
+    queue = list(reversed(batches))
+    inflight: dict = {}
+    for actor in pool:
+        for _ in range(per_actor):
+            if queue:
+                batch = queue.pop()
+                inflight[actor.run.remote(batch)] = (actor, batch)
+    try:
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            actor, batch = inflight.pop(ready[0])
+            record(batch, ray.get(ready[0]))
+            if queue:
+                nxt = queue.pop()
+                inflight[actor.run.remote(nxt)] = (actor, nxt)
+    finally:
+        ray.get([a.close.remote() for a in pool])
+        for a in pool:
+            ray.kill(a)
+    return status

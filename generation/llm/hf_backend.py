@@ -1,0 +1,76 @@
+"""A local transformers causal LM (GPU when the actor has one), batched generation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from generation.llm.base import ChatRequest, Completion, Runtime
+
+
+def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
+    """The model's own chat template when it has one, else a plain role-tagged transcript."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    lines = [f"{m['role']}: {m['content']}" for m in messages]
+    return "\n\n".join(lines) + "\n\nassistant:"
+
+
+class HFBackend:
+    """`AutoModelForCausalLM.from_pretrained(path_or_id)`; requests are generated in
+    batches of `runtime.batch_size` with left padding."""
+
+    template = False
+
+    def __init__(self, model: str, runtime: Runtime):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.label = f"hf:{model}"
+        self.rt = runtime
+        use_gpu = runtime.num_gpus > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_gpu else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        dtype = torch.float16 if use_gpu else torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device)
+        self.model.eval()
+
+    async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
+        out: list[Completion] = []
+        for i in range(0, len(requests), self.rt.batch_size):
+            out += await asyncio.to_thread(self._generate, requests[i : i + self.rt.batch_size])
+        return out
+
+    def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
+        import torch
+
+        prompts = [render_chat(self.tokenizer, r.messages) for r in batch]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        sampling = (
+            {"do_sample": True, "temperature": self.rt.temperature}
+            if self.rt.temperature > 0
+            else {"do_sample": False}
+        )
+        torch.manual_seed(self.rt.seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **enc,
+                max_new_tokens=self.rt.max_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling,
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
+        results = []
+        for row, mask in zip(new, enc["attention_mask"], strict=True):
+            ids = row.tolist()
+            if self.tokenizer.eos_token_id in ids:
+                ids = ids[: ids.index(self.tokenizer.eos_token_id)]
+            ids = [t for t in ids if t != self.tokenizer.pad_token_id]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(Completion(text, int(mask.sum()), len(ids)))
+        return results
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,185 @@
+"""The embedded default: a deterministic template verbaliser and rewriter, no model.
+
+It reads each request's structured `inputs` (never the prose), so its output depends only
+on the evidence. Every row it makes is labelled ``template`` in the tables and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from generation.llm.base import ChatRequest, Completion
+
+LABEL = "template:template"
+_WORD = re.compile(r"[a-z][a-z'-]{3,}")
+_STOP = frozenset(
+    [
+        "about",
+        "above",
+        "after",
+        "again",
+        "also",
+        "always",
+        "anyone",
+        "anything",
+        "around",
+        "because",
+        "been",
+        "before",
+        "being",
+        "best",
+        "better",
+        "between",
+        "both",
+        "could",
+        "does",
+        "doing",
+        "done",
+        "each",
+        "else",
+        "even",
+        "ever",
+        "every",
+        "first",
+        "from",
+        "good",
+        "great",
+        "have",
+        "here",
+        "into",
+        "just",
+        "know",
+        "like",
+        "little",
+        "look",
+        "love",
+        "looks",
+        "made",
+        "make",
+        "many",
+        "more",
+        "most",
+        "much",
+        "need",
+        "never",
+        "nice",
+        "only",
+        "other",
+        "over",
+        "people",
+        "post",
+        "question",
+        "really",
+        "right",
+        "same",
+        "share",
+        "should",
+        "since",
+        "some",
+        "still",
+        "such",
+        "than",
+        "thank",
+        "thanks",
+        "that",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "thing",
+        "things",
+        "think",
+        "this",
+        "those",
+        "through",
+        "time",
+        "today",
+        "very",
+        "want",
+        "well",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "with",
+        "would",
+        "years",
+        "your",
+        "yours",
+    ]
+)
+
+
+def keywords(texts: list[str], n: int) -> list[str]:
+    """The `n` most frequent content words of `texts` (ties broken alphabetically)."""
+    counts = Counter(w for t in texts for w in _WORD.findall(t.lower()) if w not in _STOP)
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def readable(subreddit: str) -> str:
+    """`AnalogPhotographyClub` -> `analog photography club`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", subreddit).lower()
+
+
+def persona_json(inputs: dict) -> str:
+    subs = inputs.get("subreddits", [])
+    words = keywords(inputs.get("snippets", []), 8)
+    top = ", ".join(f"r/{s}" for s in subs[:3]) or "no community in particular"
+    themes = ", ".join(words[:5]) or "nothing in particular"
+    persona = {
+        "demographics": {"age": None, "gender": None, "region": None, "occupation": None},
+        "interests": [readable(s) for s in subs[:5]],
+        "affective_traits": ["engaged"] if len(inputs.get("snippets", [])) >= 3 else [],
+        "visual_interests": words[:5],
+        "text": f"[template-made, no LLM] I spend most of my time in {top}; "
+        f"what I keep talking about: {themes}.",
+    }
+    return json.dumps(persona)
+
+
+def preferences_json(inputs: dict) -> str:
+    liked = keywords(inputs.get("snippets", []), 6)
+    disliked = keywords(inputs.get("disliked", []), 3)
+    return json.dumps({"likes": liked, "dislikes": [w for w in disliked if w not in liked]})
+
+
+def rewrite_text(inputs: dict) -> str:
+    base = inputs["prompt"].strip().rstrip(".")
+    method = inputs.get("method", "none")
+    if method == "none":
+        return f"{base}, detailed, well composed, balanced lighting"
+    if method in ("k_shot", "history"):
+        extra = keywords(inputs.get("examples", []), 4)
+    else:
+        persona = inputs.get("persona") or {}
+        extra = (persona.get("visual_interests") or [])[:4] or (persona.get("interests") or [])[:2]
+    return f"{base}, {', '.join(extra)}" if extra else base
+
+
+TASKS = {"persona": persona_json, "preferences": preferences_json, "rewrite": rewrite_text}
+
+
+class TemplateBackend:
+    """Deterministic outputs from structured inputs; labelled as template-made."""
+
+    label = LABEL
+    template = True
+
+    async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
+        out = []
+        for r in requests:
+            make = TASKS.get(r.task)
+            if make is None:
+                out.append(Completion(None, error=f"template backend: unknown task {r.task!r}"))
+            else:
+                out.append(Completion(make(r.inputs)))
+        return out
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,82 @@
+"""Stage `bench` (local): ZIPBench's users and base prompts.
+
+python -m jobs.bench -c conf/cluster.yaml [key=value ...]
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.runner import Stage, StageContext
+
+
+def candidates(ctx: StageContext) -> pa.Table:
+    """Users with a finished persona from the first configured model: community (most
+    attended subreddit), activity (posts + comments) and posted images."""
+    lake = ctx.lake
+    label = ctx.config.llm.specs()[0].label
+    personas = lake.read("gold/personas")
+    ok = personas.filter(
+        pc.and_(pc.equal(personas["status"], "done"), pc.equal(personas["llm"], label))
+    )["user_id"]
+    users = lake.read("silver/users").filter(pc.field("user_id").isin(ok))
+    att = lake.read("gold/attention")
+    top = att.filter(pc.equal(att["rank"], 1)).select(["user_id", "subreddit_id"])
+    subs = lake.read("silver/subreddits").select(["subreddit_id", "subreddit"])
+    images = lake.read("silver/user_images").group_by("user_id").aggregate([("post_id", "count")])
+    t = (
+        users.select(["user_id", "posts", "comments"])
+        .join(top, "user_id")
+        .join(subs, "subreddit_id")
+        .join(images, "user_id", join_type="left outer")
+    )
+    n_img = pc.fill_null(t["post_id_count"], 0)
+    return pa.table(
+        {
+            "user_id": t["user_id"],
+            "community": t["subreddit"],
+            "activity": pc.add(t["posts"], t["comments"]),
+            "images": n_img,
+        }
+    ).sort_by("user_id")
+
+
+def run(ctx: StageContext) -> None:
+    """gold/personas + silver -> bench/users (stratified) and bench/prompts."""
+    from generation.bench import assign_prompts, read_prompts, select_users
+
+    b = ctx.config.bench
+    users = select_users(candidates(ctx), b.users, b.min_images, b.seed)
+    prompts = assign_prompts(
+        users["user_id"].to_pylist(), read_prompts(b.prompts), b.prompts_per_user, b.seed
+    )
+    ctx.lake.write_table("bench/users", users)
+    ctx.lake.write_table("bench/prompts", prompts)
+    strata = len(set(users["stratum"].to_pylist()))
+    ctx.details.update(users=users.num_rows, strata=strata, prompts=prompts.num_rows)
+    ctx.console.print(
+        f"  bench: {users.num_rows:,} users in {strata} strata, {prompts.num_rows:,} base prompts"
+    )
+
+
+STAGE = Stage(
+    name="bench",
+    inputs=(
+        "gold/personas",
+        "gold/attention",
+        "silver/users",
+        "silver/user_images",
+        "file:bench.prompts",
+    ),
+    outputs=("bench/users", "bench/prompts"),
+    section="bench",
+    engine="local",
+    run=run,
+    summary="ZIPBench users (stratified by community and activity) and base prompts",
+)
+
+if __name__ == "__main__":
+    from jobs.entry import stage_main
+
+    stage_main(STAGE)

@@ -1,0 +1,99 @@
+"""Generation tables: personas, visual preferences (ViPer baseline), the benchmark's users
+and base prompts, and persona-conditioned rewrites.
+
+Every LLM-made row keeps how it was made (backend:model, prompt version, token counts,
+attempts) and ends ``done`` or ``failed`` with a reason; ``template`` marks rows made by
+the deterministic template backend, not by a language model.
+"""
+
+import pyarrow as pa
+
+#: columns every LLM-made row carries, in this order, after its own columns
+_CALL = [
+    pa.field("llm", pa.string(), nullable=False),  # "backend:model"
+    pa.field("template", pa.bool_(), nullable=False),  # made by the template backend
+    pa.field("status", pa.string(), nullable=False),  # "done" or "failed"
+    pa.field("reason", pa.string()),  # why it failed
+    pa.field("raw", pa.string()),  # the model's last reply when it failed validation
+    pa.field("prompt_version", pa.string(), nullable=False),
+    pa.field("prompt_tokens", pa.int32(), nullable=False),
+    pa.field("completion_tokens", pa.int32(), nullable=False),
+    pa.field("attempts", pa.int32(), nullable=False),  # HTTP/model calls, retries included
+    pa.field("seconds", pa.float64(), nullable=False),
+    pa.field("request_id", pa.string(), nullable=False),  # hash of the exact request
+]
+
+_EVIDENCE = [
+    pa.field("evidence_mode", pa.string(), nullable=False),  # "full" or "subreddits"
+    pa.field("evidence_subreddits", pa.list_(pa.int32()), nullable=False),
+    pa.field("evidence_ids", pa.list_(pa.string()), nullable=False),  # snippet record ids
+    pa.field("evidence_tokens", pa.int32(), nullable=False),
+    pa.field("tokenizer", pa.string(), nullable=False),  # what counted the budget
+    pa.field("evidence", pa.string(), nullable=False),  # the text the LLM saw
+]
+
+DEMOGRAPHICS = pa.struct(
+    [
+        pa.field("age", pa.string()),
+        pa.field("gender", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("occupation", pa.string()),
+    ]
+)
+
+PERSONAS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "llm", "template" or "override"
+        pa.field("demographics", DEMOGRAPHICS),
+        pa.field("interests", pa.list_(pa.string())),
+        pa.field("affective_traits", pa.list_(pa.string())),
+        pa.field("visual_interests", pa.list_(pa.string())),
+        pa.field("text", pa.string()),  # free text, first person
+        *_EVIDENCE,
+        *_CALL,
+    ]
+)
+
+VISUAL_PREFERENCES = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("likes", pa.list_(pa.string())),
+        pa.field("dislikes", pa.list_(pa.string())),
+        *_EVIDENCE,
+        *_CALL,
+    ]
+)
+
+BENCH_USERS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("stratum", pa.string(), nullable=False),  # how the user was selected
+        pa.field("images", pa.int32(), nullable=False),  # posted images on record
+    ]
+)
+
+BENCH_PROMPTS = pa.schema(
+    [
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "file" or "caption"
+        pa.field("post_id", pa.string()),  # the held-out image a caption came from
+    ]
+)
+
+REWRITES = pa.schema(
+    [
+        pa.field("rewrite_id", pa.string(), nullable=False),  # user, prompt, method, llm
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("prompt_id", pa.string(), nullable=False),
+        #: "none", "zero_shot", "k_shot", "viper" or "history"
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("base_prompt", pa.string(), nullable=False),
+        pa.field("prompt", pa.string()),  # the rewritten prompt
+        pa.field("negative_prompt", pa.string()),
+        pa.field("examples", pa.list_(pa.string())),  # k-shot / retrieved history shown
+        *_CALL,
+    ]
+)
