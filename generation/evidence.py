@@ -23,6 +23,7 @@ class Evidence:
     tokens: int = 0
     subreddit_names: list[str] = field(default_factory=list)
     snippets: list[str] = field(default_factory=list)  # the snippet texts included
+    snippet_ranks: list[int] = field(default_factory=list)  # their subreddit's rank (1 = top)
 
 
 def _header(name: str, posts: int, comments: int) -> str:
@@ -114,9 +115,20 @@ def build_evidence(
                 tokens=tokens,
                 subreddit_names=[names.get(s, str(s)) for s in subs],
                 snippets=[ln.split("] ", 1)[1].strip() for ln, _, r in parts if r is not None],
+                snippet_ranks=_ranks(parts),
             )
         )
     return out
+
+
+def _ranks(parts: list[tuple[str, int | None, str | None]]) -> list[int]:
+    ranks, rank = [], 0
+    for _, sub, rid in parts:
+        if sub is not None:
+            rank += 1
+        elif rid is not None:
+            ranks.append(rank)
+    return ranks
 
 
 def _join(

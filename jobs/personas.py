@@ -90,6 +90,7 @@ def _work(ctx: StageContext, task: str, fields: tuple[str, ...], version: str) -
                 "user": ev.user_id,
                 "subreddits": ev.subreddit_names,
                 "snippets": ev.snippets,
+                "snippet_ranks": ev.snippet_ranks,
                 "v": version,
             }
             rid = request_id(spec.label, task, messages, inputs, rt)

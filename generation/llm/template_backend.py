@@ -116,9 +116,14 @@ _STOP = frozenset(
 )
 
 
-def keywords(texts: list[str], n: int) -> list[str]:
-    """The `n` most frequent content words of `texts` (ties broken alphabetically)."""
-    counts = Counter(w for t in texts for w in _WORD.findall(t.lower()) if w not in _STOP)
+def keywords(texts: list[str], n: int, weights: list[float] | None = None) -> list[str]:
+    """The `n` content words of `texts` with the highest (weighted) counts, ties broken
+    alphabetically."""
+    counts: Counter = Counter()
+    for t, w in zip(texts, weights or [1.0] * len(texts), strict=True):
+        for word in _WORD.findall(t.lower()):
+            if word not in _STOP:
+                counts[word] += w
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
@@ -127,9 +132,15 @@ def readable(subreddit: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", subreddit).lower()
 
 
+def _by_attention(inputs: dict) -> list[float] | None:
+    """Snippet weights 1/rank of their subreddit in the user's attention order."""
+    ranks = inputs.get("snippet_ranks")
+    return [1.0 / r for r in ranks] if ranks else None
+
+
 def persona_json(inputs: dict) -> str:
     subs = inputs.get("subreddits", [])
-    words = keywords(inputs.get("snippets", []), 8)
+    words = keywords(inputs.get("snippets", []), 8, _by_attention(inputs))
     top = ", ".join(f"r/{s}" for s in subs[:3]) or "no community in particular"
     themes = ", ".join(words[:5]) or "nothing in particular"
     persona = {
@@ -144,7 +155,7 @@ def persona_json(inputs: dict) -> str:
 
 
 def preferences_json(inputs: dict) -> str:
-    liked = keywords(inputs.get("snippets", []), 6)
+    liked = keywords(inputs.get("snippets", []), 6, _by_attention(inputs))
     disliked = keywords(inputs.get("disliked", []), 3)
     return json.dumps({"likes": liked, "dislikes": [w for w in disliked if w not in liked]})
 

@@ -1,0 +1,227 @@
+"""The LLM stages end to end on a small lake: personas, preferences, bench, rewrite with
+the template backend, then the openai backend against a faulty local server (no row lost
+or duplicated, the key nowhere), a killed run resumed, and persona overrides."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+from rich.console import Console
+
+from jobs.config import load_config
+from jobs.personas import PERSONAS, PREFERENCES
+from jobs.runner import is_current, run_stage
+from jobs.stages import STAGES
+from schemas.lake import Lake, RowLog
+from tests.generation.world import VOCAB, write_generation_world
+from tests.llm_server import ChatServer
+
+KEY = "sk-zipp-test-0b7e51d2aa94"
+LLM_STAGES = [s for s in STAGES if s.name in ("personas", "preferences", "bench", "rewrite")]
+
+
+def _config(root: Path, *extra: str):
+    return load_config(
+        None,
+        [
+            f"lake.root={root}",
+            "ray.num_cpus=2",
+            "bench.users=6",
+            "bench.prompts_per_user=2",
+            *extra,
+        ],
+    )
+
+
+def _run(root: Path, stages, *extra: str) -> str:
+    cfg = _config(root, *extra)
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    for stage in stages:
+        run_stage(stage, cfg, Lake(root), console)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def template_lake(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tmpl")
+    community = write_generation_world(root)
+    log = _run(root, LLM_STAGES)
+    return root, community, log
+
+
+def test_template_personas_are_labelled_and_follow_the_evidence(template_lake):
+    root, community, _ = template_lake
+    personas = Lake(root).read("gold/personas")
+    assert personas.num_rows == 12 and sorted(personas["user_id"].to_pylist()) == list(range(12))
+    for row in personas.to_pylist():
+        assert row["status"] == "done" and row["template"] and row["source"] == "template"
+        assert row["llm"] == "template:template" and row["text"].startswith("[template-made")
+        words = set(VOCAB[community[row["user_id"]]])
+        assert set(row["visual_interests"][:3]) <= words, row["visual_interests"]
+        assert row["evidence_tokens"] <= 4096 and row["evidence_ids"]
+        assert row["tokenizer"] == "all-MiniLM-L6-v2 (packaged)"
+
+
+def test_rewrites_cover_every_prompt_method_and_baseline(template_lake):
+    root, community, log = template_lake
+    lake = Lake(root)
+    prompts = lake.read("bench/prompts")
+    rewrites = lake.read("bench/rewrites")
+    assert prompts.num_rows == 6 * 2
+    assert rewrites.num_rows == prompts.num_rows * 5
+    assert len(set(rewrites["rewrite_id"].to_pylist())) == rewrites.num_rows
+    assert set(rewrites["status"].to_pylist()) == {"done"}
+    by = Counter(rewrites["method"].to_pylist())
+    assert by == dict.fromkeys(["none", "zero_shot", "k_shot", "viper", "history"], 12)
+    prefs = {r["user_id"]: r for r in lake.read("gold/visual_preferences").to_pylist()}
+    for r in rewrites.to_pylist():
+        assert r["prompt"].startswith(r["base_prompt"].rstrip("."))
+        if r["method"] == "viper":
+            likes = prefs[r["user_id"]]["likes"]
+            assert all(w in r["prompt"] for w in likes)
+        if r["method"] in ("k_shot", "history"):
+            assert 1 <= len(r["examples"]) <= 3
+            assert all(set(e.split()) <= set(VOCAB[community[r["user_id"]]]) for e in r["examples"])
+        else:
+            assert r["examples"] == []
+    assert "bench/rewrites: 60 done, 0 failed" in log
+
+
+def test_a_rerun_is_skipped_and_a_forced_one_is_identical(template_lake):
+    root, _, _ = template_lake
+    before = Lake(root).read("bench/rewrites")
+    cfg = _config(root)
+    assert all(is_current(s, cfg, Lake(root))[0] for s in LLM_STAGES)
+    console = Console(file=io.StringIO())
+    run_stage(LLM_STAGES[-1], cfg, Lake(root), console, force=True)
+    after = Lake(root).read("bench/rewrites")
+    cols = ["rewrite_id", "prompt", "negative_prompt", "status"]
+    assert after.select(cols).equals(before.select(cols))
+
+
+def test_overrides_replace_persona_fields_and_bad_overrides_are_clear_errors(
+    template_lake, tmp_path
+):
+    root, _, _ = template_lake
+    ov = tmp_path / "overrides.jsonl"
+    ov.write_text(
+        json.dumps({"author": "user_3", "text": "I only photograph lighthouses."})
+        + "\n"
+        + json.dumps({"user_id": 5, "text": "I grow chillies.", "interests": ["chillies"]})
+        + "\n"
+    )
+    _run(root, [PERSONAS], f"personas.overrides={ov}")
+    rows = {r["user_id"]: r for r in Lake(root).read("gold/personas").to_pylist()}
+    assert rows[3]["source"] == "override" and rows[3]["text"] == "I only photograph lighthouses."
+    assert rows[3]["visual_interests"]  # fields not supplied keep the model's values
+    assert rows[5]["interests"] == ["chillies"]
+    assert rows[4]["source"] == "template"
+    ov.write_text('{"author": "nobody_here", "text": "x"}\n')
+    with pytest.raises(ValueError, match="no user 'nobody_here'"):
+        _run(root, [PERSONAS], f"personas.overrides={ov}")
+    ov.write_text('{"user_id": 1}\n')
+    with pytest.raises(ValueError, match=r"overrides.jsonl:1: persona override"):
+        _run(root, [PERSONAS], f"personas.overrides={ov}")
+
+
+def _fails_for_some(key: str, attempt: int) -> str | None:
+    """One request in five fails for good; the rest meet one transient fault first."""
+    i = int(key[:6], 16)
+    if i % 5 == 0:
+        return "500"
+    return ("429", "drop", "garbage", None)[i % 4] if attempt == 1 else None
+
+
+def _openai(url: str) -> list[str]:
+    return [
+        "llm.backend=openai",
+        "llm.model=test-model",
+        f"llm.base_url={url}",
+        "llm.api_key_env=ZIPP_TEST_LLM_KEY",
+        "llm.timeout_s=2",
+        "llm.backoff_s=0.01",
+        "llm.max_retries=2",
+        "llm.batch_size=4",
+        "llm.concurrency=4",
+    ]
+
+
+def test_openai_rows_end_done_or_failed_none_lost_and_the_key_nowhere(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("ZIPP_TEST_LLM_KEY", KEY)
+    root = tmp_path / "lake"
+    write_generation_world(root)
+    with ChatServer(plan=_fails_for_some, api_key=KEY) as server:
+        log = _run(root, [PERSONAS, PREFERENCES], *_openai(server.url))
+        lake = Lake(root)
+        personas = lake.read("gold/personas")
+        assert sorted(personas["user_id"].to_pylist()) == list(range(12))  # none lost or doubled
+        status = Counter(personas["status"].to_pylist())
+        assert status["failed"] > 0 and status["done"] > 0
+        failed = personas.filter(pc.equal(personas["status"], "failed")).to_pylist()
+        assert all(
+            "http 500" in r["reason"] and "gave up after 3 attempts" in r["reason"] for r in failed
+        )
+        assert not is_current(PERSONAS, _config(root, *_openai(server.url)), lake)[0]
+        # a rerun retries only the failed rows
+        answered = dict(server.answered)
+        server.plan = lambda key, attempt: None
+        log += _run(root, [PERSONAS], *_openai(server.url))
+        personas = lake.read("gold/personas")
+        assert set(personas["status"].to_pylist()) == {"done"} and personas.num_rows == 12
+        again = {k for k, n in server.answered.items() if n > answered.get(k, 0)}
+        assert len(again) == status["failed"]
+    out = capfd.readouterr()
+    texts = [log, out.out, out.err]
+    for path in root.rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().decode("latin-1"))
+    assert texts and not any(KEY in t for t in texts)
+    assert "openai:test-model" in personas["llm"].to_pylist()[0]
+
+
+def test_a_killed_run_resumes_without_duplicates_or_repeats(tmp_path):
+    root = tmp_path / "lake"
+    write_generation_world(root, users=16)
+    env = os.environ | {"ZIPP_TEST_LLM_KEY": KEY}
+    with ChatServer(latency=0.4, api_key=KEY) as server:
+        args = [*_openai(server.url), "llm.batch_size=1", "llm.concurrency=1"]
+        cmd = [sys.executable, "-m", "jobs.personas", "personas", f"lake.root={root}", *args]
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        log = RowLog(Lake(root), "personas", "gold/personas")
+        deadline = time.time() + 120
+        while log.read().num_rows < 3 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        logged = log.read()
+        assert 3 <= logged.num_rows < 16, "the run was not killed part-way"
+        first = dict(server.answered)
+        os.environ["ZIPP_TEST_LLM_KEY"] = KEY
+        try:
+            _run(root, [PERSONAS], *args)
+        finally:
+            del os.environ["ZIPP_TEST_LLM_KEY"]
+    personas = Lake(root).read("gold/personas")
+    assert sorted(personas["user_id"].to_pylist()) == list(range(16))
+    assert set(personas["status"].to_pylist()) == {"done"}
+    # rows logged before the kill were not asked for again
+    resent = [k for k, n in server.answered.items() if n > first.get(k, 0)]
+    assert len(resent) == 16 - logged.num_rows or len(resent) == 16 - logged.num_rows + 1
+    assert not log.dir.exists()

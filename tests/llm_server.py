@@ -1,0 +1,199 @@
+"""A real HTTP server speaking OpenAI chat completions on loopback, with fault injection.
+
+It stands in for a hosted LLM API (the one thing outside this machine): the openai
+backend talks to it over real sockets. Faults are planned per request content, so a test
+knows which rows must end `done` and which `failed`:
+
+* ``429``: rate limited (``Retry-After: 0``); ``500``: server error whose body echoes the
+  caller's Authorization header (a hostile server); ``timeout``: no answer before the
+  client gives up; ``drop``: the connection is closed without a response; ``garbage``:
+  status 200 with a body that is not JSON; ``bad_json``: a well-formed reply whose content
+  is not the JSON asked for (the repair path).
+
+``python -m tests.llm_server --port 0 --latency 0.2`` serves until killed (for perf/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from aiohttp import web
+
+Plan = Callable[[str, int], str | None]  # (content key, attempt number from 1) -> fault
+
+
+def content_key(body: dict) -> str:
+    """What identifies a logical request: a hash of its first two messages (a repair
+    call, which appends to them, counts as another attempt of the same request)."""
+    first = (body.get("messages") or [])[:2]
+    return hashlib.sha1(json.dumps(first, sort_keys=True).encode()).hexdigest()
+
+
+def default_reply(body: dict) -> str:
+    """A valid answer to whatever the pipeline asks: persona JSON, preferences JSON or a
+    rewritten prompt (derived from the request, so it is deterministic)."""
+    system = body["messages"][0]["content"]
+    last = body["messages"][-1]["content"]
+    tag = content_key(body)[:6]
+    if '"visual_interests"' in system:
+        return json.dumps(
+            {
+                "demographics": {"age": "25-34", "gender": None, "region": None},
+                "interests": ["photography", tag],
+                "affective_traits": ["curious"],
+                "visual_interests": ["film grain", "warm light"],
+                "text": f"I am a test persona {tag}.",
+            }
+        )
+    if '"likes"' in system:
+        return json.dumps({"likes": ["film grain", tag], "dislikes": ["oversaturation"]})
+    base = last.rsplit("\n\n", 1)[-1]
+    return f"{base}, rewritten {tag}"
+
+
+class ChatServer:
+    """Serve on 127.0.0.1 in a background thread (start/stop, or use as a context)."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        plan: Plan | None = None,
+        api_key: str | None = None,
+        reply: Callable[[dict], str] = default_reply,
+        hang_s: float = 30.0,
+        port: int = 0,
+    ):
+        self.latency = latency
+        self.plan = plan or (lambda key, attempt: None)
+        self.api_key = api_key
+        self.reply = reply
+        self.hang_s = hang_s
+        self.port = port
+        self.attempts: dict[str, int] = defaultdict(int)
+        self.outcomes: Counter = Counter()
+        self.answered: Counter = Counter()  # content key -> 200 replies sent
+        self.inflight = 0
+        self.max_inflight = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self.inflight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "bad key"}}, status=401)
+        body = await request.json()
+        key = content_key(body)
+        with self._lock:
+            self.attempts[key] += 1
+            fault = self.plan(key, self.attempts[key])
+            self.outcomes[fault or "ok"] += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault == "429":
+            return web.json_response(
+                {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"}
+            )
+        if fault == "500":
+            echo = request.headers.get("Authorization", "")
+            return web.Response(status=500, text=f"internal error; you sent {echo}")
+        if fault == "timeout":
+            await asyncio.sleep(self.hang_s)
+        if fault == "drop":
+            request.transport.abort()
+            return web.Response(status=500)
+        if fault == "garbage":
+            return web.Response(
+                status=200, text='{"choices": [{"message": ', content_type="application/json"
+            )
+        content = "Sure! Here it is: {not json" if fault == "bad_json" else self.reply(body)
+        with self._lock:
+            self.answered[key] += 1
+        return web.json_response(
+            {
+                "id": "chatcmpl-" + key[:12],
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+                    "completion_tokens": len(content.split()),
+                },
+            }
+        )
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner = runner
+        self._ready.set()
+
+    def start(self) -> ChatServer:
+        def main() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=main, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> ChatServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.2)
+    args = ap.parse_args()
+    server = ChatServer(latency=args.latency, port=args.port).start()
+    print(server.url, flush=True)
+    while True:
+        time.sleep(3600)
