@@ -48,6 +48,7 @@ perf: setup
 	$(BIN)/python perf/ingest.py
 	$(BIN)/python perf/graph.py
 	$(BIN)/python perf/sampler.py
+	$(BIN)/python perf/rewrite.py
 
 clean:
 	rm -rf lake data perf/out spark-warehouse

@@ -205,8 +205,11 @@ def fan_out(
             record(batch, asyncio.run(process(driver, batch, count)))
         return status
 
+    # twice the concurrency queued per actor: its slots never wait on the driver
     per_actor = (
-        1 if spec["backend"] == "hf" else math.ceil(runtime.concurrency / runtime.batch_size) + 1
+        1
+        if spec["backend"] == "hf"
+        else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
     )
     options = {"num_gpus": runtime.num_gpus} if spec["backend"] == "hf" else {"num_cpus": 0.25}
     worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)

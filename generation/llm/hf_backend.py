@@ -47,7 +47,14 @@ class HFBackend:
         import torch
 
         prompts = [render_chat(self.tokenizer, r.messages) for r in batch]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        templated = bool(getattr(self.tokenizer, "chat_template", None))
+        enc = self.tokenizer(
+            prompts,
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not templated,  # a chat template already adds BOS
+            return_token_type_ids=False,
+        ).to(self.device)
         sampling = (
             {"do_sample": True, "temperature": self.rt.temperature}
             if self.rt.temperature > 0
@@ -62,15 +69,25 @@ class HFBackend:
                 **sampling,
             )
         new = out[:, enc["input_ids"].shape[1] :]
+        stops = self._stop_ids()
         results = []
         for row, mask in zip(new, enc["attention_mask"], strict=True):
             ids = row.tolist()
-            if self.tokenizer.eos_token_id in ids:
-                ids = ids[: ids.index(self.tokenizer.eos_token_id)]
+            cut = next((i for i, t in enumerate(ids) if t in stops), len(ids))
+            ids = ids[:cut]
             ids = [t for t in ids if t != self.tokenizer.pad_token_id]
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             results.append(Completion(text, int(mask.sum()), len(ids)))
         return results
+
+    def _stop_ids(self) -> set[int]:
+        """Every id generation stops at: the tokenizer's EOS and the generation config's
+        (which may be a list, e.g. Llama 3 Instruct)."""
+        ids = {self.tokenizer.eos_token_id}
+        eos = self.model.generation_config.eos_token_id
+        ids.update(eos if isinstance(eos, list) else [eos])
+        ids.discard(None)
+        return ids
 
     async def aclose(self) -> None:
         return None

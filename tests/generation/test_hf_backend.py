@@ -201,6 +201,31 @@ def test_left_padded_batches_generate_what_single_requests_do(tiny_lm):
     assert [{k: r[k] for k in keys} for r in many] == [{k: r[k] for k in keys} for r in one]
 
 
+def test_replies_end_before_the_first_eos_which_is_not_counted(tiny_lm):
+    import torch
+
+    reqs = _rewrite_requests()
+    backend = _backend(tiny_lm, len(reqs))
+    got = asyncio.run(backend.complete(reqs))
+    tok, model = backend.tokenizer, backend.model
+    eos = tok.eos_token_id
+    stopped = 0
+    for req, c in zip(reqs, got, strict=True):
+        # the same greedy decoding, one unpadded prompt at a time, straight from the model
+        enc = tok([render_chat(tok, req.messages)], return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(
+                **enc, max_new_tokens=MAX_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id
+            )
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
+        if eos in new:
+            stopped += 1
+            new = new[: new.index(eos)]
+        assert c.completion_tokens == len(new)
+        assert c.text == tok.decode(new, skip_special_tokens=True)
+    assert stopped  # some reply did end at eos, before max_tokens
+
+
 def test_a_random_model_fails_persona_json_after_one_repair(tiny_lm):
     req = ChatRequest("persona-1", "persona", persona_messages("evidence"), json=True)
     backend = _backend(tiny_lm, batch_size=4)
