@@ -101,8 +101,10 @@ def _rewrite_requests() -> list[ChatRequest]:
 
 
 def _input_tokens(tok, messages: list[dict[str, str]]) -> int:
-    """Non-pad tokens of the rendered prompt, as the backend tokenizes it."""
-    return len(tok(render_chat(tok, messages))["input_ids"])
+    """Non-pad tokens of the rendered prompt, as the backend tokenizes it (a chat template
+    brings its own special tokens, as with HF's apply_chat_template)."""
+    special = not tok.chat_template
+    return len(tok(render_chat(tok, messages), add_special_tokens=special)["input_ids"])
 
 
 def test_render_chat_uses_the_chat_template_else_a_role_tagged_transcript(tiny_lm):
