@@ -60,5 +60,10 @@ def test_every_stage_runs_then_is_skipped(spark, served_world):
     users_with_images = len(set(emb["user_id"].to_pylist()))
     assert kinds[("user", "visual")] == users_with_images
     assert first["images"]["details"]["status"] == {"ok": images.num_rows}
+    users_with_attention = len(set(lake.read("gold/attention")["user_id"].to_pylist()))
+    assert lake.rows("gold/personas") == users_with_attention > 0
+    rewrites = lake.read("bench/rewrites")
+    assert rewrites.num_rows == lake.rows("bench/prompts") * 5 > 0
+    assert set(rewrites["status"].to_pylist()) == {"done"}
     again = {s.name: run_stage(s, cfg, lake, quiet) for s in STAGES}
     assert all(again[n]["started_at"] == first[n]["started_at"] for n in first)
