@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -137,7 +138,7 @@ class RowLog:
         if not rows.num_rows:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
+        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"  # sorts by time
         tmp = self.dir / f".{name}.tmp"
         pq.write_table(rows.cast(table(self.name).schema), tmp)
         os.replace(tmp, self.dir / name)

@@ -8,7 +8,8 @@ knows which rows must end `done` and which `failed`:
   caller's Authorization header (a hostile server); ``timeout``: no answer before the
   client gives up; ``drop``: the connection is closed without a response; ``garbage``:
   status 200 with a body that is not JSON; ``bad_json``: a well-formed reply whose content
-  is not the JSON asked for (the repair path).
+  is not the JSON asked for (the repair path); ``echo``: a reply whose content repeats the
+  caller's Authorization header.
 
 ``python -m tests.llm_server --port 0 --latency 0.2`` serves until killed (for perf/).
 """
@@ -126,7 +127,12 @@ class ChatServer:
             return web.Response(
                 status=200, text='{"choices": [{"message": ', content_type="application/json"
             )
-        content = "Sure! Here it is: {not json" if fault == "bad_json" else self.reply(body)
+        if fault == "echo":  # a well-formed reply that repeats the caller's credentials
+            content = f"a cat, as requested by {auth}"
+        elif fault == "bad_json":
+            content = "Sure! Here it is: {not json"
+        else:
+            content = self.reply(body)
         with self._lock:
             self.answered[key] += 1
         return web.json_response(

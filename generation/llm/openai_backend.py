@@ -105,7 +105,9 @@ class OpenAIBackend:
                 attempts += 1
                 await self._throttle()
                 try:
-                    return self._parse(await self._post(self._body(r)), attempts)
+                    done = self._parse(await self._post(self._body(r)), attempts)
+                    done.text = self.scrub(done.text)  # a hostile server may echo the key
+                    return done
                 except TransientError as e:
                     reason = self.scrub(str(e))
                     if attempts > self.rt.max_retries:

@@ -97,6 +97,13 @@ def test_permanent_faults_end_failed_with_a_reason_and_never_leak_the_key():
     assert gave_up and all(o["attempts"] == 3 for o in gave_up)
 
 
+def test_a_reply_that_echoes_the_key_is_scrubbed_before_it_is_kept():
+    with ChatServer(plan=lambda key, attempt: "echo", api_key=KEY) as server:
+        (out,) = _run(server, _requests(0, 1))
+    assert out["status"] == "done"
+    assert out["output"] == "a cat, as requested by Bearer ***"
+
+
 def test_a_wrong_key_fails_at_once_without_retries():
     with ChatServer(api_key=KEY) as server:
         out = _run(server, _requests(3, 0), key="sk-wrong")
