@@ -38,7 +38,8 @@ demo: setup
 	  >/dev/null 2>&1 & server=$$!; trap "kill $$server" EXIT; \
 	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps && \
 	$(BIN)/zipp status -c conf/local.yaml && \
-	$(BIN)/zipp attention-check -c conf/local.yaml --ground-truth $(DEMO_DIR)/ground_truth
+	$(BIN)/zipp attention-check -c conf/local.yaml --ground-truth $(DEMO_DIR)/ground_truth && \
+	$(BIN)/zipp persona -c conf/local.yaml
 
 test: setup
 	$(BIN)/ruff check .

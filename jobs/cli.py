@@ -243,6 +243,70 @@ def attention_check(
     console.print(result.summary())
 
 
+@app.command()
+def persona(
+    user: Annotated[
+        str | None, typer.Option(help="user id or author; default: the first benchmark user")
+    ] = None,
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Show a user's persona (per LLM), its evidence size and the user's rewrites."""
+    import pyarrow.compute as pc
+    from rich.markup import escape
+
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
+    lake = Lake(cfg.lake.root)
+    personas = lake.read("gold/personas")
+    if not personas.num_rows:
+        _fail(f"no gold/personas in {lake.root}: run 'zipp run personas' first")
+    users = lake.read("silver/users")
+    if user is None:
+        bench = lake.read("bench/users")
+        uid = bench["user_id"][0].as_py() if bench.num_rows else personas["user_id"][0].as_py()
+    elif user.isdigit():
+        uid = int(user)
+    else:
+        hit = users.filter(pc.equal(users["author"], user))
+        if not hit.num_rows:
+            _fail(f"no user {user!r} in silver/users")
+        uid = hit["user_id"][0].as_py()
+    rows = personas.filter(pc.equal(personas["user_id"], uid)).to_pylist()
+    if not rows:
+        _fail(f"no persona for user {uid}")
+    for r in rows:
+        t = Table(title=f"persona of user {uid} — {r['llm']} ({r['source']}, {r['status']})")
+        t.add_column("field")
+        t.add_column("value")
+        demo = {k: v for k, v in (r["demographics"] or {}).items() if v}
+        t.add_row("demographics", escape(", ".join(f"{k}: {v}" for k, v in demo.items()) or "-"))
+        for key in ("interests", "affective_traits", "visual_interests"):
+            t.add_row(key.replace("_", " "), escape(", ".join(r[key] or []) or "-"))
+        t.add_row("text", escape(r["text"]) if r["text"] else f"[red]{escape(r['reason'])}[/]")
+        t.add_row(
+            "evidence",
+            f"{r['evidence_tokens']:,} tokens ({r['tokenizer']}), "
+            f"{len(r['evidence_subreddits'])} subreddits, {len(r['evidence_ids'])} snippets",
+        )
+        console.print(t)
+    rewrites = lake.read("bench/rewrites")
+    mine = rewrites.filter(pc.equal(rewrites["user_id"], uid)).to_pylist()
+    if mine:
+        t = Table(title=f"rewrites of user {uid}")
+        for col in ("llm", "method", "base prompt", "prompt", "negative"):
+            t.add_column(col)
+        for r in sorted(mine, key=lambda r: (r["llm"], r["base_prompt"], r["method"])):
+            shown = (
+                escape(r["prompt"]) if r["status"] == "done" else f"[red]{escape(r['reason'])}[/]"
+            )
+            cells = (r["llm"], r["method"], r["base_prompt"], r["negative_prompt"] or "")
+            t.add_row(*map(escape, cells[:3]), shown, escape(cells[3]))
+        console.print(t)
+
+
 def main() -> None:  # pragma: no cover - console script shim
     app(prog_name="zipp")
 

@@ -98,6 +98,20 @@ def test_rewrites_cover_every_prompt_method_and_baseline(template_lake):
     assert "bench/rewrites: 60 done, 0 failed" in log
 
 
+def test_zipp_persona_shows_the_persona_and_the_rewrites(template_lake):
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    root, _, _ = template_lake
+    result = CliRunner().invoke(app, ["persona", "--user", "user_2", f"lake.root={root}"])
+    assert result.exit_code == 0, result.output
+    assert "persona of user 2" in result.output and "[template-made, no LLM]" in result.output
+    assert "zero_shot" in result.output and "viper" in result.output
+    missing = CliRunner().invoke(app, ["persona", "--user", "nobody", f"lake.root={root}"])
+    assert missing.exit_code == 2 and "no user 'nobody'" in missing.output
+
+
 def test_a_rerun_is_skipped_and_a_forced_one_is_identical(template_lake):
     root, _, _ = template_lake
     before = Lake(root).read("bench/rewrites")
