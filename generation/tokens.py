@@ -26,7 +26,13 @@ class TokenCounter:
 
         self.name = source
         path = _packaged_path() if source == PACKAGED else source
-        self._tok = AutoTokenizer.from_pretrained(path)
+        try:
+            self._tok = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            first = str(e).splitlines()[0][:200]
+            raise ValueError(
+                f"cannot load the tokenizer {source!r} (llm.tokenizer): {first}"
+            ) from None
         self._tok.model_max_length = 1 << 30  # counting only: no length warnings
 
     def count(self, texts: list[str]) -> list[int]:

@@ -42,7 +42,7 @@ def run_stages(names: list[str], config: str | None, overrides: list[str], force
     for stage in stages:
         try:
             run_stage(stage, cfg, lake, console, force=force)
-        except (ConfigError, FileNotFoundError) as e:
+        except (ConfigError, FileNotFoundError, ValueError) as e:  # input/config, not a bug
             _fail(f"{stage.name}: {e}")
     console.print(f"lake: {lake.root}")
 

@@ -203,6 +203,15 @@ class LLMConfig(LLMSpec):
     max_backoff_s: float = Field(30, ge=0)
     requests_per_s: float | None = Field(None, gt=0, description="client-side limit, all actors")
 
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, models: list[LLMSpec]) -> list[LLMSpec]:
+        labels = [m.label for m in models]
+        if len(set(labels)) != len(labels):
+            dup = next(label for label in labels if labels.count(label) > 1)
+            raise ValueError(f"the sweep lists {dup} twice (rows are keyed by backend:model)")
+        return models
+
     def specs(self) -> list[LLMSpec]:
         """The models to run: the sweep list, else the single model configured."""
         return self.models or [LLMSpec(**{k: getattr(self, k) for k in LLMSpec.model_fields})]

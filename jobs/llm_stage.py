@@ -37,6 +37,21 @@ def runtime(cfg: LLMConfig):
     )
 
 
+def preflight(cfg: LLMConfig) -> None:
+    """Fail fast, before any evidence is built, when a configured model cannot be called:
+    a missing endpoint or key variable, or vLLM without its extra or a GPU."""
+    from generation.llm import read_api_key
+    from generation.llm.vllm_backend import check_vllm
+
+    for spec in cfg.specs():
+        if spec.backend == "openai":
+            if not spec.base_url:
+                raise ValueError(f"llm.base_url: required for {spec.label}")
+            read_api_key(spec.api_key_env)
+        elif spec.backend == "vllm":
+            check_vllm()
+
+
 @dataclass
 class Work:
     """One model's share of a stage: requests to send, how a reply becomes a row, and rows

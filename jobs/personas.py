@@ -71,8 +71,9 @@ def _work(ctx: StageContext, task: str, fields: tuple[str, ...], version: str) -
     from generation.llm import ChatRequest, request_id
     from generation.prompts import persona_messages, preferences_messages
     from generation.tokens import tokenizer_source
-    from jobs.llm_stage import runtime
+    from jobs.llm_stage import preflight, runtime
 
+    preflight(ctx.config.llm)
     messages_for = {"persona": persona_messages, "preferences": preferences_messages}[task]
     users = persona_users(ctx)
     rt = runtime(ctx.config.llm)

@@ -84,9 +84,10 @@ def run(ctx: StageContext) -> None:
 
     from generation.prompts import REWRITE_VERSION
     from generation.rewrite import RewriteJob, most_similar, rewrite_request, viper_prompt
-    from jobs.llm_stage import runtime
+    from jobs.llm_stage import preflight, runtime
 
     lake, cfg = ctx.lake, ctx.config
+    preflight(cfg.llm)
     methods = cfg.rewrite.methods
     prompts = lake.read("bench/prompts").to_pylist()
     users = {p["user_id"] for p in prompts}

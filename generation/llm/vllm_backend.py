@@ -13,7 +13,7 @@ import importlib.util
 from generation.llm.base import ChatRequest, Completion, Runtime
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(ValueError):
     """The selected backend cannot run on this machine (missing extra or GPU)."""
 
 
