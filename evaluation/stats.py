@@ -1,0 +1,88 @@
+"""Scores and statistics: CLIPScore, pairwise win rates with a binomial test, and IPF
+(raking) re-weighting to target marginals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+def clip_score(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CLIPScore ×100 (torchmetrics convention): 100 · max(cos(a, b), 0), row by row."""
+    return 100.0 * np.maximum(np.sum(_unit(a) * _unit(b), axis=-1), 0.0)
+
+
+def clip_score_to_set(a: np.ndarray, refs: np.ndarray) -> float:
+    """Mean CLIPScore ×100 of one embedding against a set (a user's reference images)."""
+    cos = _unit(refs) @ _unit(a)
+    return float(np.mean(100.0 * np.maximum(cos, 0.0)))
+
+
+def win_rate(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Paired comparison of method A vs B on the same items: wins, losses, ties, the win
+    rate over decided pairs and a two-sided exact binomial test against 0.5."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape:
+        raise ValueError("win_rate: A and B must score the same items")
+    wins, losses = int(np.sum(a > b)), int(np.sum(a < b))
+    ties = len(a) - wins - losses
+    decided = wins + losses
+    p = binomtest(wins, decided, 0.5).pvalue if decided else 1.0
+    return {
+        "wins": wins,
+        "losses": losses,
+        "ties": ties,
+        "win_rate": wins / decided if decided else float("nan"),
+        "p_value": float(p),
+    }
+
+
+def ipf_weights(
+    groups: Mapping[str, Sequence[str]],
+    targets: Mapping[str, Mapping[str, float]],
+    max_iter: int = 200,
+    tol: float = 1e-10,
+) -> np.ndarray:
+    """Raking: weights (mean 1) such that each attribute's weighted shares match its target
+    marginal. `groups[attr][i]` is row i's category; `targets[attr][category]` the wanted
+    share (normalised). A category with rows but no target gets weight 0; a target with
+    no rows is an error (it cannot be met)."""
+    names = list(targets)
+    n = len(next(iter(groups.values()))) if groups else 0
+    w = np.ones(n)
+    cats = {a: np.asarray(groups[a], dtype=object) for a in names}
+    for a in names:
+        total = sum(targets[a].values())
+        missing = [c for c, share in targets[a].items() if share > 0 and not np.any(cats[a] == c)]
+        if missing:
+            raise ValueError(f"ipf: no rows for {a}={missing[0]!r}, its target cannot be met")
+        if total <= 0:
+            raise ValueError(f"ipf: target shares of {a} sum to {total}")
+    for _ in range(max_iter):
+        worst = 0.0
+        for a in names:
+            total = sum(targets[a].values())
+            for c in np.unique(cats[a]):
+                mask = cats[a] == c
+                want = targets[a].get(c, 0.0) / total
+                have = w[mask].sum() / w.sum()
+                if have > 0:
+                    w[mask] *= want / have
+                worst = max(worst, abs(want - have))
+        if worst < tol:
+            break
+    return w * (n / w.sum()) if w.sum() > 0 else w
+
+
+def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    """Mean of `values` under `weights`."""
+    v, w = np.asarray(values, float), np.asarray(weights, float)
+    return float(np.sum(v * w) / np.sum(w))
