@@ -14,7 +14,7 @@ from tests.generation.world import write_generation_world
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
 def test_without_the_extra_vllm_is_a_clear_error_naming_the_extra(tmp_path):
-    with pytest.raises(BackendUnavailable, match=r"pip install 'zipp\[vllm\]'"):
+    with pytest.raises(BackendUnavailable, match=r"pip install 'zipp-pipeline\[vllm\]'"):
         check_vllm()
     write_generation_world(tmp_path)
     result = CliRunner().invoke(
