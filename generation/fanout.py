@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from generation.llm import ChatRequest, Completion, Runtime, make_backend
 from generation.persona import parse_persona, parse_preferences
@@ -139,33 +138,6 @@ class _VLLMDriver:
 
     async def aclose(self) -> None:
         return None
-
-
-def pending(requests: list[ChatRequest], previous: pa.Table, log: RowLog) -> list[ChatRequest]:
-    """Requests with no `done` row yet, in the table from before or the resume log."""
-    done: set[str] = set()
-    for t in (previous, log.read()):
-        if t.num_rows:
-            done.update(t.filter(pc.equal(t["status"], "done"))["request_id"].to_pylist())
-    return [r for r in requests if r.id not in done]
-
-
-def merge(requests: list[ChatRequest], previous: pa.Table, log: RowLog) -> pa.Table:
-    """The finished table: one row per request (a done row wins over a failed one; among
-    equals the newest), rows of requests no longer asked for dropped."""
-    wanted = {r.id for r in requests}
-    best: dict[str, dict] = {}
-    for t in (previous, log.read()):  # the log's parts are in write order
-        for row in t.to_pylist():
-            rid = row["request_id"]
-            if rid not in wanted:
-                continue
-            old = best.get(rid)
-            if old is None or row["status"] == "done" or old["status"] != "done":
-                best[rid] = row
-    order = {r.id: i for i, r in enumerate(requests)}
-    rows = sorted(best.values(), key=lambda row: order[row["request_id"]])
-    return pa.Table.from_pylist(rows, schema=previous.schema)
 
 
 def fan_out(

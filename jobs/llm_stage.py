@@ -66,7 +66,7 @@ class Work:
 def run_llm_stage(ctx: StageContext, stage: str, table: str, work: Iterable[Work]) -> pa.Table:
     """Fan every model's requests out (resuming from the log and the table as it stands),
     then write `table` once: finished rows + direct rows. Returns what was written."""
-    from generation.fanout import fan_out, merge, pending
+    from generation.fanout import fan_out
     from generation.llm import read_api_key
     from generation.tokens import tokenizer_source
     from pipelines.ray_session import ray_session
@@ -82,7 +82,10 @@ def run_llm_stage(ctx: StageContext, stage: str, table: str, work: Iterable[Work
     rt = runtime(cfg.llm)
     work = list(work)
     requests, direct = [], []
-    todo = {id(w): pending(w.requests, previous, log) for w in work}
+    todo = {}
+    for w in work:
+        ids = set(log.pending([r.id for r in w.requests], previous))
+        todo[id(w)] = [r for r in w.requests if r.id in ids]
     total = sum(len(t) for t in todo.values())
     resumed = sum(len(w.requests) for w in work) - total
     if resumed:
@@ -123,7 +126,7 @@ def run_llm_stage(ctx: StageContext, stage: str, table: str, work: Iterable[Work
                 log,
                 progress,
             )
-    out = merge(requests, previous, log)
+    out = log.merge([r.id for r in requests], previous)
     if direct:
         out = pa.concat_tables([out, pa.Table.from_pylist(direct, schema=out.schema)])
     if out.num_rows != len(requests) + len(direct):

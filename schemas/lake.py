@@ -121,8 +121,9 @@ class RowLog:
     back and only does the rest; the stage then writes the table once and `clear`s the log.
     """
 
-    def __init__(self, lake: Lake, stage: str, name: str):
+    def __init__(self, lake: Lake, stage: str, name: str, key: str = "request_id"):
         self.name = name
+        self.key = key  # the column that identifies a row
         self.dir = lake.staging("rows", stage, name)
 
     def read(self):
@@ -145,3 +146,32 @@ class RowLog:
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def pending(self, ids: list[str], previous) -> list[str]:
+        """`ids` with no ``done`` row yet, in the table from before or in this log."""
+        import pyarrow.compute as pc
+
+        done: set[str] = set()
+        for t in (previous, self.read()):
+            if t.num_rows:
+                done.update(t.filter(pc.equal(t["status"], "done"))[self.key].to_pylist())
+        return [i for i in ids if i not in done]
+
+    def merge(self, ids: list[str], previous):
+        """The finished table: one row per id in `ids` order (a done row wins over a failed
+        one; among equals the newest), rows of ids no longer asked for dropped."""
+        import pyarrow as pa
+
+        wanted = set(ids)
+        best: dict[str, dict] = {}
+        for t in (previous, self.read()):  # the log's parts sort in write order
+            for row in t.to_pylist():
+                rid = row[self.key]
+                if rid not in wanted:
+                    continue
+                old = best.get(rid)
+                if old is None or row["status"] == "done" or old["status"] != "done":
+                    best[rid] = row
+        order = {i: n for n, i in enumerate(ids)}
+        rows = sorted(best.values(), key=lambda row: order[row[self.key]])
+        return pa.Table.from_pylist(rows, schema=table(self.name).schema)

@@ -21,7 +21,7 @@ def check_vllm() -> None:
     """Raise `BackendUnavailable` with what to install when vLLM cannot run here."""
     if importlib.util.find_spec("vllm") is None:
         raise BackendUnavailable(
-            "llm.backend=vllm needs the vLLM engine: pip install 'zipp-pipeline[vllm]' on a GPU node"
+            "llm.backend=vllm needs the vLLM engine: pip install 'zipp-pipeline[vllm]' (GPU nodes)"
         )
     import torch
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from generation.fanout import fan_out, merge, process
+from generation.fanout import fan_out, process
 from generation.llm import ChatRequest, Runtime, make_backend
 from generation.llm.hf_backend import render_chat
 from generation.persona import parse_persona
@@ -330,5 +330,5 @@ def test_fan_out_through_a_ray_actor_logs_one_row_per_request(tiny_lm, ray_local
         assert row["attempts"] == res["attempts"]
         assert (row["status"] == "done") == (row["prompt"] is not None and row["reason"] is None)
 
-    merged = merge(reqs, REWRITES.empty_table(), log)
+    merged = log.merge([r.id for r in reqs], REWRITES.empty_table())
     assert merged["request_id"].to_pylist() == [r.id for r in reqs]

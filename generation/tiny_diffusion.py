@@ -1,0 +1,115 @@
+"""The embedded default text-to-image model: a tiny, randomly initialised Stable Diffusion
+pipeline the project builds and saves locally. Its images are noise — a smoke model that
+exercises the real diffusers path (`DiffusionPipeline.from_pretrained`), labelled as such
+wherever its images appear."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LABEL = "tiny-random-sd (smoke model, images are noise)"
+MARKER = "zipp_tiny_model.json"
+
+
+def _clip_tokenizer_files(folder: Path) -> None:
+    """A byte-level CLIP BPE vocabulary with no merges (every character is a token)."""
+    # GPT-2/CLIP byte-level alphabet: printable bytes map to themselves, the rest to 256+
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    extra = [b for b in range(256) if b not in printable]
+    chars = [chr(b) for b in printable] + [chr(256 + i) for i in range(len(extra))]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+
+
+def build_tiny_pipeline(out: str | Path, image_size: int = 32, seed: int = 0) -> Path:
+    """Build and save the tiny pipeline under `out` (idempotent); returns the folder."""
+    out = Path(out)
+    if (out / MARKER).exists():
+        return out
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    tmp = out.with_name(out.name + ".tmp")
+    _clip_tokenizer_files(tmp / "tok")
+    tokenizer = CLIPTokenizer(
+        str(tmp / "tok" / "vocab.json"), str(tmp / "tok" / "merges.txt"), model_max_length=77
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    unet = UNet2DConditionModel(
+        sample_size=image_size // 2,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=image_size,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(tmp)
+    (tmp / MARKER).write_text(json.dumps({"label": LABEL, "image_size": image_size}))
+    import shutil
+
+    shutil.rmtree(tmp / "tok", ignore_errors=True)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def is_tiny(path: str | Path) -> bool:
+    """True for a pipeline folder made by `build_tiny_pipeline`."""
+    return (Path(path) / MARKER).exists()
