@@ -54,9 +54,36 @@ def select_users(candidates: pa.Table, n: int, min_images: int = 1, seed: int = 
                 picked.append({**q.pop(), "stratum": key})
     picked.sort(key=lambda r: r["user_id"])
     return pa.Table.from_pylist(
-        [{"user_id": r["user_id"], "stratum": r["stratum"], "images": r["images"]} for r in picked],
+        [
+            {
+                "user_id": r["user_id"],
+                "stratum": r["stratum"],
+                "images": r["images"],
+                "references": [],
+            }
+            for r in picked
+        ],
         schema=BENCH_USERS,
     )
+
+
+def split_references(images: pa.Table, users: list[int], n: int) -> dict[int, list[str]]:
+    """Each user's `n` newest posted images ("post_id:position"), held out as references;
+    the rest is history (persona mining, k-shot, IP-Adapter)."""
+    wanted = set(users)
+    rows = sorted(
+        (
+            r
+            for r in images.select(["user_id", "post_id", "position", "created_utc"]).to_pylist()
+            if r["user_id"] in wanted
+        ),
+        key=lambda r: (r["user_id"], -r["created_utc"], r["post_id"], r["position"]),
+    )
+    out: dict[int, list[str]] = {u: [] for u in users}
+    for r in rows:
+        if len(out[r["user_id"]]) < n:
+            out[r["user_id"]].append(f"{r['post_id']}:{r['position']}")
+    return out
 
 
 def assign_prompts(

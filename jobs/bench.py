@@ -12,16 +12,11 @@ from jobs.runner import Stage, StageContext
 
 
 def candidates(ctx: StageContext) -> pa.Table:
-    """Users with a finished persona from the first configured model: community (most
-    attended subreddit), activity (posts + comments) and posted images."""
+    """Users with attention rows: community (most attended subreddit), activity (posts +
+    comments) and posted images."""
     lake = ctx.lake
-    label = ctx.config.llm.specs()[0].label
-    personas = lake.read("gold/personas")
-    ok = personas.filter(
-        pc.and_(pc.equal(personas["status"], "done"), pc.equal(personas["llm"], label))
-    )["user_id"]
-    users = lake.read("silver/users").filter(pc.field("user_id").isin(ok))
     att = lake.read("gold/attention")
+    users = lake.read("silver/users").filter(pc.field("user_id").isin(att["user_id"]))
     top = att.filter(pc.equal(att["rank"], 1)).select(["user_id", "subreddit_id"])
     subs = lake.read("silver/subreddits").select(["subreddit_id", "subreddit"])
     images = lake.read("silver/user_images").group_by("user_id").aggregate([("post_id", "count")])
@@ -44,10 +39,20 @@ def candidates(ctx: StageContext) -> pa.Table:
 
 def run(ctx: StageContext) -> None:
     """gold/personas + silver -> bench/users (stratified) and bench/prompts."""
-    from generation.bench import assign_prompts, read_prompts, select_users
+    from generation.bench import assign_prompts, read_prompts, select_users, split_references
 
     b = ctx.config.bench
-    users = select_users(candidates(ctx), b.users, b.min_images, b.seed)
+    users = select_users(
+        candidates(ctx), b.users, max(b.min_images, b.references_per_user + 1), b.seed
+    )
+    refs = split_references(
+        ctx.lake.read("silver/user_images"), users["user_id"].to_pylist(), b.references_per_user
+    )
+    users = users.set_column(
+        users.schema.get_field_index("references"),
+        "references",
+        pa.array([refs[u] for u in users["user_id"].to_pylist()], pa.list_(pa.string())),
+    )
     prompts = assign_prompts(
         users["user_id"].to_pylist(), read_prompts(b.prompts), b.prompts_per_user, b.seed
     )
@@ -63,7 +68,6 @@ def run(ctx: StageContext) -> None:
 STAGE = Stage(
     name="bench",
     inputs=(
-        "gold/personas",
         "gold/attention",
         "silver/users",
         "silver/user_images",

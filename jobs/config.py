@@ -235,7 +235,10 @@ class BenchConfig(_Section):
     prompts: str = Field("conf/prompts.txt", description="base prompts, one a line")
     prompts_per_user: int = Field(4, ge=1)
     users: int = Field(1500, ge=1, description="benchmark users (paper: 1.5K)")
-    min_images: int = Field(1, ge=0, description="posted images a benchmark user needs")
+    min_images: int = Field(2, ge=1, description="posted images a benchmark user needs")
+    references_per_user: int = Field(
+        1, ge=1, description="newest images held out as the user's references (scoring)"
+    )
     seed: int = 0
 
 
@@ -245,6 +248,28 @@ class RewriteConfig(_Section):
     )
     k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")
     history_k: int = Field(3, ge=1, description="most similar earlier titles in history")
+
+
+class DiffusionConfig(_Section):
+    model: str | None = Field(
+        None, description="diffusers pipeline path or id; null: the tiny random smoke model"
+    )
+    steps: int = Field(30, ge=1)
+    guidance_scale: float = Field(7.5, ge=0)
+    height: int | None = Field(None, ge=8)
+    width: int | None = Field(None, ge=8)
+    seeds: int = Field(1, ge=1, description="images per (user, prompt, method, llm)")
+    batch_size: int = Field(8, ge=1)
+    actors: int = Field(1, ge=1)
+    num_gpus: float = Field(0, ge=0)
+    compile: bool = Field(False, description="torch.compile the denoiser (GPU only)")
+    ip_adapter: str | None = Field(
+        None, description="IP-Adapter repo/path: adds the image-conditioned 'pigeon' baseline"
+    )
+    ip_adapter_subfolder: str = "models"
+    ip_adapter_weight: str = "ip-adapter_sd15.bin"
+    ip_adapter_scale: float = Field(0.6, ge=0)
+    history_images: int = Field(4, ge=1, description="history images given to IP-Adapter")
 
 
 def read_names(path: str | None, key: str) -> frozenset[str]:
@@ -273,6 +298,7 @@ class ZippConfig(_Section):
     personas: PersonasConfig = Field(default_factory=PersonasConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of config sections (what a stage's manifest records); `section`

@@ -150,10 +150,17 @@ def finish(ctx: StageContext, table: str, out: pa.Table, stage: str) -> None:
         "prompt": int(pc.sum(out["prompt_tokens"]).as_py() or 0),
         "completion": int(pc.sum(out["completion_tokens"]).as_py() or 0),
     }
+    # rows that failed for a missing input (no call made) are final; a rerun retries the rest
+    retryable = sum(
+        1
+        for st, n in zip(out["status"].to_pylist(), out["attempts"].to_pylist(), strict=True)
+        if st == "failed" and n > 0
+    )
     ctx.details.update(
         rows=out.num_rows,
         done=counts.get("done", 0),
-        failed=counts.get("failed", 0),
+        failed=retryable,
+        failed_for_missing_input=counts.get("failed", 0) - retryable,
         failure_reasons=dict(reasons.most_common(10)),
         tokens=tokens,
         template_rows=int(pc.sum(out["template"].cast(pa.int64())).as_py() or 0),

@@ -14,7 +14,21 @@ from jobs.config import LLMSpec
 from jobs.llm_stage import Work, call_columns, finish, run_llm_stage
 from jobs.runner import Stage, StageContext
 
-INPUTS = ("gold/attention", "silver/snippets", "silver/subreddits", "silver/users")
+INPUTS = ("gold/attention", "silver/snippets", "silver/subreddits", "silver/users", "bench/users")
+
+
+def history_snippets(ctx: StageContext):
+    """silver/snippets minus the benchmark users' held-out reference posts (their titles
+    must not leak into the personas the benchmark scores against those images)."""
+    snippets = ctx.lake.read("silver/snippets")
+    held = [
+        ref.split(":")[0]
+        for refs in ctx.lake.read("bench/users")["references"].to_pylist()
+        for ref in refs
+    ]
+    if not held:
+        return snippets
+    return snippets.filter(pc.invert(pc.is_in(snippets["record_id"], pa.array(held))))
 
 
 def persona_users(ctx: StageContext) -> list[int]:
@@ -43,7 +57,7 @@ def evidence_for(ctx: StageContext, spec: LLMSpec, users: list[int], cache: dict
             cache[source] = build_evidence(
                 users,
                 ctx.lake.read("gold/attention"),
-                ctx.lake.read("silver/snippets"),
+                history_snippets(ctx),
                 ctx.lake.read("silver/subreddits"),
                 counter(source),
                 budget=p.token_budget,

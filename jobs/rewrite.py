@@ -91,7 +91,14 @@ def run(ctx: StageContext) -> None:
     methods = cfg.rewrite.methods
     prompts = lake.read("bench/prompts").to_pylist()
     users = {p["user_id"] for p in prompts}
-    titles = user_titles(ctx, users)
+    held_out = {
+        r["user_id"]: {ref.split(":")[0] for ref in r["references"]}
+        for r in lake.read("bench/users").to_pylist()
+    }
+    titles = {  # history only: a user's held-out reference posts are never shown
+        u: [(pid, t) for pid, t in v if pid not in held_out.get(u, set())]
+        for u, v in user_titles(ctx, users).items()
+    }
     personas = {(r["user_id"], r["llm"]): r for r in lake.read("gold/personas").to_pylist()}
     prefs = {(r["user_id"], r["llm"]): r for r in lake.read("gold/visual_preferences").to_pylist()}
     vectors: dict = {}
@@ -171,6 +178,7 @@ def run(ctx: StageContext) -> None:
 STAGE = Stage(
     name="rewrite",
     inputs=(
+        "bench/users",
         "bench/prompts",
         "gold/personas",
         "gold/visual_preferences",

@@ -1,6 +1,6 @@
 """The DAG: every stage in run order."""
 
-from jobs import bench, encoder, features, graph, images, ingest, personas, rewrite
+from jobs import bench, encoder, features, generate, graph, images, ingest, personas, rewrite
 from jobs.runner import Stage
 
 STAGES: list[Stage] = [
@@ -10,8 +10,9 @@ STAGES: list[Stage] = [
     features.STAGE,
     encoder.TRAIN,
     encoder.EMBED,
+    bench.STAGE,
     personas.PERSONAS,
     personas.PREFERENCES,
-    bench.STAGE,
     rewrite.STAGE,
+    generate.STAGE,
 ]

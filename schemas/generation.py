@@ -70,6 +70,8 @@ BENCH_USERS = pa.schema(
         pa.field("user_id", pa.int32(), nullable=False),
         pa.field("stratum", pa.string(), nullable=False),  # how the user was selected
         pa.field("images", pa.int32(), nullable=False),  # posted images on record
+        #: held-out reference images ("post_id:position"), newest first; never evidence
+        pa.field("references", pa.list_(pa.string()), nullable=False),
     ]
 )
 
@@ -95,5 +97,29 @@ REWRITES = pa.schema(
         pa.field("negative_prompt", pa.string()),
         pa.field("examples", pa.list_(pa.string())),  # k-shot / retrieved history shown
         *_CALL,
+    ]
+)
+
+BENCH_IMAGES = pa.schema(
+    [
+        pa.field("image_id", pa.string(), nullable=False),  # record + model + sampling hash
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("prompt_id", pa.string(), nullable=False),
+        #: "base" (the unrewritten prompt), a rewrite method, or "pigeon" (history images)
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("llm", pa.string(), nullable=False),  # "-" when no LLM was involved
+        pa.field("seed_index", pa.int32(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("negative_prompt", pa.string()),
+        pa.field("model", pa.string(), nullable=False),  # pipeline path or id
+        pa.field("smoke_model", pa.bool_(), nullable=False),  # the tiny random pipeline
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("path", pa.string()),  # relative to the lake root: media/<2 hex>/<sha256>.png
+        pa.field("sha256", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("seconds", pa.float64(), nullable=False),
     ]
 )

@@ -37,6 +37,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("bench/users", generation.BENCH_USERS),
         TableSpec("bench/prompts", generation.BENCH_PROMPTS),
         TableSpec("bench/rewrites", generation.REWRITES),
+        TableSpec("bench/images", generation.BENCH_IMAGES),
     ]
 }
 
