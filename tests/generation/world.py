@@ -86,6 +86,18 @@ def write_generation_world(root: Path, users: int = 12, seed: int = 0) -> dict[i
                 )
         for i in range(3):
             title = " ".join(rng.choice(VOCAB[c], size=4))
+            snip.append(  # the post's title is a snippet too (ranked after the comments)
+                {
+                    "user_id": u,
+                    "subreddit_id": own[0],
+                    "rank": 4 + i,
+                    "source": "title",
+                    "record_id": f"p{u}_{i}",
+                    "text": title,
+                    "score": 1,
+                    "created_utc": 1000 + i,
+                }
+            )
             imgs.append(
                 {
                     "user_id": u,

@@ -1,0 +1,130 @@
+"""ZIPBench generation on the tiny random pipeline: every planned image made once, stored
+by content hash, identical after a kill -9 and resume; held-out references never reach
+the personas' evidence or the rewriters' examples."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+from rich.console import Console
+
+from jobs.config import load_config
+from jobs.runner import is_current, run_stage
+from jobs.stages import STAGES
+from schemas.lake import Lake, RowLog
+from tests.generation.world import write_generation_world
+
+BEFORE = [s for s in STAGES if s.name in ("bench", "personas", "preferences", "rewrite")]
+GENERATE = next(s for s in STAGES if s.name == "generate")
+ARGS = [
+    "ray.num_cpus=2",
+    "bench.users=4",
+    "bench.prompts_per_user=2",
+    "personas.snippets_per_subreddit=6",
+    "diffusion.steps=3",
+    "diffusion.batch_size=4",
+]
+
+
+def _run(root: Path, stages, *extra: str, force: bool = False) -> None:
+    cfg = load_config(None, [f"lake.root={root}", *ARGS, *extra])
+    for stage in stages:
+        run_stage(stage, cfg, Lake(root), Console(file=io.StringIO()), force=force)
+
+
+def _hashes(root: Path) -> dict[tuple, str]:
+    """(user, prompt, method, llm, seed index, image id) -> sha256 of every image."""
+    cols = ("user_id", "prompt_id", "method", "llm", "seed_index", "image_id")
+    t = Lake(root).read("bench/images")
+    keys = zip(*(t[c].to_pylist() for c in cols), strict=True)
+    return dict(zip(keys, t["sha256"].to_pylist(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def lakes(tmp_path_factory):
+    """Two copies of one lake, up to the rewrites; the first generated without a break."""
+    base = tmp_path_factory.mktemp("gen")
+    first, second = base / "a", base / "b"
+    write_generation_world(first)
+    _run(first, BEFORE)
+    shutil.copytree(first, second)
+    _run(first, [GENERATE])
+    return first, second
+
+
+def test_every_planned_image_is_made_once_and_stored_by_its_hash(lakes):
+    root, _ = lakes
+    lake = Lake(root)
+    images = lake.read("bench/images")
+    prompts, rewrites = lake.read("bench/prompts"), lake.read("bench/rewrites")
+    assert images.num_rows == prompts.num_rows + rewrites.num_rows  # base + each rewrite
+    assert len(set(images["image_id"].to_pylist())) == images.num_rows
+    done = images.filter(pc.equal(images["status"], "done")).to_pylist()
+    failed_rewrites = rewrites.filter(pc.equal(rewrites["status"], "failed")).num_rows
+    assert len(done) == images.num_rows - failed_rewrites
+    for r in done:
+        path = root / r["path"]
+        assert path.is_file() and r["path"] == f"media/{r['sha256'][:2]}/{r['sha256']}.png"
+        import hashlib
+
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == r["sha256"]
+        assert (r["width"], r["height"]) == (32, 32) and r["smoke_model"]
+    by = {}
+    for r in done:  # same user and prompt: every method starts from the same seed
+        by.setdefault((r["user_id"], r["prompt_id"]), set()).add(r["seed"])
+    assert all(len(seeds) == 1 for seeds in by.values())
+    assert {r["method"] for r in done} >= {"base", "none", "zero_shot", "viper"}
+
+
+def test_a_killed_generation_resumes_to_the_same_image_hashes(lakes):
+    first, second = lakes
+    cmd = [
+        sys.executable,
+        "-m",
+        "jobs.generate",
+        f"lake.root={second}",
+        *ARGS,
+        "diffusion.batch_size=1",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    log = RowLog(Lake(second), "generate", "bench/images", key="image_id")
+    deadline = time.time() + 180
+    while log.read().num_rows < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    made_before_kill = log.read().num_rows
+    assert 3 <= made_before_kill < len(_hashes(first)), "the run was not killed part-way"
+    _run(second, [GENERATE])
+    assert _hashes(second) == _hashes(first)
+    assert not log.dir.exists()
+    cfg = load_config(None, [f"lake.root={second}", *ARGS])
+    assert is_current(GENERATE, cfg, Lake(second))[0]
+
+
+def test_references_stay_out_of_evidence_and_examples(lakes):
+    root, _ = lakes
+    lake = Lake(root)
+    refs = {r["user_id"]: r["references"] for r in lake.read("bench/users").to_pylist()}
+    assert refs and all(len(v) == 1 for v in refs.values())
+    titles = {r["post_id"]: r["title"] for r in lake.read("silver/user_images").to_pylist()}
+    personas = {r["user_id"]: r for r in lake.read("gold/personas").to_pylist()}
+    for user, keys in refs.items():
+        post = keys[0].split(":")[0]
+        assert post not in personas[user]["evidence_ids"]
+        others = [f"p{user}_{i}" for i in range(3) if f"p{user}_{i}" != post]
+        assert set(others) <= set(personas[user]["evidence_ids"])  # history titles are in
+    for r in lake.read("bench/rewrites").to_pylist():
+        post = refs[r["user_id"]][0].split(":")[0]
+        assert titles[post] not in (r["examples"] or [])
