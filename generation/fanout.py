@@ -27,13 +27,24 @@ PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _tokens(msgs: list[dict[str, str]], count: Callable[[list[str]], list[int]]) -> int:
-    return sum(count([m["content"] for m in msgs]))
+def _text(content: str | list) -> str:
+    """A message's text (multimodal content: its text parts; images are not counted)."""
+    if isinstance(content, str):
+        return content
+    return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
 
 
-async def process(backend, batch: list[ChatRequest], count) -> list[dict]:
+def _tokens(msgs: list[dict], count: Callable[[list[str]], list[int]]) -> int:
+    return sum(count([_text(m["content"]) for m in msgs]))
+
+
+async def process(
+    backend, batch: list[ChatRequest], count, parsers: dict[str, Callable] | None = None
+) -> list[dict]:
     """Call the model for a batch, validate each reply, repair once; one result per
-    request: {request_id, status, reason, raw, output, tokens, attempts, seconds}."""
+    request: {request_id, status, reason, raw, output, tokens, attempts, seconds}.
+    `parsers` adds validators for tasks other packages define (the judge)."""
+    parse = PARSERS | (parsers or {})
     t0 = time.perf_counter()
     first = await backend.complete(batch)
     share = (time.perf_counter() - t0) / max(1, len(batch))
@@ -46,7 +57,7 @@ async def process(backend, batch: list[ChatRequest], count) -> list[dict]:
             res.update(status="failed", reason=c.error)
             continue
         try:
-            res.update(status="done", output=PARSERS[r.task](c.text))
+            res.update(status="done", output=parse[r.task](c.text))
         except ValueError as e:
             to_repair.append((r, c, str(e)))
     if to_repair:
@@ -73,7 +84,7 @@ async def process(backend, batch: list[ChatRequest], count) -> list[dict]:
                 res.update(status="failed", reason=f"invalid reply ({err}); repair: {c.error}")
                 continue
             try:
-                res.update(status="done", output=PARSERS[r.task](c.text), raw=None)
+                res.update(status="done", output=parse[r.task](c.text), raw=None)
             except ValueError as e2:
                 res.update(
                     status="failed",
@@ -104,14 +115,22 @@ def _start(r: ChatRequest, c: Completion, share: float, count) -> dict:
 class LLMWorker:
     """A Ray actor holding one backend (and its HTTP session or model weights)."""
 
-    def __init__(self, spec: dict, runtime: Runtime, api_key: str | None, tokenizer: str):
+    def __init__(
+        self,
+        spec: dict,
+        runtime: Runtime,
+        api_key: str | None,
+        tokenizer: str,
+        parsers: dict[str, Callable] | None = None,
+    ):
         self.backend = make_backend(
             spec["backend"], spec["model"], spec.get("base_url"), api_key, runtime
         )
         self.tokenizer = tokenizer
+        self.parsers = parsers
 
     async def run(self, batch: list[ChatRequest]) -> list[dict]:
-        return await process(self.backend, batch, counter(self.tokenizer).count)
+        return await process(self.backend, batch, counter(self.tokenizer).count, self.parsers)
 
     async def close(self) -> None:
         await self.backend.aclose()
@@ -150,6 +169,7 @@ def fan_out(
     to_row: Callable[[ChatRequest, dict], dict],
     log: RowLog,
     progress: Callable[[int, Counter], None] | None = None,
+    parsers: dict[str, Callable] | None = None,
 ) -> Counter:
     """Send `requests` through `actors` Ray actors and log a table row per request (made by
     `to_row`) as batches finish. Returns the count of rows by status."""
@@ -174,7 +194,7 @@ def fan_out(
         driver = _VLLMDriver(spec["model"], runtime, actors)
         count = counter(tokenizer).count
         for batch in batches:
-            record(batch, asyncio.run(process(driver, batch, count)))
+            record(batch, asyncio.run(process(driver, batch, count, parsers)))
         return status
 
     # twice the concurrency queued per actor: its slots never wait on the driver
@@ -185,7 +205,7 @@ def fan_out(
     )
     options = {"num_gpus": runtime.num_gpus} if spec["backend"] == "hf" else {"num_cpus": 0.25}
     worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)
-    pool = [worker.remote(spec, runtime, api_key, tokenizer) for _ in range(actors)]
+    pool = [worker.remote(spec, runtime, api_key, tokenizer, parsers) for _ in range(actors)]
     queue = list(reversed(batches))
     inflight: dict = {}
     for actor in pool:

@@ -272,6 +272,20 @@ class DiffusionConfig(_Section):
     history_images: int = Field(4, ge=1, description="history images given to IP-Adapter")
 
 
+class JudgeConfig(LLMSpec):
+    """The persona-conditioned judge: a multimodal model behind an OpenAI-compatible
+    endpoint, or the template (the transparent reference-similarity scorer)."""
+
+
+class ReportConfig(_Section):
+    run: str = Field("zipbench", description="reports/<run>/index.html")
+    grids: int = Field(6, ge=1, description="image grids (user, prompt) in the report")
+    ipf_targets: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="target marginals per persona demographic, e.g. {gender: {female: 0.5}}",
+    )
+
+
 def read_names(path: str | None, key: str) -> frozenset[str]:
     """Usernames from a one-a-line file; `key` names the config key in errors."""
     if not path:
@@ -299,6 +313,8 @@ class ZippConfig(_Section):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of config sections (what a stage's manifest records); `section`

@@ -37,13 +37,13 @@ def runtime(cfg: LLMConfig):
     )
 
 
-def preflight(cfg: LLMConfig) -> None:
+def preflight(specs: list[LLMSpec]) -> None:
     """Fail fast, before any evidence is built, when a configured model cannot be called:
     a missing endpoint or key variable, or vLLM without its extra or a GPU."""
     from generation.llm import read_api_key
     from generation.llm.vllm_backend import check_vllm
 
-    for spec in cfg.specs():
+    for spec in specs:
         if spec.backend == "openai":
             if not spec.base_url:
                 raise ValueError(f"llm.base_url: required for {spec.label}")
@@ -63,7 +63,13 @@ class Work:
     direct: list[dict] = field(default_factory=list)
 
 
-def run_llm_stage(ctx: StageContext, stage: str, table: str, work: Iterable[Work]) -> pa.Table:
+def run_llm_stage(
+    ctx: StageContext,
+    stage: str,
+    table: str,
+    work: Iterable[Work],
+    parsers: dict | None = None,
+) -> pa.Table:
     """Fan every model's requests out (resuming from the log and the table as it stands),
     then write `table` once: finished rows + direct rows. Returns what was written."""
     from generation.fanout import fan_out
@@ -125,6 +131,7 @@ def run_llm_stage(ctx: StageContext, stage: str, table: str, work: Iterable[Work
                 w.to_row,
                 log,
                 progress,
+                parsers,
             )
     out = log.merge([r.id for r in requests], previous)
     if direct:

@@ -87,7 +87,7 @@ def _work(ctx: StageContext, task: str, fields: tuple[str, ...], version: str) -
     from generation.tokens import tokenizer_source
     from jobs.llm_stage import preflight, runtime
 
-    preflight(ctx.config.llm)
+    preflight(ctx.config.llm.specs())
     messages_for = {"persona": persona_messages, "preferences": preferences_messages}[task]
     users = persona_users(ctx)
     rt = runtime(ctx.config.llm)

@@ -87,7 +87,7 @@ def run(ctx: StageContext) -> None:
     from jobs.llm_stage import preflight, runtime
 
     lake, cfg = ctx.lake, ctx.config
-    preflight(cfg.llm)
+    preflight(cfg.llm.specs())
     methods = cfg.rewrite.methods
     prompts = lake.read("bench/prompts").to_pylist()
     users = {p["user_id"] for p in prompts}

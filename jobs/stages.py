@@ -1,6 +1,17 @@
 """The DAG: every stage in run order."""
 
-from jobs import bench, encoder, features, generate, graph, images, ingest, personas, rewrite
+from jobs import (
+    bench,
+    encoder,
+    features,
+    generate,
+    graph,
+    images,
+    ingest,
+    personas,
+    rewrite,
+    score,
+)
 from jobs.runner import Stage
 
 STAGES: list[Stage] = [
@@ -15,4 +26,5 @@ STAGES: list[Stage] = [
     personas.PREFERENCES,
     rewrite.STAGE,
     generate.STAGE,
+    score.STAGE,
 ]

@@ -123,3 +123,22 @@ BENCH_IMAGES = pa.schema(
         pa.field("seconds", pa.float64(), nullable=False),
     ]
 )
+
+BENCH_SCORES = pa.schema(
+    [
+        pa.field("image_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("method_llm", pa.string(), nullable=False),  # the rewriter ("-": none)
+        pa.field("seed_index", pa.int32(), nullable=False),
+        pa.field("encoder", pa.string(), nullable=False),  # image-feature space of the scores
+        pa.field("embedding", pa.list_(pa.float32()), nullable=False),  # the generated image's
+        pa.field("references", pa.int32(), nullable=False),  # reference images compared with
+        pa.field("clip_ref", pa.float64()),  # CLIPScore x100 vs the user's references (mean)
+        pa.field("clip_prompt", pa.float64()),  # CLIPScore x100 vs the prompt (CLIP only)
+        pa.field("judge_score", pa.float64()),  # 0-10
+        pa.field("judge_reason", pa.string()),
+        *_CALL,  # the judge's call: llm = the judge model ("template:template": no LLM)
+    ]
+)

@@ -38,6 +38,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("bench/prompts", generation.BENCH_PROMPTS),
         TableSpec("bench/rewrites", generation.REWRITES),
         TableSpec("bench/images", generation.BENCH_IMAGES),
+        TableSpec("bench/scores", generation.BENCH_SCORES),
     ]
 }
 

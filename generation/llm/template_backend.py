@@ -173,7 +173,27 @@ def rewrite_text(inputs: dict) -> str:
     return f"{base}, {', '.join(extra)}" if extra else base
 
 
-TASKS = {"persona": persona_json, "preferences": preferences_json, "rewrite": rewrite_text}
+def judgement_json(inputs: dict) -> str:
+    """The transparent default judge: no model looks at the image; the score is its
+    similarity to the user's reference images (CLIPScore-style ×100, mapped to 0-10)."""
+    sim = inputs.get("reference_similarity")
+    if sim is None:
+        return json.dumps({"score": None, "reason": "no reference images to compare with"})
+    return json.dumps(
+        {
+            "score": round(float(sim) / 10, 3),
+            "reason": f"template judge, not an LLM: similarity to the user's reference images "
+            f"in {inputs.get('space', 'the default image-feature space')} = {sim:.1f}/100",
+        }
+    )
+
+
+TASKS = {
+    "persona": persona_json,
+    "preferences": preferences_json,
+    "rewrite": rewrite_text,
+    "judge": judgement_json,
+}
 
 
 class TemplateBackend:

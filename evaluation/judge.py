@@ -1,0 +1,47 @@
+"""A persona-conditioned judge (P-MLLM / PIGReward style): a multimodal LLM sees the
+persona and the image and returns a score with a reason, through the LLM backends.
+
+The embedded default is the template backend, which does not look at the picture: it
+returns the image's similarity to the user's reference images in the default
+image-feature space, and says so in its reason (labelled ``template`` in every table)."""
+
+from __future__ import annotations
+
+import base64
+
+from generation.persona import json_object
+
+JUDGE_VERSION = "judge-v1"
+
+
+def judge_messages(persona: str, prompt: str, png: bytes) -> list[dict]:
+    """Chat messages for a multimodal judge: persona in the system turn, image inline."""
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return [
+        {
+            "role": "system",
+            "content": "You judge images for one person. Their persona:\n\n"
+            f"{persona}\n\nScore how much this person would like the image, from 1 (not at "
+            'all) to 10 (love it). Reply with one JSON object: {"score": <1-10>, '
+            '"reason": "<one sentence>"}.',
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": f"The image was generated for: {prompt}"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        },
+    ]
+
+
+def parse_judgement(text: str) -> dict:
+    """A judge's reply -> {"score": float in [0, 10], "reason": str}, or ValueError."""
+    data = json_object(text)
+    try:
+        score = float(data["score"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("score: a number from 1 to 10 is required") from None
+    if not 0 <= score <= 10:
+        raise ValueError(f"score: {score} is outside 0-10")
+    return {"score": score, "reason": str(data.get("reason") or "")[:500]}
