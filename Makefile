@@ -8,7 +8,7 @@ DEMO_DIR ?= data/sample
 DEMO_USERS ?= 400
 DEMO_PORT ?= 8765
 
-.PHONY: setup java demo test lint perf clean
+.PHONY: setup java browser demo test lint perf clean
 
 setup: java $(STAMP)
 
@@ -39,9 +39,21 @@ demo: setup
 	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps && \
 	$(BIN)/zipp status -c conf/local.yaml && \
 	$(BIN)/zipp attention-check -c conf/local.yaml --ground-truth $(DEMO_DIR)/ground_truth && \
-	$(BIN)/zipp persona -c conf/local.yaml
+	$(BIN)/zipp persona -c conf/local.yaml && \
+	echo "ZIPBench report: $$(pwd)/lake/reports/zipbench/index.html"
 
-test: setup
+# The report test opens the HTML in headless Chromium (Debian's package): install it as
+# root with apt when missing, else say how.
+browser:
+	@command -v chromium >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "zipp setup: installing chromium for the report test" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "zipp setup: the report test needs Chromium: apt-get install chromium" >&2; exit 1; \
+	fi
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -278,7 +278,6 @@ class JudgeConfig(LLMSpec):
 
 
 class ReportConfig(_Section):
-    run: str = Field("zipbench", description="reports/<run>/index.html")
     grids: int = Field(6, ge=1, description="image grids (user, prompt) in the report")
     ipf_targets: dict[str, dict[str, float]] = Field(
         default_factory=dict,

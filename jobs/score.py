@@ -34,7 +34,7 @@ def reference_vectors(ctx: StageContext) -> tuple[dict[int, np.ndarray], str]:
     refs = {}
     for r in ctx.lake.read("bench/users").to_pylist():
         vecs = [by_key[k] for k in r["references"] if k in by_key]
-        refs[r["user_id"]] = np.asarray(vecs, np.float32).reshape(len(vecs), -1)
+        refs[r["user_id"]] = np.asarray(vecs, np.float32) if vecs else np.zeros((0, 0), np.float32)
     return refs, encoder
 
 

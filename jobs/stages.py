@@ -9,6 +9,7 @@ from jobs import (
     images,
     ingest,
     personas,
+    report,
     rewrite,
     score,
 )
@@ -27,4 +28,5 @@ STAGES: list[Stage] = [
     rewrite.STAGE,
     generate.STAGE,
     score.STAGE,
+    report.STAGE,
 ]

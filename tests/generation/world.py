@@ -111,6 +111,26 @@ def write_generation_world(root: Path, users: int = 12, seed: int = 0) -> dict[i
                     "origin": "i.redd.it",
                 }
             )
+    lake.write_table(
+        "silver/image_embeddings",
+        pa.Table.from_pylist(
+            [
+                {
+                    "user_id": r["user_id"],
+                    "post_id": r["post_id"],
+                    "position": 0,
+                    "image_url": r["image_url"],
+                    "status": "ok",
+                    "reason": None,
+                    "sha256": None,
+                    "bytes": 100,
+                    "encoder": "colour-v1",  # the weight-free default's 24 features
+                    "embedding": rng.random(24).astype(np.float32).tolist(),
+                }
+                for r in imgs
+            ]
+        ),
+    )
     lake.write_table("gold/attention", pa.Table.from_pylist(att))
     lake.write_table("silver/snippets", pa.Table.from_pylist(snip))
     lake.write_table("silver/user_images", pa.Table.from_pylist(imgs))

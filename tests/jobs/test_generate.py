@@ -128,3 +128,47 @@ def test_references_stay_out_of_evidence_and_examples(lakes):
     for r in lake.read("bench/rewrites").to_pylist():
         post = refs[r["user_id"]][0].split(":")[0]
         assert titles[post] not in (r["examples"] or [])
+
+
+def _chromium_dom(page: Path) -> str:
+    """The page's DOM after load, from Debian's headless Chromium (`make test` installs it)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Chromium is missing: `make test` installs it (apt-get install chromium)"
+    cmd = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def test_the_report_renders_its_table_and_image_grids_in_chromium(lakes):
+    import re
+
+    root, _ = lakes
+    stages = [s for s in STAGES if s.name in ("score", "report")]
+    _run(root, stages)
+    lake = Lake(root)
+    scores = lake.read("bench/scores")
+    done = lake.read("bench/images").filter(pc.equal(lake.read("bench/images")["status"], "done"))
+    assert scores.num_rows == done.num_rows  # one score row per made image
+    assert set(scores["llm"].to_pylist()) == {"template:template"}
+    assert all("template judge, not an LLM" in r for r in scores["judge_reason"].to_pylist())
+    index = root / "reports/zipbench/index.html"
+    dom = _chromium_dom(index)
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    total = int(re.search(r'data-images-total="(\d+)"', body).group(1))
+    loaded = int(re.search(r'data-images-loaded="(\d+)"', body).group(1))
+    assert total > 0 and loaded == total  # every plot and grid image decoded
+    table = re.search(r"<table class=\"methods\">(.*?)</table>", dom, re.S).group(1)
+    methods = re.findall(r"<tr><td>([a-z_]+)</td>", table)
+    assert {"base", "none", "zero_shot", "k_shot", "viper"} <= set(methods)
+    grids = re.findall(r'<div class="grid">', dom)
+    assert len(grids) == 4  # one per benchmark user (report.grids=6, 4 users)
+    assert dom.count("<figure>") >= 4 * 5
+    assert "Smoke model" in dom and "Judge: template, not an LLM" in dom
+    assert "http://" not in dom.split("<body", 1)[1].replace("http://127.0.0.1:1/", "")
