@@ -84,3 +84,76 @@ if __name__ == "__main__":
     from jobs.entry import stage_main
 
     stage_main(STAGE)
+
+
+BUILD_STAGES = ("bench", "personas", "preferences", "rewrite", "generate")
+SCORE_STAGES = ("score", "report")
+FROZEN_SECTIONS = ("bench", "personas", "llm", "rewrite", "diffusion")
+MANIFEST = "_manifests/zipbench.json"
+
+
+def freeze(cfg, lake) -> dict:
+    """The frozen manifest of a built ZIPBench: the config sections that define it, the
+    selected users and prompt ids, seeds, models and every bench table's rows and
+    fingerprint. `zipp bench build --manifest FILE` rebuilds from its config and checks
+    the selection comes out the same."""
+    import json
+
+    from schemas.lake import table_fingerprint
+
+    users = lake.read("bench/users")
+    prompts = lake.read("bench/prompts")
+    images = lake.read("bench/images")
+    manifest = {
+        "config": {s: getattr(cfg, s).model_dump(mode="json") for s in FROZEN_SECTIONS},
+        "users": users["user_id"].to_pylist(),
+        "references": dict(
+            zip(
+                map(str, users["user_id"].to_pylist()), users["references"].to_pylist(), strict=True
+            )
+        ),
+        "prompts": sorted(
+            set(zip(prompts["user_id"].to_pylist(), prompts["prompt_id"].to_pylist(), strict=True))
+        ),
+        "models": sorted(set(images["model"].to_pylist())),
+        "llms": [s.label for s in cfg.llm.specs()],
+        "tables": {
+            name: {"rows": lake.rows(name), "fingerprint": table_fingerprint(lake.path(name))}
+            for name in ("bench/users", "bench/prompts", "bench/rewrites", "bench/images")
+        },
+    }
+    path = lake.path(MANIFEST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, default=str))
+    tmp.replace(path)
+    return manifest
+
+
+def manifest_overrides(path: str) -> list[str]:
+    """`key=value` overrides that restore a frozen manifest's config sections."""
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(path).read_text())
+    out = []
+    for section, values in data["config"].items():
+        for key, value in values.items():
+            out.append(f"{section}.{key}={json.dumps(value)}")
+    return out
+
+
+def compare(frozen: dict, rebuilt: dict) -> list[str]:
+    """What differs between a frozen manifest and a rebuild (empty: reproduced)."""
+    diffs = []
+    for key in ("users", "references", "prompts", "models", "llms"):
+        a, b = frozen.get(key), rebuilt.get(key)
+        if json_norm(a) != json_norm(b):
+            diffs.append(key)
+    return diffs
+
+
+def json_norm(v):
+    import json
+
+    return json.loads(json.dumps(v, default=str))
