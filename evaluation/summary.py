@@ -46,7 +46,8 @@ def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFr
                 wr = win_rate(pair["clip_ref"], pair["clip_ref_base"])
                 row |= {"win_rate_vs_none": wr["win_rate"], "p_value": wr["p_value"]}
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["method", "llm", "images", "clip_ref", "clip_prompt", "judge", "cmmd"]
+    return pd.DataFrame(rows, columns=[*columns, "win_rate_vs_none", "p_value"])
 
 
 def persona_gains(table: pd.DataFrame) -> pd.DataFrame:
