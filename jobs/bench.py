@@ -5,6 +5,9 @@ python -m jobs.bench -c conf/cluster.yaml [key=value ...]
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,24 +41,80 @@ def candidates(ctx: StageContext) -> pa.Table:
 
 
 def run(ctx: StageContext) -> None:
-    """gold/personas + silver -> bench/users (stratified) and bench/prompts."""
+    """gold/personas + silver -> bench/users (stratified) and bench/prompts: base prompts
+    from the prompt file, or (bench.base_prompts=captions) one neutral caption per held-out
+    reference image; a reference that cannot be fetched or captioned is counted in the
+    manifest's details (captions_failed), never dropped silently."""
     from generation.bench import assign_prompts, read_prompts, select_users, split_references
 
     b = ctx.config.bench
     users = select_users(
         candidates(ctx), b.users, max(b.min_images, b.references_per_user + 1), b.seed
     )
-    refs = split_references(
-        ctx.lake.read("silver/user_images"), users["user_id"].to_pylist(), b.references_per_user
-    )
+    images = ctx.lake.read("silver/user_images")
+    refs = split_references(images, users["user_id"].to_pylist(), b.references_per_user)
     users = users.set_column(
         users.schema.get_field_index("references"),
         "references",
         pa.array([refs[u] for u in users["user_id"].to_pylist()], pa.list_(pa.string())),
     )
-    prompts = assign_prompts(
-        users["user_id"].to_pylist(), read_prompts(b.prompts), b.prompts_per_user, b.seed
-    )
+    if b.base_prompts == "captions":
+        from generation.captions import Captioner, caption_prompts
+        from pipelines.images import FetchError, fetch_image
+
+        c = ctx.config.images
+        fetch_kw = {"timeout": c.timeout_s, "max_bytes": c.max_mb << 20, "retries": c.retries}
+        urls = {
+            (r["user_id"], f"{r['post_id']}:{r['position']}"): r["image_url"]
+            for r in images.select(["user_id", "post_id", "position", "image_url"]).to_pylist()
+        }
+        wanted = [(u, ref) for u in users["user_id"].to_pylist() for ref in refs[u]]
+
+        def fetch(key: tuple[int, str]) -> bytes | str:
+            """The reference's bytes, or why not."""
+            if key not in urls:
+                return "no_image_row"
+            try:
+                return fetch_image(urls[key], c.allow_hosts, **fetch_kw)
+            except FetchError as e:
+                return f"fetch:{e.reason}" + (f":{e.status}" if e.status else "")
+
+        with (
+            ctx.console.status(f"bench: fetching {len(wanted):,} reference images"),
+            ThreadPoolExecutor(16) as pool,
+        ):
+            got = list(pool.map(fetch, wanted))
+        failed = [
+            {"user_id": u, "reference": ref, "reason": g}
+            for (u, ref), g in zip(wanted, got, strict=True)
+            if isinstance(g, str)
+        ]
+        items = [
+            (u, ref, g) for (u, ref), g in zip(wanted, got, strict=True) if isinstance(g, bytes)
+        ]
+        with ctx.console.status(f"bench: captioning {len(items):,} images with {b.captioner}"):
+            prompts, no_caption, duplicates = caption_prompts(
+                items, Captioner(b.captioner), b.caption_prefix
+            )
+        failed += no_caption
+        reasons = dict(Counter(f["reason"] for f in failed))
+        ctx.details.update(
+            references=len(wanted),
+            captions_failed=len(failed),
+            captions_failed_reasons=reasons,
+            captions_failed_refs=failed[:100],
+            captions_duplicate=len(duplicates),
+        )
+        why = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
+        ctx.console.print(
+            f"  bench: {len(wanted):,} references -> {prompts.num_rows:,} caption prompts,"
+            f" {len(failed):,} failed{f' ({why})' if why else ''},"
+            f" {len(duplicates):,} repeated an earlier caption of the same user"
+        )
+    else:
+        prompts = assign_prompts(
+            users["user_id"].to_pylist(), read_prompts(b.prompts), b.prompts_per_user, b.seed
+        )
     ctx.lake.write_table("bench/users", users)
     ctx.lake.write_table("bench/prompts", prompts)
     strata = len(set(users["stratum"].to_pylist()))

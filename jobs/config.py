@@ -240,6 +240,23 @@ class BenchConfig(_Section):
         1, ge=1, description="newest images held out as the user's references (scoring)"
     )
     seed: int = 0
+    base_prompts: Literal["file", "captions"] = Field(
+        "file",
+        description="base prompts from `prompts` (file) or captions of each user's references",
+    )
+    captioner: str | None = Field(
+        None,
+        validate_default=True,
+        description="transformers image-captioning model path or id (base_prompts=captions)",
+    )
+    caption_prefix: str = Field("", description="text put before every caption")
+
+    @field_validator("captioner")
+    @classmethod
+    def _captioner_needed(cls, captioner: str | None, info) -> str | None:
+        if info.data.get("base_prompts") == "captions" and not captioner:
+            raise ValueError("required when bench.base_prompts is 'captions'")
+        return captioner
 
 
 class RewriteConfig(_Section):
