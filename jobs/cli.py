@@ -215,6 +215,62 @@ def ablation(
     console.print(f"saved {out / 'ablation.parquet'} and {out / 'ablation.md'}")
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="ZIPBench: build and score the benchmark.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("build")
+def bench_build(
+    config: ConfigOpt = None,
+    force: ForceOpt = False,
+    manifest: Annotated[
+        str | None, typer.Option(help="a frozen _manifests/zipbench.json to rebuild from")
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Select users and references, base prompts, personas, rewrites and images
+    (bench -> personas -> preferences -> rewrite -> generate); freezes the manifest."""
+    import json
+    from pathlib import Path
+
+    from jobs.bench import BUILD_STAGES, compare, freeze, manifest_overrides
+
+    extra = list(overrides or [])
+    frozen = None
+    if manifest:
+        if not Path(manifest).is_file():
+            _fail(f"no manifest at {manifest}")
+        frozen = json.loads(Path(manifest).read_text())
+        extra = [*manifest_overrides(manifest), *extra]
+    run_stages(list(BUILD_STAGES), config, extra, force)
+    cfg = load_config(config, extra)
+    built = freeze(cfg, Lake(cfg.lake.root))
+    console.print(
+        f"ZIPBench: {len(built['users']):,} users, {len(built['prompts']):,} (user, prompt) "
+        f"pairs, {built['tables']['bench/images']['rows']:,} images; manifest "
+        f"{Lake(cfg.lake.root).path('_manifests/zipbench.json')}"
+    )
+    if frozen is not None:
+        diffs = compare(frozen, built)
+        if diffs:
+            _fail(f"rebuild differs from {manifest} in: {', '.join(diffs)}")
+        console.print(f"[green]rebuild matches {manifest}[/]")
+
+
+@bench_app.command("score")
+def bench_score(
+    config: ConfigOpt = None,
+    force: ForceOpt = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Score the built benchmark (CLIPScore, judge) and write the report."""
+    from jobs.bench import SCORE_STAGES
+
+    run_stages(list(SCORE_STAGES), config, list(overrides or []), force)
+    cfg = load_config(config, list(overrides or []))
+    console.print(f"report: {Lake(cfg.lake.root).path('reports/zipbench/index.html')}")
+
+
 @app.command("attention-check")
 def attention_check(
     ground_truth: Annotated[str, typer.Option(help="the sample world's ground_truth folder")],
@@ -305,6 +361,59 @@ def persona(
             cells = (r["llm"], r["method"], r["base_prompt"], r["negative_prompt"] or "")
             t.add_row(*map(escape, cells[:3]), shown, escape(cells[3]))
         console.print(t)
+
+
+@app.command()
+def export(
+    kind: Annotated[str, typer.Argument(help="personas | bench")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet | jsonl | delta | hf")],
+    out: Annotated[str, typer.Option("--out", help="folder to write the export to")],
+    include_usernames: Annotated[
+        bool, typer.Option("--include-usernames", help="keep Reddit user names (no pseudonyms)")
+    ] = False,
+    key_env: Annotated[
+        str, typer.Option("--key-env", help="environment variable holding the pseudonym key")
+    ] = "ZIPP_PSEUDONYM_KEY",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace a non-empty --out")
+    ] = False,
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Export personas or the benchmark (with images in hf) as Parquet, JSONL, Delta or a
+    HF `datasets` folder; user names become keyed HMAC pseudonyms unless included."""
+    import os
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    from jobs.export import FORMATS, KINDS, ExportError
+    from jobs.export import export as run_export
+
+    if kind not in KINDS:
+        _fail(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        _fail(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
+    key = None
+    if not include_usernames:
+        key = os.environ.get(key_env) or None
+        if key is None:
+            _fail(
+                f"environment variable {key_env} is not set: it must hold the secret key for "
+                "pseudonymising user names (or pass --include-usernames)"
+            )
+    try:
+        rows = run_export(
+            kind, fmt, Path(out), Lake(cfg.lake.root), include_usernames, key, overwrite
+        )
+    except (ExportError, FileNotFoundError) as e:
+        _fail(str(e))
+    users = "user names included" if include_usernames else f"user names keyed by ${key_env}"
+    console.print(f"wrote {rows:,} {kind} rows ({fmt}, {users}) to {escape(str(Path(out)))}")
 
 
 def main() -> None:  # pragma: no cover - console script shim

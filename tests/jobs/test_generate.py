@@ -172,3 +172,30 @@ def test_the_report_renders_its_table_and_image_grids_in_chromium(lakes):
     assert dom.count("<figure>") >= 4 * 5
     assert "Smoke model" in dom and "Judge: template, not an LLM" in dom
     assert "http://" not in dom.split("<body", 1)[1].replace("http://127.0.0.1:1/", "")
+
+
+def test_bench_build_freezes_a_manifest_a_rebuild_reproduces(lakes, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    root, _ = lakes
+    args = [f"lake.root={root}", *ARGS]
+    first = CliRunner().invoke(app, ["bench", "build", *args])
+    assert first.exit_code == 0, first.output
+    frozen = root / "_manifests/zipbench.json"
+    data = json.loads(frozen.read_text())
+    assert len(data["users"]) == 4 and data["models"] == ["lake:models/tiny-diffusion"]
+    assert data["config"]["bench"]["users"] == 4
+    kept = tmp_path / "zipbench.json"
+    kept.write_text(frozen.read_text())
+    again = CliRunner().invoke(
+        app, ["bench", "build", "--manifest", str(kept), f"lake.root={root}"]
+    )
+    assert again.exit_code == 0 and "rebuild matches" in again.output, again.output
+    other = CliRunner().invoke(
+        app, ["bench", "build", "--manifest", str(kept), f"lake.root={root}", "bench.users=3"]
+    )
+    assert other.exit_code == 2 and "rebuild differs" in other.output and "users" in other.output
