@@ -41,6 +41,14 @@ def default_reply(body: dict) -> str:
     system = body["messages"][0]["content"]
     last = body["messages"][-1]["content"]
     tag = content_key(body)[:6]
+    if "You judge images" in system:
+        parts = last if isinstance(last, list) else []
+        has_image = any(
+            p.get("type") == "image_url" and p["image_url"]["url"].startswith("data:image/png")
+            for p in parts
+        )
+        score = 7 if has_image else 1
+        return json.dumps({"score": score, "reason": f"saw an image: {has_image}"})
     if '"visual_interests"' in system:
         return json.dumps(
             {

@@ -199,3 +199,26 @@ def test_bench_build_freezes_a_manifest_a_rebuild_reproduces(lakes, tmp_path):
         app, ["bench", "build", "--manifest", str(kept), f"lake.root={root}", "bench.users=3"]
     )
     assert other.exit_code == 2 and "rebuild differs" in other.output and "users" in other.output
+
+
+def test_an_llm_judge_sees_the_persona_and_the_image(lakes, tmp_path, monkeypatch):
+    from tests.llm_server import ChatServer
+
+    first, _ = lakes
+    lake = tmp_path / "judged"
+    shutil.copytree(first, lake)
+    monkeypatch.setenv("ZIPP_TEST_JUDGE_KEY", "sk-judge-5e1f")
+    with ChatServer(api_key="sk-judge-5e1f") as server:
+        judge = [
+            "judge.backend=openai",
+            "judge.model=vision-model",
+            f"judge.base_url={server.url}",
+            "judge.api_key_env=ZIPP_TEST_JUDGE_KEY",
+        ]
+        _run(lake, [s for s in STAGES if s.name == "score"], *judge)
+    scores = Lake(lake).read("bench/scores")
+    assert scores.num_rows > 0
+    assert set(scores["llm"].to_pylist()) == {"openai:vision-model"}
+    assert set(scores["judge_score"].to_pylist()) == {7.0}  # 1 would mean no image was sent
+    assert set(scores["judge_reason"].to_pylist()) == {"saw an image: True"}
+    assert all(t > 0 for t in scores["prompt_tokens"].to_pylist())
