@@ -32,11 +32,12 @@ def prompt_id(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def select_users(candidates: pa.Table, n: int, min_images: int = 1, seed: int = 0) -> pa.Table:
-    """Up to `n` users, stratified by community (their most attended subreddit) and
-    activity tercile, taken round-robin across strata so small strata are represented.
-    `candidates` has user_id, community, activity, images."""
-    rows = [r for r in candidates.to_pylist() if r["images"] >= min_images]
+def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0) -> pa.Table:
+    """Up to `n` users with at least `min_posts` image posts, stratified by community
+    (their most attended subreddit) and activity tercile, taken round-robin across strata
+    so small strata are represented. `candidates` has user_id, community, activity,
+    images, image_posts."""
+    rows = [r for r in candidates.to_pylist() if r["image_posts"] >= min_posts]
     if not rows:
         return BENCH_USERS.empty_table()
     activity = np.array([r["activity"] for r in rows], float)
@@ -69,7 +70,8 @@ def select_users(candidates: pa.Table, n: int, min_images: int = 1, seed: int = 
 
 def split_references(images: pa.Table, users: list[int], n: int) -> dict[int, list[str]]:
     """Each user's `n` newest posted images ("post_id:position"), held out as references;
-    the rest is history (persona mining, k-shot, IP-Adapter)."""
+    posts none of them came from are history (persona mining, k-shot, IP-Adapter): a
+    gallery sibling of a reference is never shown, so a user needs more than `n` posts."""
     wanted = set(users)
     rows = sorted(
         (

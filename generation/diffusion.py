@@ -23,6 +23,7 @@ class RenderSpec:
     width: int | None = None
     batch_size: int = 8
     num_gpus: float = 0.0
+    num_cpus: int | None = None  # CPU actors: cores each (None: an even share of the cluster)
     compile: bool = False
     ip_adapter: str | None = None  # repo/path; enables the image-conditioned path
     ip_adapter_subfolder: str = "models"
@@ -108,7 +109,11 @@ class Renderer:
     """A Ray actor holding one pipeline; `run` renders a batch, stores each PNG under the
     lake by its sha256 and returns one row per job (failed rows carry the reason)."""
 
-    def __init__(self, spec: RenderSpec, lake_root: str):
+    def __init__(self, spec: RenderSpec, lake_root: str, threads: int | None = None):
+        if threads:  # Ray sets OMP_NUM_THREADS to the actor's CPUs; torch may read it late
+            import torch
+
+            torch.set_num_threads(threads)
         self.spec = spec
         self.root = Path(lake_root)
         self.pipe = load_pipeline(spec)
@@ -123,6 +128,12 @@ class Renderer:
             return [_failed(jobs[0], f"{type(e).__name__}: {e}"[:300])]
         share = (time.perf_counter() - t0) / len(jobs)
         return [self._store(j, im, share) for j, im in zip(jobs, images, strict=True)]
+
+    def threads(self) -> int:
+        """torch's intra-op threads in this actor."""
+        import torch
+
+        return torch.get_num_threads()
 
     def _store(self, job: RenderJob, image, seconds: float) -> dict:
         data = png_bytes(image)
@@ -159,6 +170,16 @@ def _failed(job: RenderJob, reason: str) -> dict:
     }
 
 
+def actor_resources(spec: RenderSpec, actors: int) -> tuple[dict, int | None]:
+    """Ray options of one render actor and its torch threads (None on GPU)."""
+    import ray
+
+    if spec.num_gpus:
+        return {"num_gpus": spec.num_gpus}, None
+    cpus = spec.num_cpus or max(1, int(ray.cluster_resources().get("CPU", 1)) // actors)
+    return {"num_cpus": cpus}, cpus
+
+
 def fan_out_render(
     jobs: list[RenderJob],
     spec: RenderSpec,
@@ -166,16 +187,18 @@ def fan_out_render(
     actors: int,
     on_batch: Callable[[list[RenderJob], list[dict]], None],
 ) -> None:
-    """Render `jobs` over `actors` Ray actors (`num_gpus` each), two batches queued per
-    actor; `on_batch` gets every finished batch (for the resume log and progress)."""
+    """Render `jobs` over `actors` Ray actors (`num_gpus` each, or on CPU `num_cpus` cores
+    each, by default an even share of the cluster's CPUs), two batches queued per actor;
+    `on_batch` gets every finished batch (for the resume log and progress)."""
     import ray
 
     if not jobs:
         return
     batches = [jobs[i : i + spec.batch_size] for i in range(0, len(jobs), spec.batch_size)]
-    opts = {"num_gpus": spec.num_gpus} if spec.num_gpus else {"num_cpus": 1}
+    n = min(actors, len(batches))
+    opts, threads = actor_resources(spec, n)
     cls = ray.remote(Renderer).options(max_concurrency=1, **opts)
-    pool = [cls.remote(spec, lake_root) for _ in range(min(actors, len(batches)))]
+    pool = [cls.remote(spec, lake_root, threads) for _ in range(n)]
     queue = list(reversed(batches))
     inflight: dict = {}
     for actor in pool:

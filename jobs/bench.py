@@ -16,13 +16,17 @@ from jobs.runner import Stage, StageContext
 
 def candidates(ctx: StageContext) -> pa.Table:
     """Users with attention rows: community (most attended subreddit), activity (posts +
-    comments) and posted images."""
+    comments), posted images and the distinct posts they came in (a gallery is one post)."""
     lake = ctx.lake
     att = lake.read("gold/attention")
     users = lake.read("silver/users").filter(pc.field("user_id").isin(att["user_id"]))
     top = att.filter(pc.equal(att["rank"], 1)).select(["user_id", "subreddit_id"])
     subs = lake.read("silver/subreddits").select(["subreddit_id", "subreddit"])
-    images = lake.read("silver/user_images").group_by("user_id").aggregate([("post_id", "count")])
+    images = (
+        lake.read("silver/user_images")
+        .group_by("user_id")
+        .aggregate([("post_id", "count"), ("post_id", "count_distinct")])
+    )
     t = (
         users.select(["user_id", "posts", "comments"])
         .join(top, "user_id")
@@ -36,6 +40,7 @@ def candidates(ctx: StageContext) -> pa.Table:
             "community": t["subreddit"],
             "activity": pc.add(t["posts"], t["comments"]),
             "images": n_img,
+            "image_posts": pc.fill_null(t["post_id_count_distinct"], 0),
         }
     ).sort_by("user_id")
 

@@ -235,7 +235,9 @@ class BenchConfig(_Section):
     prompts: str = Field("conf/prompts.txt", description="base prompts, one a line")
     prompts_per_user: int = Field(4, ge=1)
     users: int = Field(1500, ge=1, description="benchmark users (paper: 1.5K)")
-    min_images: int = Field(2, ge=1, description="posted images a benchmark user needs")
+    min_images: int = Field(
+        2, ge=1, description="image posts a benchmark user needs (at least references_per_user + 1)"
+    )
     references_per_user: int = Field(
         1, ge=1, description="newest images held out as the user's references (scoring)"
     )
@@ -279,6 +281,9 @@ class DiffusionConfig(_Section):
     batch_size: int = Field(8, ge=1)
     actors: int = Field(1, ge=1)
     num_gpus: float = Field(0, ge=0)
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPU actors: cores (torch threads) each; null: an even share"
+    )
     compile: bool = Field(False, description="torch.compile the denoiser (GPU only)")
     ip_adapter: str | None = Field(
         None, description="IP-Adapter repo/path: adds the image-conditioned 'pigeon' baseline"

@@ -176,6 +176,7 @@ def run(ctx: StageContext) -> None:
         width=d.width,
         batch_size=d.batch_size,
         num_gpus=d.num_gpus,
+        num_cpus=d.num_cpus,
         compile=d.compile,
     )
     status: Counter = Counter()

@@ -65,6 +65,13 @@ def default_reply(body: dict) -> str:
     return f"{base}, rewritten {tag}"
 
 
+def _words(content: str | list) -> int:
+    """Whitespace words of a message's text, plain or in multimodal parts."""
+    if isinstance(content, str):
+        return len(content.split())
+    return sum(len(p.get("text", "").split()) for p in content if p.get("type") == "text")
+
+
 class ChatServer:
     """Serve on 127.0.0.1 in a background thread (start/stop, or use as a context)."""
 
@@ -156,7 +163,7 @@ class ChatServer:
                     }
                 ],
                 "usage": {
-                    "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+                    "prompt_tokens": sum(_words(m["content"]) for m in body["messages"]),
                     "completion_tokens": len(content.split()),
                 },
             }
