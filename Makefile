@@ -62,6 +62,7 @@ perf: setup
 	$(BIN)/python perf/graph.py
 	$(BIN)/python perf/sampler.py
 	$(BIN)/python perf/rewrite.py
+	$(BIN)/python perf/generate.py
 
 clean:
 	rm -rf lake data perf/out spark-warehouse
