@@ -125,7 +125,7 @@ class Renderer:
         except Exception as e:  # one bad batch must not end the run: rows say why
             if len(jobs) > 1:  # retry one by one to isolate the record that broke it
                 return [row for j in jobs for row in self.run([j])]
-            return [_failed(jobs[0], f"{type(e).__name__}: {e}"[:300])]
+            return [failed_row(jobs[0].image_id, f"{type(e).__name__}: {e}"[:300])]
         share = (time.perf_counter() - t0) / len(jobs)
         return [self._store(j, im, share) for j, im in zip(jobs, images, strict=True)]
 
@@ -157,9 +157,10 @@ class Renderer:
         }
 
 
-def _failed(job: RenderJob, reason: str) -> dict:
+def failed_row(image_id: str, reason: str) -> dict:
+    """A `Renderer` row for an image that was not made, and why."""
     return {
-        "image_id": job.image_id,
+        "image_id": image_id,
         "status": "failed",
         "reason": reason,
         "path": None,
@@ -192,6 +193,8 @@ def fan_out_render(
     `on_batch` gets every finished batch (for the resume log and progress)."""
     import ray
 
+    from pipelines.ray_session import feed_actors
+
     if not jobs:
         return
     batches = [jobs[i : i + spec.batch_size] for i in range(0, len(jobs), spec.batch_size)]
@@ -199,21 +202,8 @@ def fan_out_render(
     opts, threads = actor_resources(spec, n)
     cls = ray.remote(Renderer).options(max_concurrency=1, **opts)
     pool = [cls.remote(spec, lake_root, threads) for _ in range(n)]
-    queue = list(reversed(batches))
-    inflight: dict = {}
-    for actor in pool:
-        for _ in range(2):
-            if queue:
-                b = queue.pop()
-                inflight[actor.run.remote(b)] = (actor, b)
     try:
-        while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            actor, batch = inflight.pop(ready[0])
-            on_batch(batch, ray.get(ready[0]))
-            if queue:
-                b = queue.pop()
-                inflight[actor.run.remote(b)] = (actor, b)
+        feed_actors(pool, batches, 2, on_batch)
     finally:
         for a in pool:
             ray.kill(a)

@@ -175,6 +175,8 @@ def fan_out(
     `to_row`) as batches finish. Returns the count of rows by status."""
     import ray
 
+    from pipelines.ray_session import feed_actors
+
     status: Counter = Counter()
     if not requests:
         return status
@@ -206,21 +208,8 @@ def fan_out(
     options = {"num_gpus": runtime.num_gpus} if spec["backend"] == "hf" else {"num_cpus": 0.25}
     worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)
     pool = [worker.remote(spec, runtime, api_key, tokenizer, parsers) for _ in range(actors)]
-    queue = list(reversed(batches))
-    inflight: dict = {}
-    for actor in pool:
-        for _ in range(per_actor):
-            if queue:
-                batch = queue.pop()
-                inflight[actor.run.remote(batch)] = (actor, batch)
     try:
-        while inflight:
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            actor, batch = inflight.pop(ready[0])
-            record(batch, ray.get(ready[0]))
-            if queue:
-                nxt = queue.pop()
-                inflight[actor.run.remote(nxt)] = (actor, nxt)
+        feed_actors(pool, batches, per_actor, record)
     finally:
         ray.get([a.close.remote() for a in pool])
         for a in pool:

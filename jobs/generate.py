@@ -66,7 +66,7 @@ def history_images(ctx: StageContext, users: set[int]) -> dict[int, tuple[bytes,
 
 def plan(ctx: StageContext, model: str, smoke: bool):
     """(jobs to render, their rows' columns by image id, rows made without rendering)."""
-    from generation.diffusion import RenderJob, record_seed
+    from generation.diffusion import RenderJob, failed_row, record_seed
 
     d = ctx.config.diffusion
     prompts = ctx.lake.read("bench/prompts").to_pylist()
@@ -128,23 +128,11 @@ def plan(ctx: StageContext, model: str, smoke: bool):
             if method == "pigeon" and not cond and why is None:
                 why = "no history image could be fetched for IP-Adapter"
             if why is not None:
-                direct.append(cols | _unrendered(why))
+                direct.append(cols | failed_row(iid, why))
                 continue
             meta[iid] = cols
             jobs.append(RenderJob(iid, prompt, negative, seed, cond))
     return jobs, meta, direct
-
-
-def _unrendered(reason: str) -> dict:
-    return {
-        "status": "failed",
-        "reason": reason,
-        "path": None,
-        "sha256": None,
-        "width": None,
-        "height": None,
-        "seconds": 0.0,
-    }
 
 
 def run(ctx: StageContext) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -23,3 +25,27 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> None
     )
     ray.data.DataContext.get_current().enable_progress_bars = True
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # keep the tqdm bars only
+
+
+def feed_actors(pool: list, batches: list, depth: int, done: Callable[[Any, Any], None]) -> None:
+    """Send `batches` to the actors' `run` method, at most `depth` in flight per actor (the
+    next one goes to whichever actor finished), and call `done(batch, result)` as each
+    finishes, in completion order."""
+    import ray
+
+    queue = list(reversed(batches))
+    inflight: dict = {}
+
+    def submit(actor) -> None:
+        if queue:
+            batch = queue.pop()
+            inflight[actor.run.remote(batch)] = (actor, batch)
+
+    for actor in pool:
+        for _ in range(depth):
+            submit(actor)
+    while inflight:
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        actor, batch = inflight.pop(ready[0])
+        done(batch, ray.get(ready[0]))
+        submit(actor)
