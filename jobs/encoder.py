@@ -191,11 +191,6 @@ EMBED = Stage(
 )
 
 if __name__ == "__main__":
-    import sys
+    from jobs.entry import stages_main
 
-    from jobs.entry import stage_main
-
-    stages = {"train": TRAIN, "embed": EMBED}
-    if len(sys.argv) < 2 or sys.argv[1] not in stages:
-        sys.exit("usage: python -m jobs.encoder train|embed [-c PROFILE] [--force] [key=value ...]")
-    stage_main(stages[sys.argv.pop(1)])
+    stages_main("jobs.encoder", TRAIN, EMBED)

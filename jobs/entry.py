@@ -30,3 +30,14 @@ def stage_main(stage: Stage) -> None:
         run_stages([stage.name], config, overrides or [], force)
 
     app()
+
+
+def stages_main(module: str, *stages: Stage) -> None:
+    """`python -m <module> <stage> ...` for a module that defines several stages."""
+    import sys
+
+    by_name = {s.name: s for s in stages}
+    if len(sys.argv) < 2 or sys.argv[1] not in by_name:
+        names = "|".join(by_name)
+        sys.exit(f"usage: python -m {module} {names} [-c PROFILE] [--force] [key=value ...]")
+    stage_main(by_name[sys.argv.pop(1)])

@@ -224,11 +224,6 @@ PREFERENCES = Stage(
 )
 
 if __name__ == "__main__":
-    import sys
+    from jobs.entry import stages_main
 
-    from jobs.entry import stage_main
-
-    stages = {"personas": PERSONAS, "preferences": PREFERENCES}
-    if len(sys.argv) < 2 or sys.argv[1] not in stages:
-        sys.exit("usage: python -m jobs.personas personas|preferences [-c PROFILE] [key=value ...]")
-    stage_main(stages[sys.argv.pop(1)])
+    stages_main("jobs.personas", PERSONAS, PREFERENCES)
