@@ -232,7 +232,9 @@ class PersonasConfig(_Section):
 
 
 class BenchConfig(_Section):
-    prompts: str = Field("conf/prompts.txt", description="base prompts, one a line")
+    prompts: str | None = Field(
+        "conf/prompts.txt", description="base prompts, one a line (null with captions)"
+    )
     prompts_per_user: int = Field(4, ge=1)
     users: int = Field(1500, ge=1, description="benchmark users (paper: 1.5K)")
     min_images: int = Field(
@@ -252,6 +254,13 @@ class BenchConfig(_Section):
         description="transformers image-captioning model path or id (base_prompts=captions)",
     )
     caption_prefix: str = Field("", description="text put before every caption")
+
+    @field_validator("base_prompts")
+    @classmethod
+    def _prompt_file_needed(cls, mode: str, info) -> str:
+        if mode == "file" and not info.data.get("prompts"):
+            raise ValueError("'file' needs bench.prompts (a file of base prompts, one a line)")
+        return mode
 
     @field_validator("captioner")
     @classmethod

@@ -97,9 +97,11 @@ def test_captions_are_one_line_and_garbage_gives_empty(captioner_dir):
     assert normalise("  A dog\n on\tthe   beach ") == "a dog on the beach"
 
 
-def test_captions_need_a_captioner():
+def test_captions_need_a_captioner_and_a_prompt_file_mode_a_file():
     with pytest.raises(ConfigError, match="bench.captioner"):
         load_config(None, ["bench.base_prompts=captions"])
+    with pytest.raises(ConfigError, match="bench.base_prompts"):
+        load_config(None, ["bench.prompts=null"])
 
 
 @pytest.fixture()
@@ -137,6 +139,7 @@ def test_bench_stage_captions_each_reference(tmp_path, served, captioner_dir):
         [
             f"lake.root={root}",
             "bench.base_prompts=captions",
+            "bench.prompts=null",  # captions need no prompt file
             f"bench.captioner={captioner_dir}",
             "bench.users=4",
             "bench.references_per_user=2",
