@@ -37,7 +37,6 @@ import socket
 import ssl
 import threading
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
@@ -585,20 +584,20 @@ def _check_image(data: bytes, max_pixels: int, host: str) -> None:
         return FetchError("decompression_bomb", f"{host}: {what} [decompression_bomb]", host=host)
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
-                width, height = im.size  # from the header: nothing is decoded yet
-                if width <= 0 or height <= 0:
-                    raise FetchError(
-                        "not_an_image", f"{host}: image has no pixels [not_an_image]", host=host
-                    )
-                if width * height > max_pixels:
-                    raise bomb(f"{width}x{height} image exceeds {max_pixels} pixels")
-                im.load()
+        # the header check below is the bomb guard (no process-wide warnings filter, which
+        # is not thread-safe); Pillow's own DecompressionBombError still counts as one
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+            width, height = im.size  # from the header: nothing is decoded yet
+            if width <= 0 or height <= 0:
+                raise FetchError(
+                    "not_an_image", f"{host}: image has no pixels [not_an_image]", host=host
+                )
+            if width * height > max_pixels:
+                raise bomb(f"{width}x{height} image exceeds {max_pixels} pixels")
+            im.load()
     except FetchError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise bomb("image declares too many pixels") from None
     except Exception as exc:  # UnidentifiedImageError, truncated data, decoder errors
         raise FetchError(
