@@ -11,8 +11,14 @@ Two kinds, each one flat table:
   other formats carry ``path``, relative to the lake root.
 
 User names are pseudonymised unless asked otherwise: ``user`` = ``"u_"`` + the first 16 hex
-characters of HMAC-SHA256(key, author), and the ``author`` column is dropped. The key comes
-from the environment only; it is never generated, stored, printed or written.
+characters of HMAC-SHA256(key, author) replaces ``user_id``, and everything that leads back
+to the account goes: quoted comments and their Reddit ids (``evidence``, ``evidence_ids``,
+``raw``), the ranked subreddit list (``evidence_subreddits``), ``user_id`` itself (it is
+the author's rank in name order, so the public dumps rebuild it), and what is computed
+from it (``request_id`` hashes the evidence, ``seed`` is seeded by the user id, and
+``image_id`` is replaced by its keyed hash). The persona's free text may still name
+communities: that is the persona. The key comes from the environment only; it is never
+generated, stored, printed or written.
 
 Every export is written aside (a hidden sibling folder of the target) and then swapped in,
 so a failed export never leaves half a folder.
@@ -42,14 +48,23 @@ class ExportError(ValueError):
     """An input problem worth a one-line message (missing table, image, bad argument)."""
 
 
-TRACEABLE = ("evidence", "evidence_ids", "raw")
+#: columns that lead back to the account, left out of a pseudonymised export
+TRACEABLE = (
+    "user_id",
+    "evidence",
+    "evidence_ids",
+    "evidence_subreddits",
+    "raw",
+    "request_id",
+    "seed",
+)
 
 
-def pseudonymise(authors: list[str | None], key: str) -> list[str | None]:
-    """``"u_"`` + the first 16 hex chars of HMAC-SHA256(key, author); None stays None."""
+def pseudonymise(authors: list[str | None], key: str, prefix: str = "u_") -> list[str | None]:
+    """`prefix` + the first 16 hex chars of HMAC-SHA256(key, author); None stays None."""
     k = key.encode()
     return [
-        None if a is None else "u_" + hmac.new(k, a.encode(), hashlib.sha256).hexdigest()[:16]
+        None if a is None else prefix + hmac.new(k, a.encode(), hashlib.sha256).hexdigest()[:16]
         for a in authors
     ]
 
@@ -94,10 +109,11 @@ def _with_user(table: pa.Table, authors: list, include_usernames: bool, key: str
     if not key:
         raise ExportError("a pseudonymisation key is needed unless usernames are included")
     users = pa.array(pseudonymise(authors, key), pa.string())
-    # quoted comments and their Reddit ids lead straight back to the account: not exported
-    # under a pseudonym (they are with --include-usernames)
-    table = table.drop_columns([c for c in TRACEABLE if c in table.column_names])
-    return table.add_column(at, pa.field("user", pa.string()), users)
+    table = table.add_column(at, pa.field("user", pa.string()), users)
+    if "image_id" in table.column_names:  # a hash over the user id: keyed as well
+        ids = pa.array(pseudonymise(table["image_id"].to_pylist(), key, "i_"), pa.string())
+        table = table.set_column(table.column_names.index("image_id"), "image_id", ids)
+    return table.drop_columns([c for c in TRACEABLE if c in table.column_names])
 
 
 def export_table(

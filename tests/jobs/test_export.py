@@ -148,10 +148,12 @@ def test_delta_export_pseudonymises_users_and_never_writes_the_key(lake_root, tm
     source = Lake(lake_root).read("gold/personas")
     assert table.num_rows == source.num_rows
     assert "author" not in table.column_names
-    traceable = {"evidence", "evidence_ids", "raw"}  # would lead back to the account
+    # would lead back to the account: user_id is the author's rank in name order
+    traceable = {"user_id", "evidence", "evidence_ids", "evidence_subreddits", "raw"}
+    traceable |= {"request_id"}  # a hash of the evidence
     assert set(table.column_names) == {*source.column_names, "user"} - traceable
-    by_id = dict(zip(table["user_id"].to_pylist(), table["user"].to_pylist(), strict=True))
-    assert by_id == {u: _hmac_user(a) for u, a in enumerate(AUTHORS)}
+    expected = [_hmac_user(AUTHORS[u]) for u in source["user_id"].to_pylist()]
+    assert sorted(table["user"].to_pylist()) == sorted(expected)
     data = _all_bytes(out)
     assert KEY.encode() not in data and b"alice_film" not in data
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left
@@ -163,16 +165,21 @@ def test_hf_bench_embeds_images_that_outlive_the_lake(lake_root, tmp_path, keyed
     out = tmp_path / "bench_hf"
     result = _export(lake_root, "bench", "--format", "hf", "--out", str(out))
     assert result.exit_code == 0, result.output
+    lake_ids = set(Lake(lake_root).read("bench/images")["image_id"].to_pylist())
     shutil.rmtree(lake_root)
     ds = datasets.load_from_disk(str(out))
     assert ds.num_rows == 6  # the failed image is not exported
     image = ds[0]["image"]
     assert isinstance(image, Image.Image) and image.size == SIZE
-    rows = {(r["user_id"], r["llm"]): r for r in ds.remove_columns("image")}
-    assert rows[(1, "-")]["persona"] == f"I am user 1, persona by {LLMS[0]}."
-    assert rows[(1, "-")]["persona_llm"] == LLMS[0]  # no LLM: the user's first persona
-    assert rows[(1, LLMS[1])]["persona"] == f"I am user 1, persona by {LLMS[1]}."
-    assert rows[(2, "-")]["user"] == _hmac_user("carol")
+    assert not {"user_id", "seed"} & set(ds.column_names)  # both derive from the user's rank
+    rows = {(r["user"], r["llm"]): r for r in ds.remove_columns("image")}
+    bob, carol = _hmac_user("bob_garden"), _hmac_user("carol")
+    assert rows[(bob, "-")]["persona"] == f"I am user 1, persona by {LLMS[0]}."
+    assert rows[(bob, "-")]["persona_llm"] == LLMS[0]  # no LLM: the user's first persona
+    assert rows[(bob, LLMS[1])]["persona"] == f"I am user 1, persona by {LLMS[1]}."
+    assert (carol, "-") in rows
+    ids = ds["image_id"]  # keyed: the lake's ids hash the user id
+    assert all(i.startswith("i_") and len(i) == 18 for i in ids) and not set(ids) & lake_ids
     assert KEY.encode() not in _all_bytes(out)
 
 
