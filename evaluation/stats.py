@@ -53,12 +53,16 @@ def ipf_weights(
 ) -> np.ndarray:
     """Raking: weights (mean 1) such that each attribute's weighted shares match its target
     marginal. `groups[attr][i]` is row i's category; `targets[attr][category]` the wanted
-    share (normalised). A category with rows but no target gets weight 0; a target with
-    no rows is an error (it cannot be met)."""
+    share (normalised); None is the category "unknown". A category with rows but no
+    target gets weight 0; a target with no rows, or targets these rows cannot reach
+    together (raking does not converge), is an error."""
     names = list(targets)
     n = len(next(iter(groups.values()))) if groups else 0
     w = np.ones(n)
-    cats = {a: np.asarray(groups[a], dtype=object) for a in names}
+    cats = {
+        a: np.asarray(["unknown" if c is None else c for c in groups[a]], dtype=object)
+        for a in names
+    }
     for a in names:
         total = sum(targets[a].values())
         missing = [c for c, share in targets[a].items() if share > 0 and not np.any(cats[a] == c)]
@@ -78,8 +82,11 @@ def ipf_weights(
                     w[mask] *= want / have
                 worst = max(worst, abs(want - have))
         if worst < tol:
-            break
-    return w * (n / w.sum()) if w.sum() > 0 else w
+            return w * (n / w.sum()) if w.sum() > 0 else w
+    raise ValueError(
+        f"ipf: no convergence in {max_iter} rounds (largest share gap {worst:.3g}); "
+        "these rows cannot meet the targets together"
+    )
 
 
 def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:

@@ -74,29 +74,28 @@ def persona_gains(table: pd.DataFrame) -> pd.DataFrame:
 def ipf_table(
     scores: pd.DataFrame, demographics: dict[int, dict], targets: dict[str, dict[str, float]]
 ) -> tuple[pd.DataFrame, str]:
-    """CLIPScore per (method, llm) re-weighted so the users' persona demographics match
-    `targets` (raking over images); returns (table, note). Unknown demographics are their
-    own category ("unknown")."""
+    """CLIPScore per (method, llm) re-weighted so the demographics of that method's scored
+    images match `targets` (raking within each method, so every method is compared on the
+    same population); returns (table, note). Unknown demographics are their own category
+    ("unknown"); a method whose rows cannot meet the targets gets NaN and a line in the note."""
     if not targets:
         return pd.DataFrame(), "no IPF targets configured (report.ipf_targets)"
-    groups = {
-        a: [((demographics.get(int(u)) or {}).get(a) or "unknown") for u in scores["user_id"]]
-        for a in targets
-    }
-    try:
-        w = ipf_weights(groups, targets)
-    except ValueError as e:
-        return pd.DataFrame(), f"IPF not applicable: {e}"
-    s = scores.assign(weight=w)
-    rows = []
-    for (m, llm), g in s.groupby(["method", "method_llm"], sort=True):
+    rows, problems = [], []
+    for (m, llm), g in scores.groupby(["method", "method_llm"], sort=True):
         ok = g.dropna(subset=["clip_ref"])
+        groups = {
+            a: [(demographics.get(int(u)) or {}).get(a) for u in ok["user_id"]] for a in targets
+        }
+        raked = np.nan
+        if len(ok):
+            try:
+                raked = weighted_mean(ok["clip_ref"], ipf_weights(groups, targets))
+            except ValueError as e:
+                problems.append(f"{m} ({llm}): {e}")
         rows.append(
-            {
-                "method": m,
-                "llm": llm,
-                "clip_ref": ok["clip_ref"].mean(),
-                "clip_ref_ipf": weighted_mean(ok["clip_ref"], ok["weight"]) if len(ok) else np.nan,
-            }
+            {"method": m, "llm": llm, "clip_ref": ok["clip_ref"].mean(), "clip_ref_ipf": raked}
         )
-    return pd.DataFrame(rows), f"raked to {targets}"
+    note = f"raked within each method to {targets}"
+    if problems:
+        note += "; not applicable for " + "; ".join(problems)
+    return pd.DataFrame(rows), note

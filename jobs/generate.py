@@ -93,8 +93,16 @@ def plan(ctx: StageContext, model: str, smoke: bool):
     if d.ip_adapter:
         with ctx.console.status("generate: fetching history images for IP-Adapter"):
             history = history_images(ctx, {p["user_id"] for p in prompts})
+    adapter = (d.ip_adapter, d.ip_adapter_subfolder, d.ip_adapter_weight, d.ip_adapter_scale)
     jobs, meta, direct = [], {}, []
     for user, pid, method, llm, prompt, negative, why in records:
+        cond = history.get(user, ()) if method == "pigeon" else ()
+        # a pigeon image also depends on the adapter and the exact conditioning images
+        conditioning = (
+            [image_id(*adapter, *(hashlib.sha256(b).hexdigest() for b in cond))]
+            if method == "pigeon"
+            else []
+        )
         for k in range(d.seeds):
             seed = record_seed(user, pid, k)
             iid = image_id(
@@ -110,6 +118,7 @@ def plan(ctx: StageContext, model: str, smoke: bool):
                 d.guidance_scale,
                 d.height,
                 d.width,
+                *conditioning,
             )
             cols = {
                 "image_id": iid,
@@ -124,7 +133,6 @@ def plan(ctx: StageContext, model: str, smoke: bool):
                 "model": model,
                 "smoke_model": smoke,
             }
-            cond = history.get(user, ()) if method == "pigeon" else ()
             if method == "pigeon" and not cond and why is None:
                 why = "no history image could be fetched for IP-Adapter"
             if why is not None:
@@ -232,7 +240,7 @@ def run(ctx: StageContext) -> None:
 
 STAGE = Stage(
     name="generate",
-    inputs=("bench/prompts", "bench/rewrites", "bench/users"),
+    inputs=("bench/prompts", "bench/rewrites", "bench/users", "silver/user_images"),
     outputs=("bench/images",),
     section="diffusion",
     engine="ray",

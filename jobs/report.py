@@ -84,7 +84,10 @@ def run(ctx: StageContext) -> None:
     lake, cfg = ctx.lake, ctx.config
     scores = lake.read("bench/scores").to_pandas()
     images = lake.read("bench/images").to_pandas()
-    scores = scores[scores["status"] == "done"]
+    # a failed judge call leaves the image's CLIPScore and CMMD standing: only its judge
+    # score is missing (dropping the row would bias every method's other columns)
+    judge_failed = int((scores["status"] != "done").sum())
+    scores.loc[scores["status"] != "done", "judge_score"] = np.nan
     refs, encoder = reference_vectors(ctx)
     out = lake.staging("report", "zipbench")
     shutil.rmtree(out, ignore_errors=True)
@@ -119,6 +122,7 @@ def run(ctx: StageContext) -> None:
         "users": str(scores["user_id"].nunique()),
         "images scored": str(len(scores)),
         "images failed": str(int((images["status"] != "done").sum())),
+        "judge calls failed": str(judge_failed),
         "feature space": encoder,
         "judge": cfg.judge.label,
         "diffusion": str(images["model"].iloc[0]) if len(images) else "-",
@@ -134,7 +138,14 @@ def run(ctx: StageContext) -> None:
 
 STAGE = Stage(
     name="report",
-    inputs=("bench/scores", "bench/images", "gold/personas", "bench/users"),
+    inputs=(
+        "bench/scores",
+        "bench/images",
+        "gold/personas",
+        "bench/users",
+        "silver/users",
+        "silver/image_embeddings",
+    ),
     outputs=(OUT,),
     section="report",
     engine="local",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evaluation.cmmd import cmmd
 from evaluation.stats import clip_score, clip_score_to_set, ipf_weights, weighted_mean, win_rate
+from evaluation.summary import ipf_table
 
 
 def test_cmmd_of_two_points_matches_the_formula_by_hand():
@@ -73,3 +75,39 @@ def test_ipf_rakes_two_attributes_to_their_targets():
             assert got == pytest.approx(share, abs=1e-8)
     with pytest.raises(ValueError, match="no rows for age='middle'"):
         ipf_weights({"age": age}, {"age": {"middle": 1.0}})
+
+
+def test_ipf_refuses_targets_the_rows_cannot_meet_together():
+    a = ["x", "x", "y", "y"]
+    b = ["p", "p", "q", "q"]  # b is a copy of a: shares 0.5 and 0.3 cannot both hold
+    targets = {"a": {"x": 0.5, "y": 0.5}, "b": {"p": 0.3, "q": 0.7}}
+    with pytest.raises(ValueError, match="no convergence"):
+        ipf_weights({"a": a, "b": b}, targets)
+
+
+def test_ipf_treats_none_as_unknown():
+    w = ipf_weights({"g": ["m", None, None]}, {"g": {"m": 0.5, "unknown": 0.5}})
+    assert w == pytest.approx([1.5, 0.75, 0.75])
+
+
+def test_ipf_table_rakes_each_method_on_its_own_rows():
+    # users 0, 1 male (CLIPScore 10), 2, 3 female (30); target 50/50 -> 20 for any method.
+    # Method B lost three of each female user's four images: raked over all images of all
+    # methods together it would read 15.7 and A 22.3.
+    demo = {0: {"gender": "m"}, 1: {"gender": "m"}, 2: {"gender": "f"}, 3: {"gender": "f"}}
+    rows = []
+    for method, per_female in (("A", 4), ("B", 1)):
+        for u in range(4):
+            for _ in range(4 if u < 2 else per_female):
+                rows.append(
+                    {
+                        "method": method,
+                        "method_llm": "x",
+                        "user_id": u,
+                        "clip_ref": 10 + 20 * (u > 1),
+                    }
+                )
+    table, note = ipf_table(pd.DataFrame(rows), demo, {"gender": {"m": 0.5, "f": 0.5}})
+    assert table.set_index("method")["clip_ref_ipf"].to_dict() == pytest.approx({"A": 20, "B": 20})
+    assert table.set_index("method")["clip_ref"].to_dict() == pytest.approx({"A": 20, "B": 14})
+    assert "not applicable" not in note

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
@@ -208,17 +209,27 @@ def test_an_llm_judge_sees_the_persona_and_the_image(lakes, tmp_path, monkeypatc
     lake = tmp_path / "judged"
     shutil.copytree(first, lake)
     monkeypatch.setenv("ZIPP_TEST_JUDGE_KEY", "sk-judge-5e1f")
-    with ChatServer(api_key="sk-judge-5e1f") as server:
+    def plan(key: str, attempt: int) -> str | None:
+        return "bad_json" if int(key, 16) % 4 == 0 else None  # a quarter never parses
+
+    with ChatServer(api_key="sk-judge-5e1f", plan=plan) as server:
         judge = [
             "judge.backend=openai",
             "judge.model=vision-model",
             f"judge.base_url={server.url}",
             "judge.api_key_env=ZIPP_TEST_JUDGE_KEY",
         ]
-        _run(lake, [s for s in STAGES if s.name == "score"], *judge)
+        _run(lake, [s for s in STAGES if s.name in ("score", "report")], *judge)
     scores = Lake(lake).read("bench/scores")
-    assert scores.num_rows > 0
+    done = scores.filter(pc.equal(scores["status"], "done"))
+    failed = scores.num_rows - done.num_rows
+    assert done.num_rows > 0 and failed > 0
     assert set(scores["llm"].to_pylist()) == {"openai:vision-model"}
-    assert set(scores["judge_score"].to_pylist()) == {7.0}  # 1 would mean no image was sent
-    assert set(scores["judge_reason"].to_pylist()) == {"saw an image: True"}
-    assert all(t > 0 for t in scores["prompt_tokens"].to_pylist())
+    assert set(done["judge_score"].to_pylist()) == {7.0}  # 1 would mean no image was sent
+    assert set(done["judge_reason"].to_pylist()) == {"saw an image: True"}
+    assert all(t > 0 for t in done["prompt_tokens"].to_pylist())
+    # a failed judge call costs the image its judge score only, not its CLIPScore or CMMD
+    assert scores.filter(pc.is_null(scores["clip_ref"])).num_rows == 0
+    summary = pq.read_table(Lake(lake).path("reports/zipbench") / "summary.parquet")
+    assert sum(summary["images"].to_pylist()) == scores.num_rows
+    assert set(summary["judge"].to_pylist()) == {7.0}
