@@ -209,6 +209,7 @@ def test_an_llm_judge_sees_the_persona_and_the_image(lakes, tmp_path, monkeypatc
     lake = tmp_path / "judged"
     shutil.copytree(first, lake)
     monkeypatch.setenv("ZIPP_TEST_JUDGE_KEY", "sk-judge-5e1f")
+
     def plan(key: str, attempt: int) -> str | None:
         return "bad_json" if int(key, 16) % 4 == 0 else None  # a quarter never parses
 
