@@ -113,3 +113,60 @@ def build_tiny_pipeline(out: str | Path, image_size: int = 32, seed: int = 0) ->
 def is_tiny(path: str | Path) -> bool:
     """True for a pipeline folder made by `build_tiny_pipeline`."""
     return (Path(path) / MARKER).exists()
+
+
+def build_tiny_ip_adapter(
+    folder: str | Path,
+    cross_attention_dim: int = 32,
+    hidden_sizes: tuple[int, ...] = (64, 64, 64, 64),
+    weight_name: str = "ip-adapter_sd15.bin",
+    image_size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """A tiny random IP-Adapter (plain SD 1.5 kind) in the h94/IP-Adapter layout that
+    `pipe.load_ip_adapter(folder, subfolder="models", weight_name=...)` reads:
+    `models/image_encoder/` (a `CLIPVisionModelWithProjection`; diffusers builds the
+    `CLIPImageProcessor` itself from its `image_size` when the pipeline has no feature
+    extractor) and `models/<weight_name>` (`.bin`: {"image_proj": ..., "ip_adapter": ...};
+    `.safetensors`: the same keys flattened with those prefixes). `hidden_sizes` is one width
+    per cross-attention layer of the UNet, in `unet.attn_processors` order (the tiny UNet of
+    `build_tiny_pipeline`: 4 layers of 64); the weights are keyed 1, 3, 5, ... as diffusers'
+    `_convert_ip_adapter_attn_to_diffusers` expects. Returns `folder`."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder, clip_dim = Path(folder), 32
+    models = folder / "models"
+    torch.manual_seed(seed)
+    CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            projection_dim=clip_dim,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=image_size,
+            patch_size=8,
+        )
+    ).save_pretrained(models / "image_encoder")
+    tokens = 4  # ImageProjection: proj is Linear(clip_dim, 4 * cross_attention_dim)
+    image_proj = {
+        "proj.weight": torch.randn(tokens * cross_attention_dim, clip_dim) * 0.1,
+        "proj.bias": torch.zeros(tokens * cross_attention_dim),
+        "norm.weight": torch.ones(cross_attention_dim),
+        "norm.bias": torch.zeros(cross_attention_dim),
+    }
+    ip_adapter = {}
+    for i, hidden in enumerate(hidden_sizes):  # to_k_ip / to_v_ip: Linear(cross, hidden)
+        for name in ("to_k_ip", "to_v_ip"):
+            w = torch.randn(hidden, cross_attention_dim) / cross_attention_dim**0.5
+            ip_adapter[f"{2 * i + 1}.{name}.weight"] = w
+    state = {"image_proj": image_proj, "ip_adapter": ip_adapter}
+    if weight_name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        flat = {f"{k}.{n}": t for k, d in state.items() for n, t in d.items()}
+        save_file(flat, models / weight_name)
+    else:
+        torch.save(state, models / weight_name)
+    return folder
