@@ -83,9 +83,27 @@ def png_bytes(image) -> bytes:
 
 
 def render(pipe, spec: RenderSpec, jobs: list[RenderJob]) -> list:
-    """One pipeline call for a batch: a generator per image seeded by its record."""
-    import torch
+    """One pipeline call for a batch, a generator per image seeded by its record. With an
+    IP-Adapter, one call per job: diffusers conditions a whole call on one image set, and
+    each job brings its own user's history images."""
     from PIL import Image
+
+    if not spec.ip_adapter:
+        return _call(pipe, spec, jobs)
+    return [
+        image
+        for j in jobs
+        for image in _call(
+            pipe,
+            spec,
+            [j],
+            ip_adapter_image=[[Image.open(io.BytesIO(b)).convert("RGB") for b in j.history]],
+        )
+    ]
+
+
+def _call(pipe, spec: RenderSpec, jobs: list[RenderJob], **extra) -> list:
+    import torch
 
     device = pipe.device if pipe.device.type != "mps" else "cpu"
     kwargs = {
@@ -95,13 +113,10 @@ def render(pipe, spec: RenderSpec, jobs: list[RenderJob]) -> list:
         "num_inference_steps": spec.steps,
         "guidance_scale": spec.guidance_scale,
         "output_type": "pil",
+        **extra,
     }
     if spec.height and spec.width:
         kwargs |= {"height": spec.height, "width": spec.width}
-    if spec.ip_adapter:
-        kwargs["ip_adapter_image"] = [
-            [Image.open(io.BytesIO(b)).convert("RGB") for b in j.history] for j in jobs
-        ]
     return pipe(**kwargs).images
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -202,14 +203,12 @@ def run(ctx: StageContext) -> None:
             cond = [j for j in pending if j.history]
             fan_out_render(plain, spec, str(lake.root), d.actors, on_batch)
             if cond:
-                ip = RenderSpec(
-                    **{
-                        **spec.__dict__,
-                        "ip_adapter": d.ip_adapter,
-                        "ip_adapter_subfolder": d.ip_adapter_subfolder,
-                        "ip_adapter_weight": d.ip_adapter_weight,
-                        "ip_adapter_scale": d.ip_adapter_scale,
-                    }
+                ip = replace(
+                    spec,
+                    ip_adapter=d.ip_adapter,
+                    ip_adapter_subfolder=d.ip_adapter_subfolder,
+                    ip_adapter_weight=d.ip_adapter_weight,
+                    ip_adapter_scale=d.ip_adapter_scale,
                 )
                 fan_out_render(cond, ip, str(lake.root), d.actors, on_batch)
     out = log.merge([j.image_id for j in jobs], previous)
