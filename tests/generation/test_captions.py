@@ -3,11 +3,8 @@ from_pretrained: one prompt per held-out reference, failures counted, never drop
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from jobs.runner import run_stage
 from jobs.stages import STAGES
 from schemas.lake import Lake
 from tests.generation.world import write_generation_world
+from tests.static_server import serve_folder
 
 BENCH = next(s for s in STAGES if s.name == "bench")
 
@@ -109,12 +107,8 @@ def served(tmp_path):
     """A folder served over http on 127.0.0.1 (a missing file is a 404)."""
     folder = tmp_path / "www"
     folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve_folder(folder) as base:
+        yield folder, base
 
 
 def test_bench_stage_captions_each_reference(tmp_path, served, captioner_dir):

@@ -23,6 +23,7 @@ from jobs.runner import is_current, run_stage
 from jobs.stages import STAGES
 from schemas.lake import Lake, RowLog
 from tests.generation.world import write_generation_world
+from tests.static_server import serve_folder
 
 BEFORE = [s for s in STAGES if s.name in ("bench", "personas", "preferences", "rewrite")]
 GENERATE = next(s for s in STAGES if s.name == "generate")
@@ -239,10 +240,6 @@ def test_an_llm_judge_sees_the_persona_and_the_image(lakes, tmp_path, monkeypatc
 def test_pigeon_renders_from_history_images_and_its_ids_follow_the_adapter(lakes, tmp_path):
     """The Pigeon baseline through the stage: a tiny IP-Adapter, history images fetched
     from a local server; a new adapter scale remakes the pigeon images only."""
-    import functools
-    import http.server
-    import threading
-
     import pyarrow as pa
     from PIL import Image
 
@@ -254,29 +251,22 @@ def test_pigeon_renders_from_history_images_and_its_ids_follow_the_adapter(lakes
     lake = Lake(root)
     www = tmp_path / "www"
     www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     images = lake.read("silver/user_images")
     urls = []
     for i, url in enumerate(images["image_url"].to_pylist()):
         name = url.rsplit("/", 1)[1]
         Image.new("RGB", (16, 16), (40 * i % 256, 90, 200)).save(www / name)
-        urls.append(f"http://127.0.0.1:{httpd.server_address[1]}/{name}")
-    column = images.schema.get_field_index("image_url")
-    lake.write_table(
-        "silver/user_images", images.set_column(column, "image_url", pa.array(urls, pa.string()))
-    )
+        urls.append(name)
     adapter = build_tiny_ip_adapter(tmp_path / "adapter")
     extra = [f"diffusion.ip_adapter={adapter}", "images.allow_hosts=[127.0.0.1]"]
-    try:
+    with serve_folder(www) as base:
+        column = images.schema.get_field_index("image_url")
+        served = pa.array([f"{base}/{u}" for u in urls], pa.string())
+        lake.write_table("silver/user_images", images.set_column(column, "image_url", served))
         _run(root, [GENERATE], *extra)
         rows = lake.read("bench/images").to_pylist()
         _run(root, [GENERATE], *extra, "diffusion.ip_adapter_scale=0.1")
         again = lake.read("bench/images").to_pylist()
-    finally:
-        httpd.shutdown()
     pigeon = [r for r in rows if r["method"] == "pigeon"]
     assert pigeon and all(r["status"] == "done" for r in pigeon), pigeon[:2]
     assert len(pigeon) == lake.rows("bench/prompts")  # one per base prompt and seed

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from collections import Counter
 
 import pytest
@@ -15,23 +12,20 @@ from jobs.runner import run_stage
 from jobs.stages import STAGES
 from pipelines.sample.world import SampleSpec, write_sample
 from schemas.lake import Lake
+from tests.static_server import serve_folder
 
 
 @pytest.fixture(scope="module")
 def served_world(tmp_path_factory):
     root = tmp_path_factory.mktemp("silver")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root / "w"))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    write_sample(
-        root / "w",
-        SampleSpec(users=50, months=("2021-05",), image_size=16, image_base_url=base),
-        console=Console(quiet=True),
-    )
-    yield root
-    httpd.shutdown()
+    (root / "w").mkdir()
+    with serve_folder(root / "w") as base:
+        write_sample(
+            root / "w",
+            SampleSpec(users=50, months=("2021-05",), image_size=16, image_base_url=base),
+            console=Console(quiet=True),
+        )
+        yield root
 
 
 def test_every_stage_runs_then_is_skipped(spark, served_world):
