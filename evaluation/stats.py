@@ -26,12 +26,15 @@ def clip_score_to_set(a: np.ndarray, refs: np.ndarray) -> float:
 
 def win_rate(a: Sequence[float], b: Sequence[float]) -> dict:
     """Paired comparison of method A vs B on the same items: wins, losses, ties, the win
-    rate over decided pairs and a two-sided exact binomial test against 0.5."""
+    rate over decided pairs and a two-sided exact binomial test against 0.5. A pair with a
+    missing score (NaN) on either side is not compared; `unscored` counts them."""
     from scipy.stats import binomtest
 
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape:
         raise ValueError("win_rate: A and B must score the same items")
+    scored = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[scored], b[scored]
     wins, losses = int(np.sum(a > b)), int(np.sum(a < b))
     ties = len(a) - wins - losses
     decided = wins + losses
@@ -40,6 +43,7 @@ def win_rate(a: Sequence[float], b: Sequence[float]) -> dict:
         "wins": wins,
         "losses": losses,
         "ties": ties,
+        "unscored": int(np.sum(~scored)),
         "win_rate": wins / decided if decided else float("nan"),
         "p_value": float(p),
     }

@@ -55,6 +55,8 @@ def test_win_rate_counts_pairs_and_tests_them_exactly():
     r = win_rate([1] * 10, [0] * 10)
     assert r["win_rate"] == 1.0 and r["p_value"] == pytest.approx(2 * 0.5**10)
     assert math.isnan(win_rate([1, 1], [1, 1])["win_rate"])
+    r = win_rate([3, float("nan"), 1], [1, 2, float("nan")])  # a missing score is no tie
+    assert (r["wins"], r["losses"], r["ties"], r["unscored"]) == (1, 0, 0, 2)
 
 
 def test_ipf_matches_one_marginal_exactly_by_hand():
