@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.config import ConfigError, load_config
+from jobs.config import ConfigError, ZippConfig, load_config
 from jobs.runner import is_current, read_manifest, run_stage, select
 from jobs.stages import STAGES
 from schemas.lake import Lake
@@ -29,6 +29,14 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="rerun stages even if cu
 def _fail(msg: str) -> None:
     console.print(f"[red]{msg}[/]")
     raise typer.Exit(2)
+
+
+def _load(config: str | None, overrides: list[str] | None) -> ZippConfig:
+    """The validated config, or exit 2 with the one-line config error."""
+    try:
+        return load_config(config, overrides or [])
+    except ConfigError as e:
+        _fail(str(e))
 
 
 def run_stages(names: list[str], config: str | None, overrides: list[str], force: bool) -> None:
@@ -121,10 +129,7 @@ def status(
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
     """Stages: current or not, last run, time taken, output row counts."""
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _load(config, overrides)
     lake = Lake(cfg.lake.root)
     t = Table(title=f"zipp status — lake {lake.root}")
     for col in ("stage", "engine", "state", "last run", "seconds", "outputs (rows)"):
@@ -164,10 +169,7 @@ def ablation(
     from graph.ablation import VARIANTS, run_ablation
     from pipelines.ray_session import ray_session
 
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _load(config, overrides)
     lake = Lake(cfg.lake.root)
     if not lake.rows("silver/edges"):
         _fail(f"no silver/edges in {lake.root}: run 'zipp run graph images features' first")
@@ -283,10 +285,7 @@ def attention_check(
 
     from evaluation.attention import check_attention
 
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _load(config, overrides)
     lake = Lake(cfg.lake.root)
     if not lake.rows("gold/attention"):
         _fail(f"no gold/attention in {lake.root}: run 'zipp run embed' first")
@@ -311,10 +310,7 @@ def persona(
     import pyarrow.compute as pc
     from rich.markup import escape
 
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _load(config, overrides)
     lake = Lake(cfg.lake.root)
     personas = lake.read("gold/personas")
     if not personas.num_rows:
@@ -394,10 +390,7 @@ def export(
         _fail(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         _fail(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as e:
-        _fail(str(e))
+    cfg = _load(config, overrides)
     key = None
     if not include_usernames:
         key = os.environ.get(key_env) or None
