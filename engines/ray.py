@@ -15,7 +15,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> None
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_ACCEPT_CLUSTER_RESOURCES", "1")
-    kwargs = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count()}
+    if address:  # workers on other nodes get the project's packages through runtime_env
+        from engines.code import package_dirs
+
+        kwargs = {"address": address, "runtime_env": {"py_modules": package_dirs()}}
+    else:
+        kwargs = {"num_cpus": num_cpus or os.cpu_count()}
     ray.init(
         include_dashboard=False,
         ignore_reinit_error=True,

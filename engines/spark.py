@@ -1,4 +1,4 @@
-"""The SparkSession every Spark job uses, with the Reddit dump data source registered."""
+"""The SparkSession every Spark stage uses: started or joined here, and only here."""
 
 from __future__ import annotations
 
@@ -7,29 +7,38 @@ import sys
 
 from pyspark.sql import SparkSession
 
+from engines.code import is_local_master, project_zip
+
+DEFAULTS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.sql.parquet.compression.codec": "snappy",
+    # write month partitions with concurrent writers instead of sorting each task's rows
+    "spark.sql.maxConcurrentOutputFileWriters": "16",
+}
+
 
 def spark_session(
     master: str | None = "local[*]", app_name: str = "zipp", conf: dict[str, str] | None = None
 ) -> SparkSession:
-    """Get or create a SparkSession; ``master=None`` leaves it to spark-submit."""
+    """Get or create a SparkSession; ``master=None`` leaves it to spark-submit. On a
+    non-local master the project's code is shipped to the executors as a zip
+    (``addPyFile``), so executors need the dependencies but not the project."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    defaults = {
-        "spark.sql.session.timeZone": "UTC",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.sources.partitionOverwriteMode": "static",
-        "spark.sql.parquet.compression.codec": "snappy",
-        # write month partitions with concurrent writers instead of sorting each task's rows
-        "spark.sql.maxConcurrentOutputFileWriters": "16",
-    }
-    for key, value in {**defaults, **(conf or {})}.items():
+    for key, value in {**DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    from pipelines.reddit_source import RedditDumpSource
-
-    spark.dataSource.register(RedditDumpSource)
+    if not is_local_master(spark.sparkContext.master):
+        spark.sparkContext.addPyFile(str(project_zip()))
     return spark
+
+
+def has_delta(spark: SparkSession) -> bool:
+    """Whether the session has the Delta Lake extension (delta-spark jars) configured."""
+    return "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions", "")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from schemas.generation import BENCH_PROMPTS, BENCH_USERS
+from schemas.generation import BENCH_PROMPTS, BENCH_REFERENCES, BENCH_USERS
 
 
 def read_prompts(path: str | Path) -> list[str]:
@@ -34,7 +35,7 @@ def prompt_id(text: str) -> str:
 
 def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0) -> pa.Table:
     """Up to `n` users with at least `min_posts` image posts, stratified by community
-    (their most attended subreddit) and activity tercile, taken round-robin across strata
+    (their most active subreddit) and activity tercile, taken round-robin across strata
     so small strata are represented. `candidates` has user_id, community, activity,
     images, image_posts."""
     rows = [r for r in candidates.to_pylist() if r["image_posts"] >= min_posts]
@@ -68,24 +69,65 @@ def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0
     )
 
 
-def split_references(images: pa.Table, users: list[int], n: int) -> dict[int, list[str]]:
-    """Each user's `n` newest posted images ("post_id:position"), held out as references;
-    posts none of them came from are history (persona mining, k-shot, IP-Adapter): a
-    gallery sibling of a reference is never shown, so a user needs more than `n` posts."""
+def split_references(images: pa.Table, users: list[int], n: int) -> pa.Table:
+    """Each user's `n` newest image posts, held out whole as references (every image of
+    a gallery post, so no sibling is ever history): bench/references rows."""
     wanted = set(users)
-    rows = sorted(
-        (
-            r
-            for r in images.select(["user_id", "post_id", "position", "created_utc"]).to_pylist()
-            if r["user_id"] in wanted
-        ),
-        key=lambda r: (r["user_id"], -r["created_utc"], r["post_id"], r["position"]),
-    )
-    out: dict[int, list[str]] = {u: [] for u in users}
+    cols = ["user_id", "post_id", "position", "image_url", "created_utc"]
+    rows = [r for r in images.select(cols).to_pylist() if r["user_id"] in wanted]
+    newest: dict[int, dict[str, int]] = defaultdict(dict)  # user -> post -> time
     for r in rows:
-        if len(out[r["user_id"]]) < n:
-            out[r["user_id"]].append(f"{r['post_id']}:{r['position']}")
-    return out
+        newest[r["user_id"]][r["post_id"]] = r["created_utc"]
+    held = {
+        u: {p for p, _ in sorted(posts.items(), key=lambda x: (-x[1], x[0]))[:n]}
+        for u, posts in newest.items()
+    }
+    out = [r for r in rows if r["post_id"] in held.get(r["user_id"], ())]
+    out.sort(key=lambda r: (r["user_id"], -r["created_utc"], r["post_id"], r["position"]))
+    return pa.Table.from_pylist(out, schema=BENCH_REFERENCES)
+
+
+def reference_keys(references: pa.Table) -> dict[int, list[str]]:
+    """user -> its held-out images as "post_id:position", newest first."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for u, p, q in zip(
+        *(references[c].to_pylist() for c in ("user_id", "post_id", "position")), strict=True
+    ):
+        out[u].append(f"{p}:{q}")
+    return dict(out)
+
+
+def candidates(users: pa.Table, edges: pa.Table, images: pa.Table, subreddits: pa.Table):
+    """Every graph user: community (their most active subreddit, by posts + comments),
+    activity, posted images and the distinct posts they came in (a gallery is one post).
+    Computed from the graph alone: the split comes before anything is learned."""
+    act = pc.add(edges["posts"], edges["comments"])
+    e = edges.select(["user_id", "subreddit_id"]).append_column("act", act)
+    e = e.sort_by([("user_id", "ascending"), ("act", "descending"), ("subreddit_id", "ascending")])
+    first = pc.not_equal(
+        e["user_id"],
+        pa.concat_arrays([pa.array([-1], pa.int32()), e["user_id"].combine_chunks()[:-1]]),
+    )
+    top = e.filter(first).select(["user_id", "subreddit_id"])
+    subs = subreddits.select(["subreddit_id", "subreddit"])
+    per_user = images.group_by("user_id").aggregate(
+        [("post_id", "count"), ("post_id", "count_distinct")]
+    )
+    t = (
+        users.select(["user_id", "posts", "comments"])
+        .join(top, "user_id")
+        .join(subs, "subreddit_id")
+        .join(per_user, "user_id", join_type="left outer")
+    )
+    return pa.table(
+        {
+            "user_id": t["user_id"],
+            "community": t["subreddit"],
+            "activity": pc.add(t["posts"], t["comments"]),
+            "images": pc.fill_null(t["post_id_count"], 0),
+            "image_posts": pc.fill_null(t["post_id_count_distinct"], 0),
+        }
+    ).sort_by("user_id")
 
 
 def assign_prompts(

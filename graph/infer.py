@@ -72,3 +72,23 @@ def embed_all(
     if att_sum is not None:
         att_sum /= len(model.to_user)
     return h_user, h_sub, att_sum
+
+
+def attention_table(g, att, edges):
+    """gold/attention: every (user, subreddit) edge with its attention and its rank among
+    the user's subreddits (1 = most attended), joined with the edge's activity. An
+    attention-free encoder (`att` None) ranks by activity order instead."""
+    import numpy as np
+    import pyarrow as pa
+
+    owner = g.user_csr.row_of_entries()
+    if att is None:
+        att = np.zeros(g.num_edges, np.float32)
+    order = np.lexsort((-att, owner))
+    rank = np.empty(g.num_edges, np.int32)
+    starts = np.repeat(g.user_csr.indptr[:-1], g.user_csr.degree())
+    rank[order] = (np.arange(g.num_edges) - starts + 1).astype(np.int32)
+    table = pa.table(
+        {"user_id": owner, "subreddit_id": g.user_csr.indices, "attention": att, "rank": rank}
+    ).join(edges, ["user_id", "subreddit_id"])
+    return table.sort_by([("user_id", "ascending"), ("rank", "ascending")])

@@ -25,6 +25,7 @@ from graph.infer import embed_all
 from graph.metrics import edge_keys, image_recall_at_k, link_auc, posting_accuracy, recall_at_k
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
+from schemas.stage_io import REFERENCES, TableAccess
 
 
 @dataclass
@@ -37,21 +38,37 @@ class TrainInputs:
     known: np.ndarray  # keys of every (user, subreddit) edge of any split
 
 
-def read_inputs(lake_root: str, seed: int = 0, message: str = "train") -> TrainInputs:
-    """Silver tables -> graph, image embeddings and the key set of all edges."""
-    from schemas.lake import Lake
+#: what the encoder reads: tables, and the history of the image embeddings (ImageAlign
+#: targets never include a benchmark user's held-out reference images)
+INPUT_TABLES = ("silver/users", "silver/subreddits", "silver/edges", "silver/node_features")
+HISTORY_TABLES = ("silver/image_embeddings",)
 
-    lake = Lake(lake_root)
-    edges = lake.read("silver/edges")
+
+def lake_tables(lake_root: str, stage: str = "encoder") -> TableAccess:
+    """Read access to the encoder's inputs in a lake (for code outside the runner)."""
+    return TableAccess(
+        stage=stage,
+        root=str(lake_root),
+        format="parquet",
+        inputs=frozenset((*INPUT_TABLES, REFERENCES)),
+        history_inputs=frozenset(HISTORY_TABLES),
+    )
+
+
+def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train") -> TrainInputs:
+    """Silver tables -> graph, history image embeddings and the key set of all edges."""
+    if isinstance(tables, str):
+        tables = lake_tables(tables)
+    edges = tables.read("silver/edges")
     graph = load_graph(
-        lake.read("silver/users"),
-        lake.read("silver/subreddits"),
+        tables.read("silver/users"),
+        tables.read("silver/subreddits"),
         edges,
-        lake.read("silver/node_features"),
+        tables.read("silver/node_features"),
         message=message,
         seed=seed,
     )
-    users, images = user_image_embeddings(lake.read("silver/image_embeddings"))
+    users, images = user_image_embeddings(tables.history("silver/image_embeddings"))
     order = np.argsort(users, kind="stable")
     users, images = users[order], images[order]
     if len(images):
@@ -261,7 +278,7 @@ def train_worker(cfg: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
-    inputs = read_inputs(cfg["lake_root"], cfg["seed"])
+    inputs = read_inputs(cfg["tables"], cfg["seed"])
     g = inputs.graph
     torch.manual_seed(cfg["seed"])
     model = build_objective(cfg, inputs)
@@ -337,13 +354,15 @@ def _report(metrics: dict, state: dict, rank: int) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
-def fit(cfg: dict, lake_root: str, storage: str, name: str) -> dict:
+def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
     """Train with `TorchTrainer` (DDP over gloo on CPU, nccl on GPU); a rerun with the same
     `storage`/`name` resumes from the last checkpoint. Returns the final checkpoint state."""
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    loop_cfg = dict(cfg, lake_root=str(lake_root), threads=max(1, int(cfg["cpus_per_worker"])))
+    if isinstance(tables, str):
+        tables = lake_tables(tables)
+    loop_cfg = dict(cfg, tables=tables, threads=max(1, int(cfg["cpus_per_worker"])))
     trainer = TorchTrainer(
         train_worker,
         train_loop_config=loop_cfg,

@@ -7,12 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from jobs.config import ConfigError, ZippConfig, load_config
-from jobs.runner import is_current, read_manifest, run_stage, select
-from jobs.stages import STAGES
+from jobs.dag import BUILD_STAGES, SCORE_STAGES, STAGES
+from jobs.entry import console, fail
+from jobs.entry import run_stages as run_declared
+from jobs.runner import dag_states, read_manifest, select, stage_summary
 from schemas.lake import Lake
 
 app = typer.Typer(
@@ -20,15 +21,12 @@ app = typer.Typer(
     no_args_is_help=True,
     help="ZIPP: Reddit personas for a frozen text-to-image model (ZIPBench).",
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
-
 ConfigOpt = Annotated[str | None, typer.Option("-c", "--config", help="YAML profile (conf/*.yaml)")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="rerun stages even if current")]
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[red]{msg}[/]")
-    raise typer.Exit(2)
+    fail(msg)
 
 
 def _load(config: str | None, overrides: list[str] | None) -> ZippConfig:
@@ -39,20 +37,17 @@ def _load(config: str | None, overrides: list[str] | None) -> ZippConfig:
         _fail(str(e))
 
 
+def _lake(cfg: ZippConfig) -> Lake:
+    return Lake(cfg.lake.root, cfg.lake.format)
+
+
 def run_stages(names: list[str], config: str | None, overrides: list[str], force: bool) -> None:
-    """Load config, then run the named stages (all when empty) in DAG order."""
+    """Run the named stages (all when empty) in DAG order."""
     try:
-        cfg = load_config(config, overrides)
         stages = select(STAGES, names)
-    except (ConfigError, ValueError) as e:
+    except ValueError as e:
         _fail(str(e))
-    lake = Lake(cfg.lake.root)
-    for stage in stages:
-        try:
-            run_stage(stage, cfg, lake, console, force=force)
-        except (ConfigError, FileNotFoundError, ValueError) as e:  # input/config, not a bug
-            _fail(f"{stage.name}: {e}")
-    console.print(f"lake: {lake.root}")
+    run_declared(stages, config, overrides, force)
 
 
 @app.command()
@@ -128,25 +123,53 @@ def status(
     config: ConfigOpt = None,
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
-    """Stages: current or not, last run, time taken, output row counts."""
+    """Stages: current or not (and why), last run, time taken, output row counts."""
     cfg = _load(config, overrides)
-    lake = Lake(cfg.lake.root)
+    lake = _lake(cfg)
     t = Table(title=f"zipp status — lake {lake.root}")
     for col in ("stage", "engine", "state", "last run", "seconds", "outputs (rows)"):
         t.add_column(col)
-    for stage in STAGES:
+    for row in dag_states(STAGES, cfg, lake):
+        stage = row["stage"]
         m = read_manifest(lake, stage.name)
-        current, why = is_current(stage, cfg, lake)
-        state = "[green]current[/]" if current else f"[yellow]{why}[/]"
+        state = "[green]current[/]" if row["current"] else f"[yellow]{row['why']}[/]"
         outputs = "\n".join(f"{n}: {lake.rows(n):,}" for n in stage.outputs)
         started = m and datetime.fromisoformat(m["started_at"]).strftime("%Y-%m-%d %H:%M")
+        seconds = f"{m['seconds']:.1f}" if m else "-"
+        t.add_row(stage.name, stage.engine, state, started or "-", seconds, outputs)
+    console.print(t)
+
+
+@app.command()
+def dag(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """The DAG: each stage, its engine, which stage produces each table it reads, the
+    files and config it declares, and whether it is current and why not."""
+    import json
+
+    cfg = _load(config, overrides)
+    rows = dag_states(STAGES, cfg, _lake(cfg))
+    if as_json:
+        out = [
+            stage_summary(r["stage"])
+            | {"current": r["current"], "why": r["why"], "producers": r["inputs"]}
+            for r in rows
+        ]
+        print(json.dumps(out, indent=1))
+        return
+    t = Table(title="zipp dag")
+    for col in ("stage", "engine", "reads (← producer)", "files", "config", "state"):
+        t.add_column(col)
+    for r in rows:
+        s = r["stage"]
+        reads = [f"{t} ← {p or 'input'}" for t, p in r["inputs"].items()]
+        reads += [f"{i} ← raw" for i in s.inputs if i.startswith("input.")]
+        state = "[green]current[/]" if r["current"] else f"[yellow]{r['why']}[/]"
         t.add_row(
-            stage.name,
-            stage.engine,
-            state,
-            started or "-",
-            f"{m['seconds']:.1f}" if m else "-",
-            outputs,
+            s.name, s.engine, "\n".join(reads), "\n".join(s.files), "\n".join(s.config), state
         )
     console.print(t)
 
@@ -166,16 +189,16 @@ def ablation(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from engines import starter
     from graph.ablation import VARIANTS, run_ablation
-    from pipelines.ray_session import ray_session
 
     cfg = _load(config, overrides)
-    lake = Lake(cfg.lake.root)
+    lake = _lake(cfg)
     if not lake.rows("silver/edges"):
         _fail(f"no silver/edges in {lake.root}: run 'zipp run graph images features' first")
     wanted = {w.strip() for w in only.split(",")} if only else None
     variants = tuple(v for v in VARIANTS if wanted is None or v[0] in wanted)
-    ray_session(cfg.ray.address, cfg.ray.num_cpus)
+    starter("ray", cfg)()
     rows = run_ablation(
         str(lake.root), cfg.encoder.model_dump(), variants, lambda m: console.print(f"  {m}")
     )
@@ -235,7 +258,7 @@ def bench_build(
     import json
     from pathlib import Path
 
-    from jobs.bench import BUILD_STAGES, compare, freeze, manifest_overrides
+    from generation.bench_manifest import compare, freeze, manifest_overrides
 
     extra = list(overrides or [])
     frozen = None
@@ -246,11 +269,11 @@ def bench_build(
         extra = [*manifest_overrides(manifest), *extra]
     run_stages(list(BUILD_STAGES), config, extra, force)
     cfg = load_config(config, extra)
-    built = freeze(cfg, Lake(cfg.lake.root))
+    built = freeze(cfg, _lake(cfg), [spec.label for spec in cfg.llm.specs()])
     console.print(
         f"ZIPBench: {len(built['users']):,} users, {len(built['prompts']):,} (user, prompt) "
         f"pairs, {built['tables']['bench/images']['rows']:,} images; manifest "
-        f"{Lake(cfg.lake.root).path('_manifests/zipbench.json')}"
+        f"{_lake(cfg).path('_manifests/zipbench.json')}"
     )
     if frozen is not None:
         diffs = compare(frozen, built)
@@ -266,11 +289,9 @@ def bench_score(
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
     """Score the built benchmark (CLIPScore, judge) and write the report."""
-    from jobs.bench import SCORE_STAGES
-
     run_stages(list(SCORE_STAGES), config, list(overrides or []), force)
     cfg = load_config(config, list(overrides or []))
-    console.print(f"report: {Lake(cfg.lake.root).path('reports/zipbench/index.html')}")
+    console.print(f"report: {_lake(cfg).path('reports/zipbench/index.html')}")
 
 
 @app.command("attention-check")
@@ -286,7 +307,7 @@ def attention_check(
     from evaluation.attention import check_attention
 
     cfg = _load(config, overrides)
-    lake = Lake(cfg.lake.root)
+    lake = _lake(cfg)
     if not lake.rows("gold/attention"):
         _fail(f"no gold/attention in {lake.root}: run 'zipp run embed' first")
     result = check_attention(
@@ -311,7 +332,7 @@ def persona(
     from rich.markup import escape
 
     cfg = _load(config, overrides)
-    lake = Lake(cfg.lake.root)
+    lake = _lake(cfg)
     personas = lake.read("gold/personas")
     if not personas.num_rows:
         _fail(f"no gold/personas in {lake.root}: run 'zipp run personas' first")
@@ -368,8 +389,12 @@ def export(
         bool, typer.Option("--include-usernames", help="keep Reddit user names (no pseudonyms)")
     ] = False,
     key_env: Annotated[
-        str, typer.Option("--key-env", help="environment variable holding the pseudonym key")
-    ] = "ZIPP_PSEUDONYM_KEY",
+        str | None,
+        typer.Option(
+            "--key-env",
+            help="environment variable holding the pseudonym key (default: export.key_env)",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace a non-empty --out")
     ] = False,
@@ -377,20 +402,22 @@ def export(
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
     """Export personas or the benchmark (with images in hf) as Parquet, JSONL, Delta or a
-    HF `datasets` folder; user names become keyed HMAC pseudonyms unless included."""
+    HF `datasets` folder, with a dataset card (README.md); user names become keyed HMAC
+    pseudonyms and rare communities their labels unless user names are included."""
     import os
     from pathlib import Path
 
     from rich.markup import escape
 
-    from jobs.export import FORMATS, KINDS, ExportError
-    from jobs.export import export as run_export
+    from evaluation.export import FORMATS, KINDS, ExportError
+    from evaluation.export import export as run_export
 
     if kind not in KINDS:
         _fail(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         _fail(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     cfg = _load(config, overrides)
+    key_env = key_env or cfg.export.key_env
     key = None
     if not include_usernames:
         key = os.environ.get(key_env) or None
@@ -401,7 +428,15 @@ def export(
             )
     try:
         rows = run_export(
-            kind, fmt, Path(out), Lake(cfg.lake.root), include_usernames, key, overwrite
+            kind,
+            fmt,
+            Path(out),
+            Lake(cfg.lake.root, cfg.lake.format),
+            include_usernames,
+            key,
+            overwrite,
+            min_community_users=cfg.export.min_community_users,
+            key_env=key_env,
         )
     except (ExportError, FileNotFoundError) as e:
         _fail(str(e))

@@ -1,70 +1,111 @@
-"""The stage runner: skip what is current, run the rest, write a manifest per stage.
+"""The stage runner: owns the stage contract (DESIGN.md), skips what is current, runs the
+rest and writes a manifest per stage.
 
-A stage declares its name, input and output tables, config section and engine. Its
-manifest (``_manifests/<stage>.json``) records input fingerprints, the config section's
-hash, output row counts and fingerprints, and timings; a stage whose manifest matches
-the present inputs, config and outputs is skipped unless forced.
+A stage is a declaration (`Stage`): its domain function, engine, inputs (lake tables,
+raw sources such as ``input.dumps``, history tables, files by content), outputs, the
+config sections or keys it reads, and a code version. The runner hands the function a
+`StageIO` that enforces all of it, starts or joins the engine on first use (one place:
+`engines.starter`), and records in ``_manifests/<stage>.json`` the fingerprints of every
+declared input, the config view's hash, the code version and the outputs; a stage is
+current when all of those still match.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Console
 
+from engines import starter
 from jobs.config import ZippConfig
-from schemas.lake import Lake, fingerprint, table_fingerprint
+from schemas.lake import Lake, fingerprint
+from schemas.stage_io import REFERENCES, ConfigView, StageIO, TableAccess
 
 Engine = Literal["spark", "ray", "local"]
-
-
-@dataclass
-class StageContext:
-    """What a stage's run function gets."""
-
-    config: ZippConfig
-    lake: Lake
-    console: Console
-    force: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
+RAW_SOURCES = ("input.dumps",)
 
 
 @dataclass(frozen=True)
 class Stage:
-    """A step of the DAG. `inputs` are lake tables or ``input.<key>`` sources."""
+    """A step of the DAG, declared in ``jobs/<stage>.py``."""
 
     name: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    section: str
+    run: Callable[[StageIO], None]
     engine: Engine
-    run: Callable[[StageContext], None]
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...] = ()  # lake tables and raw sources ("input.dumps")
+    history: tuple[str, ...] = ()  # lake tables read without the held-out reference posts
+    files: tuple[str, ...] = ()  # config keys naming input files, fingerprinted by content
+    config: tuple[str, ...] = ()  # config sections ("graph") or keys ("bench.seed")
+    folders: tuple[str, ...] = ()  # lake folders it uses that are not tables (media/, models)
+    version: str = "1"  # bump when outputs change for the same inputs and code hash
     summary: str = ""
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Every lake table it reads (history tables bring the benchmark split with them)."""
+        tables = [t for t in self.inputs if t not in RAW_SOURCES] + list(self.history)
+        if self.history and REFERENCES not in tables:
+            tables.append(REFERENCES)
+        return tuple(dict.fromkeys(tables))
 
-def input_fingerprint(name: str, config: ZippConfig, lake: Lake) -> str:
-    """Fingerprint of one stage input: raw input files, a file named by a config key
-    (``file:personas.overrides``) or a lake table."""
-    if name == "input.dumps":
-        from pipelines.dumps import find_dumps
 
-        return fingerprint(find_dumps(config.input.dumps))
-    if name.startswith("file:"):
-        section, key = name[5:].split(".", 1)
-        path = getattr(getattr(config, section), key)
-        if not path:
-            return "none"
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{name[5:]}: file not found: {path}")
-        return hashlib.sha1(Path(path).read_bytes()).hexdigest()
-    return table_fingerprint(lake.path(name))
+def code_version(stage: Stage) -> str:
+    """The declared version plus a hash of the source of the stage's domain module."""
+    src = inspect.getsourcefile(stage.run)
+    text = Path(src).read_bytes() if src else b""
+    return f"{stage.version}:{hashlib.sha1(text).hexdigest()[:12]}"
+
+
+def config_hash(stage: Stage, config: ZippConfig) -> str:
+    """Hash of the declared config sections and keys (nothing else the stage could read)."""
+    data = {}
+    for entry in stage.config:
+        section, _, key = entry.partition(".")
+        value = getattr(config, section)
+        value = getattr(value, key) if key else value
+        data[entry] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    blob = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def file_path(config: ZippConfig, key: str) -> str | None:
+    """The path a config key (``ingest.blocklist``) names, None when unset."""
+    section, name = key.split(".", 1)
+    return getattr(getattr(config, section), name)
+
+
+def file_fingerprint(config: ZippConfig, key: str) -> str:
+    """sha1 of a declared file's bytes ("none" when unset): editing it in place shows."""
+    path = file_path(config, key)
+    if not path:
+        return "none"
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{key}: file not found: {path}")
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def input_fingerprints(stage: Stage, config: ZippConfig, lake: Lake) -> dict[str, str]:
+    """Every declared input's fingerprint: raw sources, lake tables, files by content."""
+    out = {}
+    for name in stage.inputs:
+        if name == "input.dumps":
+            from pipelines.dumps import find_dumps
+
+            out[name] = fingerprint(find_dumps(config.input.dumps))
+    for name in stage.reads:
+        out[name] = lake.fingerprint(name)
+    for key in stage.files:
+        out[f"file:{key}"] = file_fingerprint(config, key)
+    return out
 
 
 def manifest_path(lake: Lake, stage: str) -> Path:
@@ -83,19 +124,71 @@ def is_current(stage: Stage, config: ZippConfig, lake: Lake) -> tuple[bool, str]
         return False, "never run"
     if failed := m.get("details", {}).get("failed"):
         return False, f"{failed:,} row(s) failed last run; a rerun retries them"
-    if m.get("config_hash") != config.section_hash(stage.section):
-        return False, f"config section '{stage.section}' changed"
-    for name in stage.inputs:
-        try:
-            fp = input_fingerprint(name, config, lake)
-        except FileNotFoundError as e:
-            return False, str(e)
+    if m.get("code") != code_version(stage):
+        return False, "code changed"
+    if m.get("config_hash") != config_hash(stage, config):
+        return False, f"config {', '.join(stage.config)} changed"
+    try:
+        now = input_fingerprints(stage, config, lake)
+    except FileNotFoundError as e:
+        return False, str(e)
+    for name, fp in now.items():
         if m["inputs"].get(name) != fp:
-            return False, f"input {name} changed"
+            kind = "file" if name.startswith("file:") else "input"
+            return False, f"{kind} {name.removeprefix('file:')} changed"
     for name in stage.outputs:
-        if m["outputs"].get(name, {}).get("fingerprint") != table_fingerprint(lake.path(name)):
+        if m["outputs"].get(name, {}).get("fingerprint") != lake.fingerprint(name):
             return False, f"output {name} changed or missing"
     return True, "current"
+
+
+def producers(stages: list[Stage]) -> dict[str, str]:
+    """Which stage writes each table."""
+    return {out: s.name for s in stages for out in s.outputs}
+
+
+def dag_states(stages: list[Stage], config: ZippConfig, lake: Lake) -> list[dict]:
+    """Each stage in order: engine, the producer of each table it reads, and whether it is
+    current and why not; a stage downstream of one that is not current is not current."""
+    made_by = producers(stages)
+    stale: set[str] = set()
+    rows = []
+    for s in stages:
+        current, why = is_current(s, config, lake)
+        ups = {t: made_by.get(t) for t in s.reads}
+        behind = sorted({p for p in ups.values() if p in stale})
+        if current and behind:
+            current, why = False, f"upstream {', '.join(behind)} not current"
+        if not current:
+            stale.add(s.name)
+        rows.append({"stage": s, "current": current, "why": why, "inputs": ups})
+    return rows
+
+
+def stage_io(
+    stage: Stage, config: ZippConfig, lake: Lake, console: Console, force: bool = False
+) -> StageIO:
+    """The `StageIO` the runner hands a stage (also for tests that call a domain
+    function directly)."""
+    access = TableAccess(
+        stage=stage.name,
+        root=str(lake.root),
+        format=lake.format,
+        inputs=frozenset(t for t in stage.reads if t not in stage.history),
+        history_inputs=frozenset(stage.history),
+        outputs=frozenset(stage.outputs),
+        folders=frozenset(stage.folders),
+    )
+    return StageIO(
+        stage=stage.name,
+        lake=lake,
+        access=access,
+        config=ConfigView(config, stage.config, stage.name),
+        console=console,
+        force=force,
+        files={key: file_path(config, key) for key in stage.files},
+        engine=starter(stage.engine, config),
+    )
 
 
 def run_stage(
@@ -107,25 +200,26 @@ def run_stage(
         console.print(f"[green]✓[/] {stage.name}: up to date, skipped")
         return read_manifest(lake, stage.name) or {}
     console.rule(f"[bold]{stage.name}[/] ({stage.engine}) — {why if not force else 'forced'}")
-    inputs = {name: input_fingerprint(name, config, lake) for name in stage.inputs}
+    inputs = input_fingerprints(stage, config, lake)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    ctx = StageContext(config=config, lake=lake, console=console, force=force)
-    stage.run(ctx)
+    io = stage_io(stage, config, lake, console, force)
+    stage.run(io)
     seconds = time.perf_counter() - t0
     manifest = {
         "stage": stage.name,
         "engine": stage.engine,
-        "section": stage.section,
-        "config_hash": config.section_hash(stage.section),
+        "config": list(stage.config),
+        "config_hash": config_hash(stage, config),
+        "code": code_version(stage),
         "inputs": inputs,
         "outputs": {
-            name: {"rows": lake.rows(name), "fingerprint": table_fingerprint(lake.path(name))}
+            name: {"rows": lake.rows(name), "fingerprint": lake.fingerprint(name)}
             for name in stage.outputs
         },
         "started_at": started.isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
-        "details": ctx.details,
+        "details": io.details,
     }
     path = manifest_path(lake, stage.name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,8 +233,32 @@ def run_stage(
 
 def select(stages: list[Stage], names: list[str]) -> list[Stage]:
     """Stages to run in DAG order: all when `names` is empty."""
-    known = {s.name for s in stages}
+    known = [s.name for s in stages]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(known)}")
     return [s for s in stages if not names or s.name in names]
+
+
+def removed_summary(manifests: list[dict]) -> dict[str, int]:
+    """What the stages of a run deleted for deletion requests (records, files)."""
+    total: dict[str, int] = {}
+    for m in manifests:
+        for what, n in (m.get("details", {}).get("removed") or {}).items():
+            total[what] = total.get(what, 0) + n
+    return total
+
+
+def stage_summary(stage: Stage) -> dict[str, Any]:
+    """A stage's declaration as plain data (for `zipp dag --json` and schedulers)."""
+    return {
+        "stage": stage.name,
+        "engine": stage.engine,
+        "inputs": list(stage.inputs),
+        "history": list(stage.history),
+        "files": list(stage.files),
+        "outputs": list(stage.outputs),
+        "config": list(stage.config),
+        "folders": list(stage.folders),
+        "version": stage.version,
+    }

@@ -196,6 +196,7 @@ def snippets(
             "score",
             "created_utc",
             F.lit("comment").alias("source"),
+            F.regexp_replace(F.col("link_id"), "^t3_", "").alias("post_id"),
         )
     )
     titles = (
@@ -209,6 +210,7 @@ def snippets(
             "score",
             "created_utc",
             F.lit("title").alias("source"),
+            F.col("id").alias("post_id"),
         )
     )
     both = (
@@ -231,6 +233,7 @@ def snippets(
         "text",
         "score",
         "created_utc",
+        "post_id",
     )
 
 

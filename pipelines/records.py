@@ -217,7 +217,8 @@ class ChunkParser:
         self.source_file = source_file
         self.fields = FIELDS[kind]
         self.schema = KINDS[kind]
-        self.blocklist = pa.array(sorted(blocklist), pa.string())
+        # Reddit matches usernames case-insensitively, and so does the blocklist
+        self.blocklist = pa.array(sorted({n.lower() for n in blocklist}), pa.string())
         self.media = kind == "submissions"
         pl_schema = {n: _POLARS[t] for n, t in self.fields.items()}
         pl_schema["edited"] = pl.String  # false | true | epoch float: typed below
@@ -235,7 +236,8 @@ class ChunkParser:
         out = self._parse_any(chunk, first_line)
         table = out.table
         if len(self.blocklist) and table.num_rows:
-            blocked = pc.fill_null(pc.is_in(table["author"], value_set=self.blocklist), False)
+            authors = pc.utf8_lower(table["author"])
+            blocked = pc.fill_null(pc.is_in(authors, value_set=self.blocklist), False)
             out.blocklisted = pc.sum(blocked).as_py() or 0
             if out.blocklisted:
                 table = table.filter(pc.invert(blocked))

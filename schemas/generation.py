@@ -75,6 +75,19 @@ BENCH_USERS = pa.schema(
     ]
 )
 
+#: the benchmark split: every image of every held-out reference post (gallery siblings
+#: included). Written right after `graph`; every stage that learns or conditions reads
+#: only what is not here (`schemas.stage_io.without_held_out`).
+BENCH_REFERENCES = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("post_id", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("image_url", pa.string(), nullable=False),
+        pa.field("created_utc", pa.int64(), nullable=False),
+    ]
+)
+
 BENCH_PROMPTS = pa.schema(
     [
         pa.field("prompt_id", pa.string(), nullable=False),

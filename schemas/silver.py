@@ -52,6 +52,8 @@ SNIPPETS = pa.schema(
         pa.field("text", pa.string(), nullable=False),
         pa.field("score", pa.int64()),
         pa.field("created_utc", pa.int64(), nullable=False),
+        #: the post a title is of, or a comment is under (history filters hold it out)
+        pa.field("post_id", pa.string()),
     ]
 )
 

@@ -35,6 +35,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("gold/personas", generation.PERSONAS),
         TableSpec("gold/visual_preferences", generation.VISUAL_PREFERENCES),
         TableSpec("bench/users", generation.BENCH_USERS),
+        TableSpec("bench/references", generation.BENCH_REFERENCES),
         TableSpec("bench/prompts", generation.BENCH_PROMPTS),
         TableSpec("bench/rewrites", generation.REWRITES),
         TableSpec("bench/images", generation.BENCH_IMAGES),

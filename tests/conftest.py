@@ -29,10 +29,12 @@ def jl(records: list) -> bytes:
 
 @pytest.fixture(scope="session")
 def spark():
-    from pipelines.spark import spark_session
+    from engines.spark import spark_session
+    from pipelines.reddit_source import RedditDumpSource
 
     s = spark_session(
         "local[2]", "zipp-tests", {"spark.sql.shuffle.partitions": "2", "spark.driver.memory": "2g"}
     )
+    s.dataSource.register(RedditDumpSource)
     yield s
     s.stop()

@@ -1,0 +1,154 @@
+"""The encoder's stages: `train` (Ray Train) and `embed` (local inference)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+from rich.table import Table
+
+from schemas.stage_io import REFERENCES, StageIO
+
+MODEL_FILE = "model.pt"
+CHECKPOINTS = "models/checkpoints"
+
+
+def run_name(io: StageIO) -> str:
+    """Checkpoint folder name: encoder kind + hash of the config section and the inputs'
+    fingerprints, so a rerun with the same inputs resumes and anything else starts afresh."""
+    from graph.train import HISTORY_TABLES, INPUT_TABLES
+
+    h = hashlib.sha1(repr(io.config.encoder.model_dump(mode="json")).encode())
+    for name in (*INPUT_TABLES, *HISTORY_TABLES, REFERENCES):
+        h.update(io.lake.fingerprint(name).encode())
+    return f"{io.config.encoder.conv}-{h.hexdigest()[:12]}"
+
+
+def _drop_other_runs(io: StageIO, keep: str) -> int:
+    """Checkpoints of earlier runs were trained on earlier inputs (a deleted user's data
+    among them): remove them; returns folders removed."""
+    root = io.path(CHECKPOINTS)
+    old = [p for p in root.iterdir() if p.is_dir() and p.name != keep] if root.exists() else []
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(old)
+
+
+def train(io: StageIO) -> None:
+    """silver (history only for ImageAlign) -> models/encoder (metrics table, model.pt,
+    metrics.png); checkpoints in models/checkpoints/<run>."""
+    import numpy as np
+    import pyarrow as pa
+
+    from graph.artifacts import plot_metrics, save_model
+    from graph.train import build_objective, evaluate, fit, read_inputs
+    from schemas.gold import TRAIN_METRICS
+
+    cfg = io.config.encoder.model_dump()
+    name = run_name(io)
+    storage = io.path(CHECKPOINTS)
+    if io.force:
+        shutil.rmtree(storage / name, ignore_errors=True)
+    io.removed("checkpoint folders", _drop_other_runs(io, name))
+    with io.console.status("train: starting Ray"):
+        io.ray()
+    io.console.print(
+        f"  training {cfg['conv']} ({cfg['num_workers']} worker(s), run {name}); "
+        f"checkpoints in {storage / name}"
+    )
+    state = fit(cfg, io.access, str(storage), name)
+    history = state["history"]
+    if state["resumed_at"]:
+        io.console.print(f"  resumed from the checkpoint of epoch {state['resumed_at'][-1]}")
+    rows = [{k: h.get(k) for k in TRAIN_METRICS.names} | {"run": name} for h in history]
+    metrics = pa.Table.from_pylist(rows, schema=TRAIN_METRICS)
+    io.write("models/encoder", metrics)
+    out = io.path("models/encoder")
+    plot_metrics(metrics, out / "metrics.png", f"{cfg['conv']} encoder — {name}")
+    inputs = read_inputs(io.access, cfg["seed"], message="observed")
+    model = build_objective(cfg, inputs)
+    model.load_state_dict(state["best_model"])
+    dims = {
+        "user_dim": inputs.graph.user_x.shape[1],
+        "sub_dim": inputs.graph.sub_x.shape[1],
+        "image_dim": int(inputs.images.shape[1]) if len(inputs.images) else 0,
+    }
+    save_model(out / MODEL_FILE, cfg, model.encoder.state_dict(), dims, name)
+    test = evaluate(model, inputs, cfg, "test")
+    unseen = evaluate(model, inputs, cfg, "inductive")
+    _print_history(io, history, test, unseen)
+    io.details.update(
+        run=name,
+        epochs=len(history),
+        best_epoch=state.get("best_epoch"),
+        resumed_at=state["resumed_at"],
+        stopped_early=bool(history and history[-1].get("stopped_early")),
+        test={k: _num(v) for k, v in test.items()},
+        inductive={k: _num(v) for k, v in unseen.items()},
+        chance_posting_acc=1 / cfg["posting_candidates"],
+        mean_epoch_seconds=float(np.mean([h["seconds"] for h in history])),
+    )
+
+
+def _num(v: float) -> float | None:
+    return None if v != v else round(float(v), 4)
+
+
+def _print_history(io: StageIO, history: list, test: dict, unseen: dict) -> None:
+    t = Table(title="encoder training (validation per epoch)")
+    cols = (
+        "epoch",
+        "loss_link",
+        "loss_image",
+        "val_auc",
+        "posting_acc",
+        "recall_at_k",
+        "image_recall_at_k",
+        "seconds",
+    )
+    for c in cols:
+        t.add_column(c, justify="right")
+    for h in history:
+        t.add_row(*(f"{h.get(c, float('nan')):.3f}" if c != "epoch" else str(h[c]) for c in cols))
+    io.console.print(t)
+    fmt = ", ".join
+    io.console.print("  test:      " + fmt(f"{k}={v:.3f}" for k, v in test.items()))
+    io.console.print("  inductive: " + fmt(f"{k}={v:.3f}" for k, v in unseen.items()))
+
+
+def embed(io: StageIO) -> None:
+    """models/encoder + silver -> gold/user_embeddings (every user, unseen ones included)
+    and gold/attention (every user–subreddit edge, ranked per user)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from graph.artifacts import load_model
+    from graph.infer import attention_table, embed_all
+    from graph.train import read_inputs
+
+    encoder, cfg, run = load_model(io.path("models/encoder") / MODEL_FILE)
+    inputs = read_inputs(io.access, cfg["seed"], message="all")
+    g = inputs.graph
+    with io.console.status(f"embed: {g.num_users:,} users, {g.num_edges:,} edges"):
+        h_user, _, att = embed_all(encoder, g, io.config.encoder.inference_chunk, attention=True)
+    users = io.read("silver/users").sort_by("user_id")
+    model = f"{cfg['conv']}:{run}"
+    io.write(
+        "gold/user_embeddings",
+        pa.table(
+            {
+                "user_id": users["user_id"],
+                "role": users["role"],
+                "model": [model] * users.num_rows,
+                "embedding": pa.array(list(h_user.numpy()), pa.list_(pa.float32())),
+            }
+        ),
+    )
+    edges = io.read("silver/edges", ["user_id", "subreddit_id", "posts", "comments"])
+    io.write("gold/attention", attention_table(g, att, edges))
+    inductive = int(pc.sum(pc.equal(users["role"], "inductive")).as_py() or 0)
+    io.details.update(run=run, users=users.num_rows, inductive_users=inductive, edges=g.num_edges)
+    io.console.print(
+        f"  embeddings: {users.num_rows:,} users ({inductive:,} unseen in training); "
+        f"attention: {g.num_edges:,} edges"
+    )

@@ -1,0 +1,40 @@
+"""The DAG: every stage in run order. The benchmark split comes right after `graph`,
+before anything learns, builds evidence or conditions."""
+
+from jobs import (
+    embed,
+    features,
+    generate,
+    graph,
+    images,
+    ingest,
+    personas,
+    prompts,
+    report,
+    rewrite,
+    score,
+    split,
+    train,
+)
+from jobs.runner import Stage
+
+STAGES: list[Stage] = [
+    ingest.STAGE,
+    graph.STAGE,
+    split.STAGE,
+    images.STAGE,
+    features.STAGE,
+    train.STAGE,
+    embed.STAGE,
+    prompts.STAGE,
+    personas.PERSONAS,
+    personas.PREFERENCES,
+    rewrite.STAGE,
+    generate.STAGE,
+    score.STAGE,
+    report.STAGE,
+]
+BY_NAME = {s.name: s for s in STAGES}
+#: `zipp bench build` runs the DAG up to the images; `zipp bench score` the rest
+BUILD_STAGES = tuple(s.name for s in STAGES[: STAGES.index(generate.STAGE) + 1])
+SCORE_STAGES = ("score", "report")
