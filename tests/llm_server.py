@@ -11,6 +11,15 @@ knows which rows must end `done` and which `failed`:
   is not the JSON asked for (the repair path); ``echo``: a reply whose content repeats the
   caller's Authorization header.
 
+Faults that leak the caller's key (the bearer token, without ``Bearer ``) so that it
+begins exactly ``N`` characters into the text, to put it across any cut a client makes:
+
+* ``leak<status>:N`` (e.g. ``leak400:190``, ``leak500:195``, ``leak200:110``): that status
+  with a plain-text (not JSON) body; ``leakjson:N``: status 200 with a JSON body that is a
+  string, not an object; ``leakreply:N``: a well-formed reply whose content carries the
+  key; ``leakstatus:N``: a raw, invalid HTTP status line carrying the key (the client's
+  parser error quotes it), then the connection is closed.
+
 ``python -m tests.llm_server --port 0 --latency 0.2`` serves until killed (for perf/).
 """
 
@@ -63,6 +72,13 @@ def default_reply(body: dict) -> str:
         return json.dumps({"likes": ["film grain", tag], "dislikes": ["oversaturation"]})
     base = last.rsplit("\n\n", 1)[-1]
     return f"{base}, rewritten {tag}"
+
+
+def _padded(at: int, token: str, sep: str = " ") -> str:
+    """Filler text in which `token` begins exactly `at` characters in, then more text."""
+    unit = "error: invalid request for key" + sep
+    filler = unit * (at // len(unit) + 1)
+    return f"{filler[:at]}{token}{sep}was not accepted{sep}" + "x" * 40
 
 
 def _words(content: str | list) -> int:
@@ -126,6 +142,10 @@ class ChatServer:
             self.outcomes[fault or "ok"] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
+        kind, _, at = (fault or "").removeprefix("leak").partition(":")
+        token = (auth or "").removeprefix("Bearer ")
+        if fault and fault.startswith("leak") and kind != "reply":
+            return self._leak(request, kind, int(at), token)
         if fault == "429":
             return web.json_response(
                 {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"}
@@ -142,7 +162,9 @@ class ChatServer:
             return web.Response(
                 status=200, text='{"choices": [{"message": ', content_type="application/json"
             )
-        if fault == "echo":  # a well-formed reply that repeats the caller's credentials
+        if fault and fault.startswith("leakreply:"):
+            content = _padded(int(at), token)
+        elif fault == "echo":  # a well-formed reply that repeats the caller's credentials
             content = f"a cat, as requested by {auth}"
         elif fault == "bad_json":
             content = "Sure! Here it is: {not json"
@@ -168,6 +190,18 @@ class ChatServer:
                 },
             }
         )
+
+    @staticmethod
+    def _leak(request: web.Request, kind: str, at: int, token: str) -> web.Response:
+        """The response for a ``leak*`` fault other than ``leakreply``."""
+        if kind == "json":  # the opening quote counts: the key still begins at `at`
+            return web.json_response(_padded(max(0, at - 1), token, sep=""))
+        if kind == "status":
+            line = "HTTP/1.1 2x0 " + _padded(max(0, at - 13), token, sep="")
+            request.transport.write(line.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+            request.transport.close()
+            return web.Response(status=500)  # never sent: the connection is closed
+        return web.Response(status=int(kind), text=_padded(at, token), content_type="text/plain")
 
     async def _serve(self) -> None:
         app = web.Application()

@@ -50,6 +50,22 @@ class Runtime:
     num_gpus: float = 0.0
 
 
+class ModelSpec(Protocol):
+    """What the generation code reads of a configured model (`llm.*`, `judge.*`, or an
+    entry of `llm.models`); config validation lives above this package."""
+
+    backend: str
+    model: str
+    base_url: str | None
+    api_key_env: str | None
+    tokenizer: str | None
+
+    @property
+    def label(self) -> str: ...
+
+    def model_dump(self) -> dict[str, Any]: ...
+
+
 class Backend(Protocol):
     """An LLM behind one interface; `template` is true for the no-model backend."""
 
@@ -72,3 +88,45 @@ def request_id(label: str, task: str, messages: list[dict], inputs: dict, runtim
         "sampling": [runtime.max_tokens, runtime.temperature, runtime.seed],
     }
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+REDACTED = "[redacted]"
+SECRET_PIECE = 8  # the shortest piece of a secret that is still treated as the secret
+
+
+def scrub_secret(text: str, secret: str | None) -> str:
+    """`text` with `secret` and every piece of it of `SECRET_PIECE` or more characters
+    (a prefix or a suffix left by someone else's cut, or any other fragment) replaced by
+    "[redacted]". Each run of text made of overlapping 8-character pieces of the secret
+    becomes one marker; a secret shorter than 8 characters is replaced whole. This is the
+    one scrub rule for text that came from outside (bodies, error messages, replies)."""
+    if not secret or not text:
+        return text
+    n = min(SECRET_PIECE, len(secret))
+    spans: list[tuple[int, int]] = []
+    for piece in {secret[i : i + n] for i in range(len(secret) - n + 1)}:
+        at = text.find(piece)
+        while at != -1:
+            spans.append((at, at + n))
+            at = text.find(piece, at + 1)
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    kept = 0  # end of the text already copied or redacted
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s <= end:
+            end = max(end, e)
+            continue
+        out += [text[kept:start], REDACTED]
+        kept, start, end = end, s, e
+    out += [text[kept:start], REDACTED, text[end:]]
+    return "".join(out)
+
+
+def clip_scrubbed(text: str, limit: int, secret: str | None) -> str:
+    """At most `limit` characters of outside text, cut only after the secret is scrubbed
+    (a cut through the secret would leave a prefix the whole-secret scrub cannot see),
+    and scrubbed again after the cut, so no piece of the secret survives either way."""
+    return scrub_secret(scrub_secret(text, secret)[:limit], secret)

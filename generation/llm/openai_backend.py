@@ -3,8 +3,10 @@
 Async with bounded concurrency, a client-side rate limit, per-request timeouts and
 retries with exponential backoff and jitter on 429, 5xx, timeouts, dropped connections
 and unreadable bodies (``Retry-After`` is honoured). The API key is read by the caller
-from the environment and only ever sent in the Authorization header; every error text
-is scrubbed of it before it is kept.
+from the environment and only ever sent in the Authorization header. Every text that
+comes from the server (bodies, error messages, exception strings, the reply) is scrubbed
+of the key and of every 8+ character piece of it *before* it is cut or kept
+(`base.scrub_secret`, `base.clip_scrubbed`): a hostile server may echo the key.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 
 import aiohttp
 
-from generation.llm.base import ChatRequest, Completion, Runtime
+from generation.llm.base import ChatRequest, Completion, Runtime, clip_scrubbed, scrub_secret
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -48,8 +50,12 @@ class OpenAIBackend:
         self._session: aiohttp.ClientSession | None = None
 
     def scrub(self, text: str) -> str:
-        """Error text with the API key removed (a hostile server may echo it)."""
-        return text.replace(self._key, "***") if self._key else text
+        """Outside text with the API key and every 8+ character piece of it removed."""
+        return scrub_secret(text, self._key)
+
+    def _clip(self, text: str, limit: int) -> str:
+        """At most `limit` characters of outside text: scrubbed, cut, scrubbed again."""
+        return clip_scrubbed(text, limit, self._key)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -128,23 +134,24 @@ class OpenAIBackend:
     async def _post(self, body: dict) -> dict:
         try:
             async with self._client().post(self.url, json=body) as resp:
-                text = await resp.text()
+                text = await resp.text(errors="replace")  # undecodable bytes: unreadable body
                 if resp.status in RETRY_STATUS:
                     raise TransientError(
-                        f"http {resp.status}: {text[:200]}", _retry_after(resp.headers)
+                        f"http {resp.status}: {self._clip(text, 200)}", _retry_after(resp.headers)
                     )
                 if resp.status >= 400:
-                    raise _Fatal(f"http {resp.status}: {text[:300]}")
+                    raise _Fatal(f"http {resp.status}: {self._clip(text, 300)}")
         except TimeoutError as e:
             raise TransientError(f"timeout after {self.rt.timeout_s:g}s") from e
-        except aiohttp.ClientError as e:  # dropped connection, reset, refused
-            raise TransientError(f"connection: {type(e).__name__}: {e}"[:300]) from e
+        except aiohttp.ClientError as e:  # dropped connection, reset, refused, bad status line
+            # its message may quote what the server sent: scrub before the cut, chain nothing
+            raise TransientError(self._clip(f"connection: {type(e).__name__}: {e}", 300)) from None
         try:
             data = json.loads(text)
-        except ValueError as e:
-            raise TransientError(f"unreadable response body: {text[:120]!r}") from e
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+            raise TransientError(f"unreadable response body: {self._clip(text, 120)!r}") from None
         if not isinstance(data, dict):
-            raise TransientError(f"unexpected response body: {text[:120]!r}")
+            raise TransientError(f"unexpected response body: {self._clip(text, 120)!r}")
         return data
 
     @staticmethod

@@ -13,13 +13,13 @@ import pytest
 from rich.console import Console
 
 from jobs.config import ConfigError, load_config
+from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from jobs.stages import STAGES
 from schemas.lake import Lake
 from tests.generation.world import write_generation_world
 from tests.static_server import serve_folder
 
-BENCH = next(s for s in STAGES if s.name == "bench")
+SPLIT, PROMPTS = BY_NAME["split"], BY_NAME["prompts"]
 
 
 def png(seed: int, size: int = 24) -> bytes:
@@ -143,9 +143,10 @@ def test_bench_stage_captions_each_reference(tmp_path, served, captioner_dir):
 
     def run() -> tuple[dict[int, list[str]], list[dict], dict, str]:
         out = io.StringIO()
-        run_stage(BENCH, cfg, Lake(root), Console(file=out, width=200), force=True)
+        for stage in (SPLIT, PROMPTS):
+            run_stage(stage, cfg, Lake(root), Console(file=out, width=200), force=True)
         refs = {r["user_id"]: r["references"] for r in lake.read("bench/users").to_pylist()}
-        details = json.loads((root / "_manifests/bench.json").read_text())["details"]
+        details = json.loads((root / "_manifests/prompts.json").read_text())["details"]
         return refs, lake.read("bench/prompts").to_pylist(), details, out.getvalue()
 
     refs, prompts, details, _ = run()

@@ -82,6 +82,7 @@ def write_generation_world(root: Path, users: int = 12, seed: int = 0) -> dict[i
                         "text": text,
                         "score": 10 - k,
                         "created_utc": 100 + k,
+                        "post_id": None,
                     }
                 )
         for i in range(3):
@@ -96,6 +97,7 @@ def write_generation_world(root: Path, users: int = 12, seed: int = 0) -> dict[i
                     "text": title,
                     "score": 1,
                     "created_utc": 1000 + i,
+                    "post_id": f"p{u}_{i}",
                 }
             )
             imgs.append(
@@ -132,6 +134,20 @@ def write_generation_world(root: Path, users: int = 12, seed: int = 0) -> dict[i
         ),
     )
     lake.write_table("gold/attention", pa.Table.from_pylist(att))
+    edges = [
+        {
+            "user_id": a["user_id"],
+            "subreddit_id": a["subreddit_id"],
+            "posts": a["posts"] + (3 if a["rank"] == 1 else 0),  # most active = own community
+            "comments": a["comments"],
+            "score_sum": 1,
+            "first_utc": 0,
+            "last_utc": 1,
+            "split": "train",
+        }
+        for a in att
+    ]
+    lake.write_table("silver/edges", pa.Table.from_pylist(edges))
     lake.write_table("silver/snippets", pa.Table.from_pylist(snip))
     lake.write_table("silver/user_images", pa.Table.from_pylist(imgs))
     return community

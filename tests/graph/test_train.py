@@ -21,9 +21,11 @@ import pyarrow.compute as pc
 import pytest
 from rich.console import Console
 
+from graph.stages import MODEL_FILE
 from jobs.config import load_config
-from jobs.encoder import EMBED, MODEL_FILE, TRAIN
+from jobs.embed import STAGE as EMBED
 from jobs.runner import run_stage
+from jobs.train import STAGE as TRAIN
 from schemas.lake import Lake
 from tests.graph.world import write_silver_world
 
@@ -75,7 +77,7 @@ def ray_local():
     """A local Ray for this module (2 CPUs); shut down only if this module started it."""
     import ray
 
-    from pipelines.ray_session import ray_session
+    from engines.ray import ray_session
 
     started = not ray.is_initialized()
     ray_session(None, 2)
@@ -211,7 +213,7 @@ def test_killed_training_resumes(trained, tmp_path_factory):
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.encoder", "train", "-c", "conf/local.yaml"]
+            [sys.executable, "-m", "jobs.train", "-c", "conf/local.yaml"]
             + overrides(root),
             cwd=REPO,
             env=env,
