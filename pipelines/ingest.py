@@ -1,10 +1,14 @@
 """Ingest: Reddit dumps -> ``bronze/{submissions,comments}`` + ``quarantine/records``.
 
-Files are ingested in batches (one Spark job each). A batch commits by moving its part
-files into the tables under names prefixed with the batch id, then appending one line
-to the journal. A killed run leaves at most one half-moved batch: its files carry an id
-the journal does not know, so the next run deletes them and redoes the batch. Files
-whose size/mtime changed, or that vanished, have their batch's rows removed and redone.
+Files are ingested in batches (one Spark job each). A batch commits its rows to each
+table (`Lake.append_parts`), then appends one line to the journal. Parquet: the part
+files are moved in under names prefixed with the batch id; Delta: one append
+transaction per table, tagged with the batch id. A killed run leaves at most one
+half-committed batch, which the journal does not know: the next run removes its rows
+(Parquet: by file-name prefix; Delta: the rows of dump files no kept batch covers) and
+redoes the batch. Files whose size/mtime changed, or that vanished, have their batch's
+rows removed and redone. The tables' format is `lake.format`; tables held in the other
+format are converted first.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from pipelines.dumps import dump_kind
-from schemas.lake import Lake, fingerprint
+from schemas.lake import Lake, data_files, fingerprint, swap_in
 from schemas.reddit import INGEST_FILES
 
 OUTPUTS = ("bronze/submissions", "bronze/comments", "quarantine/records")
@@ -61,7 +68,8 @@ def read_journal(lake: Lake) -> list[dict]:
     return batches
 
 
-def _write_journal(lake: Lake, batches: list[dict]) -> None:
+def write_journal(lake: Lake, batches: list[dict]) -> None:
+    """Replace the journal by `batches` (atomically)."""
     path = _journal_path(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -78,17 +86,22 @@ def _append_journal(lake: Lake, batch: dict) -> None:
         os.fsync(f.fileno())
 
 
-def _output_files(lake: Lake) -> list[Path]:
-    return [p for name in OUTPUTS for p in lake.path(name).rglob("*.parquet")]
-
-
 def _batch_of(path: Path) -> str:
     return path.name.split("-", 1)[0]
 
 
+def _not_covered(keep: list[dict]) -> Callable[[pa.Table], pa.Array]:
+    """Rows whose ``source_file`` no kept batch covers."""
+    covered = pa.array(sorted({f for b in keep for f in b["files"]}), pa.string())
+    return lambda t: pc.invert(pc.is_in(t["source_file"], value_set=covered))
+
+
 def reconcile(lake: Lake, dumps: list[str], opts: IngestOptions) -> list[dict]:
     """Drop batches that are stale (changed/vanished input, other content config) and
-    files of half-committed batches; returns the batches that stay valid."""
+    the rows of half-committed batches; returns the batches that stay valid. Each table
+    is cleaned in the format it is held in: Parquet files whose batch id the journal
+    does not know are deleted; from a Delta table, the rows of dump files that no kept
+    batch covers."""
     content = opts.content_hash()
     current = {p: fingerprint([p]) for p in dumps}
     keep, drop = [], []
@@ -97,13 +110,41 @@ def reconcile(lake: Lake, dumps: list[str], opts: IngestOptions) -> list[dict]:
             current.get(f) == fp for f, fp in b["files"].items()
         )
         (keep if fresh else drop).append(b)
-    _write_journal(lake, keep)  # also drops a torn last line left by a kill mid-append
+    write_journal(lake, keep)  # also drops a torn last line left by a kill mid-append
     valid = {b["batch"] for b in keep}
-    for f in _output_files(lake):
-        if _batch_of(f) not in valid:
-            f.unlink()
+    for name in OUTPUTS:
+        if lake.is_delta(name):
+            lake.delete_where(name, _not_covered(keep), columns=["source_file"])
+            continue
+        for f in data_files(lake.path(name)):
+            if _batch_of(f) not in valid:
+                f.unlink()
     shutil.rmtree(lake.staging("ingest"), ignore_errors=True)
     return keep
+
+
+def _to_lake_format(lake: Lake, keep: list[dict]) -> None:
+    """Convert outputs held in the other format to `lake.format` (after `reconcile`).
+    To Parquet, each kept batch's rows become files named after the batch, as if
+    committed by it, so that a later `reconcile` keeps them."""
+    for name in OUTPUTS:
+        if lake.stored_format(name) in (None, lake.format):
+            continue
+        if lake.format == "delta":
+            lake.convert(name)
+            continue
+        data = lake.dataset(name)
+        work = lake.staging("ingest", "convert")
+        shutil.rmtree(work, ignore_errors=True)
+        aside, parts = Lake(work / "table"), Lake(work / "parts")
+        aside.ensure(name)
+        for b in keep:
+            rows = data.to_table(filter=ds.field("source_file").isin(sorted(b["files"])))
+            if rows.num_rows:
+                parts.write_table(name, rows)
+                aside.append_parts(name, parts.path(name), b["batch"])
+        swap_in(aside.path(name), lake.path(name))
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def plan_batches(dumps: list[str], done: set[str], opts: IngestOptions) -> list[dict]:
@@ -146,28 +187,11 @@ def run_batch(spark: SparkSession, lake: Lake, batch: dict, opts: IngestOptions)
     missing = set(batch["files"]) - {r["source_file"] for r in ledger}
     if missing:
         raise RuntimeError(f"ingest: no ledger row for {sorted(missing)}; batch not committed")
-    _move_parts(staging / kind, lake.path(f"bronze/{kind}"), batch["batch"])
-    _move_parts(side / "quarantine", lake.path("quarantine/records"), batch["batch"])
+    lake.append_parts(f"bronze/{kind}", staging / kind, batch["batch"])
+    lake.append_parts("quarantine/records", side / "quarantine", batch["batch"])
     _append_journal(lake, {**batch, "ledger": ledger})
     shutil.rmtree(staging, ignore_errors=True)
     return ledger
-
-
-def _move_parts(src: Path, dst: Path, batch_id: str) -> None:
-    """Move Parquet parts under `src` into `dst` (keeping partition folders), renamed
-    ``<batch>-<n>.parquet`` so names are deterministic and tell their batch."""
-    dst.mkdir(parents=True, exist_ok=True)
-    if not src.exists():
-        return
-    counters: dict[Path, int] = {}
-    for part in sorted(src.rglob("*.parquet")):
-        rel = part.parent.relative_to(src)
-        if pq.ParquetFile(part).metadata.num_rows == 0:
-            continue
-        n = counters[rel] = counters.get(rel, -1) + 1
-        target = dst / rel / f"{batch_id}-{n:05d}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
 
 
 def ingest(
@@ -185,8 +209,9 @@ def ingest(
     if force:
         for name in OUTPUTS:
             shutil.rmtree(lake.path(name), ignore_errors=True)
-        _write_journal(lake, [])
+        write_journal(lake, [])
     keep = reconcile(lake, dumps, opts)
+    _to_lake_format(lake, keep)
     done = {f for b in keep for f in b["files"]}
     spark = None
     for batch in plan_batches(dumps, done, opts):
@@ -195,5 +220,5 @@ def ingest(
         if on_batch:
             on_batch(batch, ledger)
     for name in OUTPUTS:
-        lake.path(name).mkdir(parents=True, exist_ok=True)
+        lake.ensure(name)  # an empty table of its schema where no batch had rows
     return [row for b in read_journal(lake) for row in b["ledger"]]

@@ -1,4 +1,5 @@
-"""Ingest end to end on a real local SparkSession with real .zst dumps full of dirt."""
+"""Ingest end to end on a real local SparkSession with real .zst dumps full of dirt, in
+both lake formats (Parquet folders, real Delta tables)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import shutil
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 import zstandard
+from deltalake import DeltaTable
 from rich.console import Console
 
 from jobs.config import load_config
-from jobs.ingest import STAGE, balanced
-from jobs.runner import read_manifest, run_stage
-from pipelines.ingest import JOURNAL, read_journal
+from pipelines.ingest import JOURNAL, OUTPUTS, IngestOptions, ingest, read_journal
 from schemas.lake import Lake, data_files
 from tests.conftest import jl, zst
 
@@ -87,27 +88,54 @@ def dumps(tmp_path: Path) -> Path:
     return d
 
 
+def config(dumps: Path, lake: Path, fmt: str = "parquet", blocklist: Path | None = None):
+    bl = blocklist or dumps.parent / "blocklist.txt"
+    if not bl.exists():
+        bl.write_text("# deletion requests\noptout_user\n")
+    return load_config(
+        None,
+        [
+            f"input.dumps={dumps}",
+            f"lake.root={lake}",
+            f"lake.format={fmt}",
+            f"ingest.blocklist={bl}",
+            "ingest.files_per_job=1",
+            "spark.master=local[2]",
+        ],
+    )
+
+
 def run(
     dumps: Path,
     lake: Path,
     force: bool = False,
     console: Console | None = None,
     blocklist: Path | None = None,
+    fmt: str = "parquet",
 ) -> dict:
-    bl = blocklist or dumps.parent / "blocklist.txt"
-    if not bl.exists():
-        bl.write_text("# deletion requests\noptout_user\n")
-    cfg = load_config(
-        None,
-        [
-            f"input.dumps={dumps}",
-            f"lake.root={lake}",
-            f"ingest.blocklist={bl}",
-            "ingest.files_per_job=1",
-            "spark.master=local[2]",
-        ],
+    """The ingest stage through the runner."""
+    from jobs.ingest import STAGE
+    from jobs.runner import run_stage
+
+    cfg = config(dumps, lake, fmt, blocklist=blocklist)
+    lake_ = Lake(cfg.lake.root, cfg.lake.format)
+    return run_stage(STAGE, cfg, lake_, console or Console(quiet=True), force=force)
+
+
+def run_ingest(spark, dumps: Path, root: Path, fmt: str, force: bool = False) -> list[dict]:
+    """`pipelines.ingest.ingest` itself, its lake and options from the config."""
+    from pipelines.dumps import find_dumps
+
+    cfg = config(dumps, root, fmt)
+    c = cfg.ingest
+    opts = IngestOptions(
+        blocklist=c.usernames(),
+        files_per_job=c.files_per_job,
+        chunk_bytes=c.chunk_mb << 20,
+        max_line_bytes=c.max_line_mb << 20,
     )
-    return run_stage(STAGE, cfg, Lake(lake), console or Console(quiet=True), force=force)
+    lake = Lake(cfg.lake.root, cfg.lake.format)
+    return ingest(lambda: spark, lake, find_dumps(cfg.input.dumps), opts, force=force)
 
 
 def sorted_rows(lake: Lake, name: str) -> list[dict]:
@@ -115,6 +143,8 @@ def sorted_rows(lake: Lake, name: str) -> list[dict]:
 
 
 def test_ingest_counts_quarantine_and_types(spark, dumps: Path, tmp_path: Path):
+    from pipelines.stages import balanced
+
     lake = Lake(tmp_path / "lake")
     manifest = run(dumps, lake.root)
     ledger = {Path(r["source_file"]).name: r for r in manifest["details"]["files"]}
@@ -201,6 +231,8 @@ def test_killed_commit_resumes_without_duplicates(spark, dumps: Path, tmp_path: 
 
 
 def test_new_and_changed_files_only_redo_their_batch(spark, dumps: Path, tmp_path: Path):
+    from jobs.runner import read_manifest
+
     lake = Lake(tmp_path / "lake")
     run(dumps, lake.root)
     kept = {b["batch"] for b in read_journal(lake)}
@@ -219,3 +251,119 @@ def test_new_and_changed_files_only_redo_their_batch(spark, dumps: Path, tmp_pat
     ids = set(lake.read("bronze/comments")["id"].to_pylist())
     assert "c900" in ids and "c100" not in ids
     assert lake.rows("bronze/comments") == 41 - 5 + 1 + 10
+
+
+def no_seconds(ledger: list[dict]) -> list[dict]:
+    return sorted(({k: v for k, v in r.items() if k != "seconds"} for r in ledger), key=str)
+
+
+def versions(lake: Lake) -> dict[str, int]:
+    return {n: DeltaTable(str(lake.path(n))).version() for n in OUTPUTS}
+
+
+def test_delta_ingest_same_rows_as_parquet_and_idempotent(spark, dumps: Path, tmp_path: Path):
+    parquet, delta = Lake(tmp_path / "parquet"), Lake(tmp_path / "delta", "delta")
+    ledger_p = run_ingest(spark, dumps, parquet.root, "parquet")
+    ledger_d = run_ingest(spark, dumps, delta.root, "delta")
+    assert no_seconds(ledger_d) == no_seconds(ledger_p)
+    for name in OUTPUTS:
+        assert delta.is_delta(name) and not parquet.is_delta(name), name
+        dt = DeltaTable(str(delta.path(name)))
+        assert dt.to_pyarrow_table().num_rows == delta.rows(name) == parquet.rows(name) > 0
+        assert sorted_rows(delta, name) == sorted_rows(parquet, name), name
+    history = DeltaTable(str(delta.path("bronze/comments"))).history()
+    batches = {b["batch"] for b in read_journal(delta) if b["kind"] == "comments"}
+    assert {h.get("zipp.batch") for h in history if h["operation"] == "WRITE"} == batches
+
+    fps = {n: delta.fingerprint(n) for n in OUTPUTS}
+    before = versions(delta)
+    again = run_ingest(spark, dumps, delta.root, "delta")
+    assert no_seconds(again) == no_seconds(ledger_d)
+    assert versions(delta) == before  # nothing committed
+    assert {n: delta.fingerprint(n) for n in OUTPUTS} == fps
+    run_ingest(spark, dumps, delta.root, "delta", force=True)
+    for name in OUTPUTS:
+        assert sorted_rows(delta, name) == sorted_rows(parquet, name), name
+
+
+def test_delta_killed_commit_and_changed_file(spark, dumps: Path, tmp_path: Path):
+    lake = Lake(tmp_path / "lake", "delta")
+    run_ingest(spark, dumps, lake.root, "delta")
+    expected = {n: sorted_rows(lake, n) for n in OUTPUTS}
+    journal = lake.manifests / JOURNAL
+    lines = journal.read_text().splitlines()
+    # Killed after the last batch committed to the tables but before its journal line
+    # landed (a torn half-line): the next run removes its rows and redoes it.
+    journal.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    run_ingest(spark, dumps, lake.root, "delta")
+    for n, rows in expected.items():
+        assert sorted_rows(lake, n) == rows, n
+    ids = pc.unique(lake.read("bronze/comments")["id"])
+    assert len(ids) == lake.rows("bronze/comments")
+    assert len(read_journal(lake)) == 3
+
+    # Replace a file: its old rows go (from every file on disk too), its new rows come.
+    (dumps / "extra_comments.ndjson").write_bytes(jl([comment(900, created_utc=T0)]))
+    run_ingest(spark, dumps, lake.root, "delta")
+    ids = set(lake.read("bronze/comments")["id"].to_pylist())
+    assert "c900" in ids and "c100" not in ids
+    assert lake.rows("bronze/comments") == 41 - 5 + 1
+    on_disk = {
+        i
+        for f in lake.path("bronze/comments").rglob("*.parquet")
+        for i in pq.read_table(f, columns=["id"])["id"].to_pylist()
+    }
+    assert "c100" not in on_disk and "c900" in on_disk
+
+
+def test_switching_lake_format_converts_the_tables(spark, dumps: Path, tmp_path: Path):
+    root = tmp_path / "lake"
+    run_ingest(spark, dumps, root, "parquet")
+    parquet = Lake(root)
+    expected = {n: sorted_rows(parquet, n) for n in OUTPUTS}
+    batches = read_journal(parquet)
+    run_ingest(spark, dumps, root, "delta")  # nothing to ingest: converted
+    delta = Lake(root, "delta")
+    for n, rows in expected.items():
+        assert delta.is_delta(n) and sorted_rows(delta, n) == rows, n
+    assert read_journal(delta) == batches
+    run_ingest(spark, dumps, root, "parquet")  # and back, files named after their batch
+    valid = {b["batch"] for b in batches}
+    for n, rows in expected.items():
+        assert not parquet.is_delta(n) and sorted_rows(parquet, n) == rows, n
+        assert {f.name.split("-", 1)[0] for f in data_files(parquet.path(n))} <= valid
+    files = {n: data_files(parquet.path(n)) for n in OUTPUTS}
+    run_ingest(spark, dumps, root, "parquet")
+    assert {n: data_files(parquet.path(n)) for n in OUTPUTS} == files
+    for n, rows in expected.items():
+        assert sorted_rows(parquet, n) == rows, n
+
+
+def test_delta_stage_through_the_runner(spark, dumps: Path, tmp_path: Path):
+    lake = Lake(tmp_path / "lake", "delta")
+    first = run(dumps, lake.root, fmt="delta")
+    for name in OUTPUTS:
+        dt = DeltaTable(str(lake.path(name)))
+        assert first["outputs"][name]["rows"] == dt.to_pyarrow_table().num_rows > 0
+        assert first["outputs"][name]["fingerprint"] == lake.fingerprint(name)
+    again = run(dumps, lake.root, fmt="delta")
+    assert again["started_at"] == first["started_at"]  # current: skipped
+
+
+def test_delta_blocklisted_user_leaves_every_file(spark, dumps: Path, tmp_path: Path):
+    lake = Lake(tmp_path / "lake", "delta")
+    bl = tmp_path / "blocklist.txt"
+    bl.write_text("optout_user\n")
+    run(dumps, lake.root, fmt="delta", blocklist=bl)
+    assert "user3" in lake.read("bronze/comments")["author"].to_pylist()
+    bl.write_text("optout_user\nuser3\n")
+    run(dumps, lake.root, fmt="delta", blocklist=bl)
+    for name in ("bronze/comments", "bronze/submissions"):
+        assert "user3" not in lake.read(name)["author"].to_pylist()
+        on_disk = [
+            a
+            for f in lake.path(name).rglob("*.parquet")
+            for a in pq.read_table(f, columns=["author"])["author"].to_pylist()
+        ]
+        assert on_disk and "user3" not in on_disk, name
+        DeltaTable(str(lake.path(name))).to_pyarrow_table()
