@@ -49,35 +49,48 @@ def _authored(table: pa.Table, names: pa.Array) -> pa.Array:
     return pc.fill_null(pc.is_in(pc.utf8_lower(table["author"]), value_set=names), False)
 
 
-def purge_blocklisted(lake: Lake, names: frozenset[str], force: bool = False) -> int:
-    """Remove the records of `names` (lower-cased) from bronze and the quarantine and move
-    them to the ledger's ``blocklisted`` counts; returns records removed. A name taken
-    off the list since the last run makes the next ingest start afresh (the records are
-    only in the dumps now)."""
+def prepare(lake: Lake, names: frozenset[str], force: bool = False) -> bool:
+    """Before an ingest: when a name was taken *off* the blocklist since the last run (or
+    `force`), bronze is dropped so the dumps are ingested afresh (purged records exist only
+    there now). Returns whether the blocklist grew (records to purge afterwards)."""
     from pipelines.ingest import write_journal
 
-    path = _applied_path(lake)
-    state = json.loads(path.read_text()) if path.exists() else {}
-    salt = state.get("salt") or secrets.token_hex(8)
-    now = _digests(names, salt)
+    state = _state(lake)
+    now = _digests(names, state["salt"])
     before = set(state.get("digests", []))
-    if force or not before <= now:  # unblocked: bronze must be rebuilt from the dumps
+    if force or not before <= now:
         write_journal(lake, [])
         for name in (*BRONZE, QUARANTINE):
             shutil.rmtree(lake.path(name), ignore_errors=True)
-        removed = 0
-    elif names and now != before:
-        removed = _purge(lake, names)
-    else:
-        removed = 0
+        return bool(names)
+    return now != before
+
+
+def purge_blocklisted(lake: Lake, names: frozenset[str], grew: bool) -> int:
+    """After an ingest: remove the records of `names` (lower-cased) from bronze (when the
+    list grew; new batches were ingested with it) and from the quarantine (always: a
+    corrupt line of a blocked user has no author field to drop it by), moving them to
+    the ledger's ``blocklisted`` counts; remembers the list applied. Returns records
+    removed."""
+    removed = _purge(lake, names, bronze=grew) if names else 0
+    state = _state(lake)
+    state["digests"] = sorted(_digests(names, state["salt"]))
+    path = _applied_path(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"salt": salt, "digests": sorted(now)}))
+    tmp.write_text(json.dumps(state))
     os.replace(tmp, path)
     return removed
 
 
-def _purge(lake: Lake, names: frozenset[str]) -> int:
+def _state(lake: Lake) -> dict:
+    path = _applied_path(lake)
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.setdefault("salt", secrets.token_hex(8))
+    return state
+
+
+def _purge(lake: Lake, names: frozenset[str], bronze: bool = True) -> int:
     from pipelines.ingest import read_journal, write_journal
 
     lowered = pa.array(sorted(names), pa.string())
@@ -95,7 +108,7 @@ def _purge(lake: Lake, names: frozenset[str]) -> int:
         quarantined.update(t.filter(mask)["source_file"].to_pylist())
         return mask
 
-    removed = sum(lake.delete_where(name, bronze_rows) for name in BRONZE)
+    removed = sum(lake.delete_where(name, bronze_rows) for name in BRONZE) if bronze else 0
     removed += lake.delete_where(QUARANTINE, quarantine_rows)
     if removed:
         batches = read_journal(lake)

@@ -27,9 +27,9 @@ GRAPH_TABLES = (
 def ingest(io: StageIO) -> None:
     """Every dump under ``input.dumps`` not yet in bronze -> bronze + quarantine; first,
     records of newly blocklisted users are removed from what is already there."""
-    from pipelines.deletion import purge_blocklisted
+    from pipelines.deletion import prepare, purge_blocklisted
     from pipelines.dumps import find_dumps
-    from pipelines.ingest import IngestOptions
+    from pipelines.ingest import IngestOptions, read_journal
     from pipelines.ingest import ingest as run_ingest
     from pipelines.reddit_source import RedditDumpSource
 
@@ -38,10 +38,7 @@ def ingest(io: StageIO) -> None:
     if not dumps:
         raise FileNotFoundError(f"input.dumps: no dump files under {io.config.input.dumps!r}")
     blocklist = io.names("ingest.blocklist")
-    removed = purge_blocklisted(io.lake, blocklist, force=io.force)
-    io.removed("records", removed)
-    if removed:
-        io.console.print(f"  ingest: removed {removed:,} record(s) of blocklisted users")
+    grew = prepare(io.lake, blocklist, force=io.force)
     opts = IngestOptions(
         blocklist=blocklist,
         files_per_job=c.files_per_job,
@@ -72,8 +69,12 @@ def ingest(io: StageIO) -> None:
             progress.update(task, description="ingest")
             return s
 
-        ledger = run_ingest(spark, io.lake, dumps, opts, force=io.force, on_batch=on_batch)
-        progress.update(task, completed=len(dumps), rows=sum(r["records"] for r in ledger))
+        run_ingest(spark, io.lake, dumps, opts, force=io.force, on_batch=on_batch)
+    removed = purge_blocklisted(io.lake, blocklist, grew)
+    io.removed("records", removed)
+    if removed:
+        io.console.print(f"  ingest: removed {removed:,} record(s) of blocklisted users")
+    ledger = [row for b in read_journal(io.lake) for row in b["ledger"]]
     io.details["files"] = ledger
     print_ledger(io.console, ledger)
 
