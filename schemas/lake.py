@@ -401,7 +401,13 @@ def _select(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
 
 
 def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`data`'s columns of `schema`, in its order, cast to its types."""
+    """`data`'s columns of `schema`, in its order, cast to its types; a nullable column
+    `data` lacks is all nulls (a missing required one is an error)."""
+    for f in schema:
+        if f.name not in data.column_names:
+            if not f.nullable:
+                raise KeyError(f"column {f.name!r} is missing and may not be null")
+            data = data.append_column(f.name, pa.nulls(data.num_rows, f.type))
     return data.select(schema.names).cast(schema)
 
 
