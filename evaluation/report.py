@@ -1,15 +1,32 @@
-"""The ZIPBench HTML report: one self-contained folder (relative images, no network) with
-the method × benchmark table, per-LLM persona gains, plots and image grids (same user
-and prompt: base vs each method) with the persona beside them."""
+"""Stage `report`'s domain: the ZIPBench HTML report, one self-contained folder
+(relative images, no network) -> reports/zipbench/ (index.html, summary.parquet, plots,
+image grids).
+
+It holds the method × benchmark table, per-LLM persona gains, IPF re-weighting, plots
+and image grids (same user and prompt: base vs each method) with the persona beside
+them. Grids name users by pseudonym only ("benchmark user 3", numbered in grid order):
+never the Reddit name, and not the raw user id either (it is the name's rank, so the
+public dumps would rebuild it); the report reads no table that holds names.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evaluation.scoring import media_file, reference_vectors
+from generation.methods import METHOD_ORDER
+from schemas.stage_io import StageIO
+
+OUT = "reports/zipbench"
 
 COLUMNS = {
     "method": "method",
@@ -91,13 +108,13 @@ def plot_methods(table: pd.DataFrame, gains: pd.DataFrame, out: Path) -> list[st
     return names
 
 
-def copy_image(lake_root: Path, rel: str, out: Path) -> str:
+def copy_image(src: Path, out: Path) -> str:
     """Copy a lake image into the report folder; returns its relative src."""
-    name = Path(rel).name
+    name = Path(src).name
     dst = out / "images" / name
     if not dst.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(lake_root / rel, dst)
+        shutil.copyfile(src, dst)
     return f"images/{name}"
 
 
@@ -186,3 +203,135 @@ def render(
     path = out / "index.html"
     path.write_text(doc, encoding="utf-8")
     return path
+
+
+def by_method_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the methods registry's order (`METHOD_ORDER`), then by LLM."""
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    key = table["method"].map(lambda m: rank.get(m, len(rank)))
+    return (
+        table.assign(_rank=key)
+        .sort_values(["_rank", "llm"], kind="stable")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )
+
+
+def pseudonym(n: int) -> str:
+    """How the report names the n-th user of its grids (1-based)."""
+    return f"benchmark user {n}"
+
+
+def _shuffled(user_id: int, prompt_id: str) -> str:
+    """A tie-break for the grid order that does not follow the user ids (name ranks)."""
+    return hashlib.sha1(f"{user_id}\0{prompt_id}".encode()).hexdigest()
+
+
+def grids(
+    io: StageIO, images: pd.DataFrame, scores: pd.DataFrame, personas: pa.Table, out: Path
+) -> list[Grid]:
+    """Up to `report.grids` (user, prompt) pairs, one per user, those with the most
+    methods made first: seed 0, the first configured LLM, base first, then each method;
+    beside them the persona the LLM's methods were conditioned on (`persona_for`)."""
+    from generation.persona import persona_for, roleplay
+
+    llm = io.config.llm.specs()[0].label
+    done = images[(images["status"] == "done") & (images["seed_index"] == 0)]
+    done = done[done["llm"].isin(["-", llm])]
+    cs = dict(zip(scores["image_id"], scores["clip_ref"], strict=True))
+    counts = done.groupby(["user_id", "prompt_id"]).size().rename("n").reset_index()
+    counts["tie"] = [
+        _shuffled(u, p) for u, p in zip(counts["user_id"], counts["prompt_id"], strict=True)
+    ]
+    counts = counts.sort_values(["n", "tie"], ascending=[False, True], kind="stable")
+    pairs = counts.drop_duplicates("user_id")[["user_id", "prompt_id"]]  # variety of users
+    pairs = list(pairs.head(io.config.report.grids).itertuples(index=False, name=None))
+    shown = persona_for([(int(u), llm) for u, _ in pairs], personas)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    out_grids = []
+    for n, ((u, pid), persona) in enumerate(zip(pairs, shown, strict=True), 1):
+        rows = done[(done["user_id"] == u) & (done["prompt_id"] == pid)]
+        rows = rows.sort_values(
+            "method", key=lambda s: s.map(lambda m: order.get(m, len(order))), kind="stable"
+        )
+        base = rows[rows["method"] == "base"]["prompt"]
+        g = Grid(
+            user=pseudonym(n),
+            prompt=base.iloc[0] if len(base) else "",
+            persona=roleplay(persona) if persona is not None else "(no persona)",
+        )
+        for r in rows.to_dict("records"):
+            g.cells.append(
+                {
+                    "method": r["method"],
+                    "llm": "" if r["llm"] == "-" else r["llm"],
+                    "prompt": r["prompt"]
+                    + (f" [neg: {r['negative_prompt']}]" if r["negative_prompt"] else ""),
+                    "src": copy_image(media_file(io, r["path"]), out),
+                    "clip_ref": cs.get(r["image_id"], float("nan")),
+                }
+            )
+        out_grids.append(g)
+    return out_grids
+
+
+def report(io: StageIO) -> None:
+    """bench/* -> reports/zipbench/index.html (+ summary.parquet, plots, images)."""
+    from evaluation.summary import ipf_table, method_table, persona_gains
+    from generation.persona import persona_for
+
+    cfg = io.config
+    scores = io.read("bench/scores").to_pandas()
+    images = io.read("bench/images").to_pandas()
+    personas = io.read("gold/personas")
+    # a failed judge call leaves the image's CLIPScore and CMMD standing: only its judge
+    # score is missing (dropping the row would bias every method's other columns)
+    judge_failed = int((scores["status"] != "done").sum())
+    scores.loc[scores["status"] != "done", "judge_score"] = np.nan
+    refs, encoder = reference_vectors(io)
+    out = io.lake.staging("report", "zipbench")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    table = by_method_order(method_table(scores, refs))
+    gains = persona_gains(table)
+    users = sorted(int(u) for u in scores["user_id"].unique())
+    demo = {
+        u: (p or {}).get("demographics") or {}
+        for u, p in zip(users, persona_for([(u, "-") for u in users], personas), strict=True)
+    }
+    ipf, ipf_note = ipf_table(scores, demo, cfg.report.ipf_targets)
+    plots = plot_methods(table, gains, out)
+    grid = grids(io, images, scores, personas, out)
+    smoke = bool(images["smoke_model"].any()) if len(images) else False
+    template_llm = any(s.backend == "template" for s in cfg.llm.specs())
+    banners = []
+    if smoke:
+        banners.append(
+            "Smoke model: these images come from a tiny, randomly initialised diffusion "
+            "pipeline built locally. They are noise; the scores exercise the pipeline, not a model."
+        )
+    if template_llm:
+        banners.append(
+            "Personas and rewrites are template-made (deterministic, no LLM): llm.backend=template."
+        )
+    if cfg.judge.backend == "template":
+        banners.append(
+            "Judge: template, not an LLM — the score is the image's similarity to the user's "
+            f"reference images in the '{encoder}' feature space (×100 → 0–10)."
+        )
+    facts = {
+        "users": str(scores["user_id"].nunique()),
+        "images scored": str(len(scores)),
+        "images failed": str(int((images["status"] != "done").sum())),
+        "judge calls failed": str(judge_failed),
+        "feature space": encoder,
+        "judge": cfg.judge.label,
+        "diffusion": str(images["model"].iloc[0]) if len(images) else "-",
+    }
+    render(out, "ZIPBench report", banners, table, gains, ipf, ipf_note, plots, grid, facts)
+    summary = pa.Table.from_pandas(table.replace({np.nan: None}), preserve_index=False)
+    pq.write_table(summary, out / "summary.parquet")
+    io.commit(OUT, out)
+    index = io.path(OUT) / "index.html"
+    io.details.update(report=str(index), methods=len(table), grids=len(grid))
+    io.console.print(f"  report: {index}")

@@ -8,9 +8,9 @@ import pandas as pd
 
 from evaluation.cmmd import cmmd
 from evaluation.stats import ipf_weights, weighted_mean, win_rate
+from generation.methods import PERSONA_METHODS  # noqa: F401  (the registry's persona methods)
 
 BASELINE = "none"  # the generic rewrite without persona
-PERSONA_METHODS = ("zero_shot", "k_shot")
 PAIR = ["user_id", "prompt_id", "seed_index"]
 
 

@@ -208,7 +208,7 @@ def fan_out_render(
     `on_batch` gets every finished batch (for the resume log and progress)."""
     import ray
 
-    from pipelines.ray_session import feed_actors
+    from engines.ray import feed_actors
 
     if not jobs:
         return

@@ -1,6 +1,7 @@
-"""Fan-out of LLM requests over Ray actors: bounded concurrency, validation with one
-repair attempt, and row-level resume (finished rows are logged as they come; a rerun only
-sends what is missing or failed)."""
+"""Fan-out of LLM requests over Ray actors (or the driver, for driver-run backends):
+bounded concurrency, validation with one repair attempt, and every finished batch's rows
+handed to the stage's row log as it comes (`StageIO.resumable`: a rerun only sends what
+is missing or failed)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-import pyarrow as pa
-
-from generation.llm import ChatRequest, Completion, Runtime, make_backend
+from generation.llm import ChatRequest, Completion, Runtime, backend_info, make_backend
 from generation.persona import parse_persona, parse_preferences
 from generation.prompts import repair_message
 from generation.rewrite import clean_rewrite
 from generation.tokens import counter
-from schemas.lake import RowLog
 
 PARSERS: dict[str, Callable[[str], object]] = {
     "persona": parse_persona,
@@ -91,6 +89,12 @@ async def process(
                     reason=f"invalid reply after one repair attempt: {e2}",
                     raw=(c.text or "")[:2000],
                 )
+    scrub = getattr(backend, "scrub", None)  # outside text, once more before it is a row
+    if scrub is not None:
+        for res in results.values():
+            for k in ("reason", "raw"):
+                if res[k]:
+                    res[k] = scrub(res[k])
     return [results[r.id] for r in batch]
 
 
@@ -136,29 +140,6 @@ class LLMWorker:
         await self.backend.aclose()
 
 
-class _VLLMDriver:
-    """The vllm backend: requests go through a Ray Data processor from the driver."""
-
-    template = False
-
-    def __init__(self, model: str, runtime: Runtime, actors: int):
-        from generation.llm.vllm_backend import check_vllm
-
-        check_vllm()
-        self.model, self.rt, self.actors = model, runtime, actors
-        self.label = f"vllm:{model}"
-
-    async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
-        from generation.llm.vllm_backend import complete_with_vllm
-
-        return await asyncio.to_thread(
-            complete_with_vllm, self.model, requests, self.rt, self.actors
-        )
-
-    async def aclose(self) -> None:
-        return None
-
-
 def fan_out(
     requests: list[ChatRequest],
     spec: dict,
@@ -167,45 +148,50 @@ def fan_out(
     api_key: str | None,
     tokenizer: str,
     to_row: Callable[[ChatRequest, dict], dict],
-    log: RowLog,
+    log: Callable[[list[dict]], None],
     progress: Callable[[int, Counter], None] | None = None,
     parsers: dict[str, Callable] | None = None,
 ) -> Counter:
-    """Send `requests` through `actors` Ray actors and log a table row per request (made by
-    `to_row`) as batches finish. Returns the count of rows by status."""
-    import ray
-
-    from pipelines.ray_session import feed_actors
-
+    """Send `requests` to the model `spec` names and hand `log` a table row per request
+    (made by `to_row`) as each batch finishes (the stage's durable row log: a kill loses
+    at most the batches in flight). Where the backend runs is its registry entry's
+    (`generation.llm.BACKENDS`): `actors` Ray actors (GPU backends get
+    `runtime.num_gpus` each and one batch at a time; the others several batches in
+    flight, enough to keep `runtime.concurrency` requests open), or the driver.
+    Returns the count of rows by status."""
     status: Counter = Counter()
     if not requests:
         return status
+    info = backend_info(spec["backend"])
     batches = [
         requests[i : i + runtime.batch_size] for i in range(0, len(requests), runtime.batch_size)
     ]
-    schema = log.read().schema
 
     def record(batch: list[ChatRequest], results: list[dict]) -> None:
-        rows = [to_row(r, res) for r, res in zip(batch, results, strict=True)]
-        log.append(pa.Table.from_pylist(rows, schema=schema))
+        log([to_row(r, res) for r, res in zip(batch, results, strict=True)])
         status.update(res["status"] for res in results)
         if progress:
             progress(len(results), status)
 
-    if spec["backend"] == "vllm":
-        driver = _VLLMDriver(spec["model"], runtime, actors)
+    if info.runs_in == "driver":
+        backend = make_backend(
+            spec["backend"], spec["model"], spec.get("base_url"), api_key, runtime, actors
+        )
         count = counter(tokenizer).count
-        for batch in batches:
-            record(batch, asyncio.run(process(driver, batch, count, parsers)))
+        try:
+            for batch in batches:
+                record(batch, asyncio.run(process(backend, batch, count, parsers)))
+        finally:
+            asyncio.run(backend.aclose())
         return status
 
-    # twice the concurrency queued per actor: its slots never wait on the driver
-    per_actor = (
-        1
-        if spec["backend"] == "hf"
-        else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
-    )
-    options = {"num_gpus": runtime.num_gpus} if spec["backend"] == "hf" else {"num_cpus": 0.25}
+    import ray
+
+    from engines.ray import feed_actors
+
+    weights = info.gpu != "no"  # a model in the actor: one generate call at a time
+    per_actor = 1 if weights else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
+    options = {"num_gpus": runtime.num_gpus} if weights else {"num_cpus": 0.25}
     worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)
     pool = [worker.remote(spec, runtime, api_key, tokenizer, parsers) for _ in range(actors)]
     try:

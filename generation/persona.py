@@ -3,10 +3,12 @@ persona, and user-supplied overrides."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
@@ -140,3 +142,81 @@ def read_overrides(path: str | Path) -> list[dict]:
             }
         )
     return rows
+
+
+#: the ``llm`` of an image or score row made without an LLM (base, pigeon)
+NO_LLM = "-"
+
+
+def persona_for(keys: list[tuple[int, str]], personas: object) -> list[dict | None]:
+    """The persona that goes with each image, one rule for the judge, the report and the
+    exports. `keys` are the images' (user_id, llm); `personas` gold/personas (an Arrow
+    table or its rows). An image made by an LLM gets the ``done`` persona of the same user
+    by the same LLM; one made without an LLM (llm ``"-"``: base, pigeon) the user's
+    ``done`` persona whose LLM label sorts first. None when there is no such persona."""
+    rows = personas.to_pylist() if hasattr(personas, "to_pylist") else list(personas)
+    by_llm: dict[tuple[int, str], dict] = {}
+    for r in rows:
+        if r.get("status") == "done":
+            by_llm.setdefault((r["user_id"], r["llm"]), r)
+    first: dict[int, dict] = {}
+    for (user, _), r in sorted(by_llm.items(), key=lambda kv: kv[0]):
+        first.setdefault(user, r)
+    return [first.get(u) if llm == NO_LLM else by_llm.get((u, llm)) for u, llm in keys]
+
+
+def apply_overrides(
+    out: pa.Table,
+    overrides: list[dict],
+    users: pa.Table,
+    labels: list[str],
+    mode: str,
+    path: str | Path,
+) -> pa.Table:
+    """gold/personas with the fields users supplied (`read_overrides`) put in, for every
+    model `labels` names; a user with no persona row gets one. `users` is silver/users
+    (user_id, author); an override naming a user not there is an error."""
+    by_author = dict(zip(users["author"].to_pylist(), users["user_id"].to_pylist(), strict=True))
+    known = set(users["user_id"].to_pylist())
+    rows = out.to_pylist()
+    index = {(r["user_id"], r["llm"]): r for r in rows}
+    for ov in overrides:
+        uid = ov["user_id"] if ov["user_id"] is not None else by_author.get(ov["author"])
+        if uid not in known:
+            who = ov["user_id"] if ov["user_id"] is not None else ov["author"]
+            raise ValueError(f"personas.overrides: {path}: no user {who!r} in silver/users")
+        for label in labels:
+            row = index.get((uid, label))
+            if row is None:
+                row = index[(uid, label)] = _blank_row(uid, label, mode)
+                rows.append(row)
+            for f in ov["given"]:
+                row[f] = ov[f]
+            row.update(source="override", status="done", reason=None, raw=None)
+    return pa.Table.from_pylist(rows, schema=out.schema)
+
+
+def _blank_row(uid: int, label: str, mode: str) -> dict:
+    """A persona row for a user the model made none for (an override fills it)."""
+    return {
+        "user_id": uid,
+        "demographics": None,
+        "interests": [],
+        "affective_traits": [],
+        "visual_interests": [],
+        "text": None,
+        "evidence_mode": mode,
+        "evidence_subreddits": [],
+        "evidence_ids": [],
+        "evidence_tokens": 0,
+        "tokenizer": "none",
+        "evidence": "",
+        "llm": label,
+        "template": False,
+        "prompt_version": "override",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "attempts": 0,
+        "seconds": 0.0,
+        "request_id": hashlib.sha1(f"override:{uid}:{label}".encode()).hexdigest()[:24],
+    }

@@ -71,32 +71,56 @@ _REWRITE_ASK = (
 )
 
 
+def plain_rewrite_messages(prompt: str) -> list[dict[str, str]]:
+    """Base prompt -> a generic rewrite: no persona, no examples (method `none`)."""
+    return _rewrite(_EXPERT, _REWRITE_ASK, prompt)
+
+
+def history_rewrite_messages(prompt: str, examples: list[str]) -> list[dict[str, str]]:
+    """No persona; the user's earlier prompts shown as their taste (method `history`)."""
+    ask = (
+        f"This user wrote these earlier prompts:\n{_listed(examples)}\n\n"
+        f"{_REWRITE_ASK} Match the user's taste as their earlier prompts show it."
+    )
+    return _rewrite(_EXPERT, ask, prompt)
+
+
+def roleplay_rewrite_messages(
+    prompt: str, roleplay: str, examples: list[str] | None = None
+) -> list[dict[str, str]]:
+    """The persona as a first-person roleplay (`zero_shot`), with the user's own earlier
+    prompts when given (`k_shot`)."""
+    system = (
+        "Roleplay the person below. Speak as them, in the first person, and stay in "
+        f"character.\n\n{roleplay}"
+    )
+    ask = f"{_REWRITE_ASK} Make it an image I, as this person, would love."
+    if examples:
+        ask = f"Prompts and titles I wrote before:\n{_listed(examples)}\n\n{ask}"
+    return _rewrite(system, ask, prompt)
+
+
 def rewrite_messages(
     method: str, prompt: str, roleplay: str | None = None, examples: list[str] | None = None
 ) -> list[dict[str, str]]:
-    """Base prompt -> rewritten prompt. `none`: generic rewrite, no persona; `zero_shot`:
-    the persona as a first-person roleplay; `k_shot`: that plus the user's own earlier
-    prompts; `history`: no persona, the user's most similar earlier prompts."""
-    listed = "\n".join(f"- {e}" for e in examples or [])
-    if method == "none":
-        system = "You are an expert prompt writer for text-to-image models."
-        ask = _REWRITE_ASK
-    elif method == "history":
-        system = "You are an expert prompt writer for text-to-image models."
-        ask = (
-            f"This user wrote these earlier prompts:\n{listed}\n\n"
-            f"{_REWRITE_ASK} Match the user's taste as their earlier prompts show it."
-        )
-    elif method in ("zero_shot", "k_shot"):
-        system = (
-            "Roleplay the person below. Speak as them, in the first person, and stay in "
-            f"character.\n\n{roleplay}"
-        )
-        ask = f"{_REWRITE_ASK} Make it an image I, as this person, would love."
-        if method == "k_shot":
-            ask = f"Prompts and titles I wrote before:\n{listed}\n\n{ask}"
-    else:
+    """The messages registered rewrite method `method` sends (`generation.methods`) for a
+    base prompt, a persona's roleplay text and the examples shown."""
+    from generation.methods import RewriteCase, get_method
+
+    m = get_method(method)
+    if not m.llm:
         raise ValueError(f"no LLM rewrite for method {method!r}")
+    return m.build()(RewriteCase(prompt, roleplay=roleplay, examples=tuple(examples or ())))
+
+
+_EXPERT = "You are an expert prompt writer for text-to-image models."
+
+
+def _listed(examples: list[str]) -> str:
+    return "\n".join(f"- {e}" for e in examples)
+
+
+def _rewrite(system: str, ask: str, prompt: str) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": f"{ask}\n\n{prompt}"},

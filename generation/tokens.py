@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from generation.llm import backend_info
+
 PACKAGED = "all-MiniLM-L6-v2 (packaged)"
 
 
 def tokenizer_source(backend: str, model: str, tokenizer: str | None) -> str:
-    """Which tokenizer counts tokens: `llm.tokenizer`, else the model's own (hf, vllm),
-    else the packaged all-MiniLM-L6-v2 WordPiece tokenizer (an approximation for hosted
-    models whose tokenizer is not available offline)."""
+    """Which tokenizer counts tokens: `llm.tokenizer`, else the model's own (backends
+    registered with `own_tokenizer`: hf, vllm), else the packaged all-MiniLM-L6-v2
+    WordPiece tokenizer (an approximation for hosted models whose tokenizer is not
+    available offline)."""
     if tokenizer:
         return tokenizer
-    if backend in ("hf", "vllm"):
+    if backend_info(backend).own_tokenizer:
         return model
     return PACKAGED
 

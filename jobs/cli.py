@@ -269,6 +269,12 @@ def bench_build(
         extra = [*manifest_overrides(manifest), *extra]
     run_stages(list(BUILD_STAGES), config, extra, force)
     cfg = load_config(config, extra)
+    upto = [s.name for s in STAGES].index(BUILD_STAGES[-1]) + 1
+    behind = [r for r in dag_states(STAGES[:upto], cfg, _lake(cfg)) if not r["current"]]
+    for r in behind:
+        console.print(
+            f"[yellow]not current: {r['stage'].name} ({r['why']}); 'zipp run' rebuilds it[/]"
+        )
     built = freeze(cfg, _lake(cfg), [spec.label for spec in cfg.llm.specs()])
     console.print(
         f"ZIPBench: {len(built['users']):,} users, {len(built['prompts']):,} (user, prompt) "

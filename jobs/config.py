@@ -15,6 +15,9 @@ from typing import Literal
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from generation.llm import BACKENDS  # the LLM backends' registry
+from generation.methods import REWRITE_METHODS  # the rewrite methods' registry
+
 DEFAULT_PROFILE = Path("conf/local.yaml")
 
 
@@ -165,8 +168,10 @@ class EncoderConfig(_Section):
 class LLMSpec(_Section):
     """One language model: which backend serves it and how to reach it."""
 
-    backend: Literal["template", "openai", "hf", "vllm"] = Field(
-        "template", description="template: deterministic, no model (the embedded default)"
+    backend: str = Field(
+        "template",
+        description="a registered backend (generation.llm.BACKENDS: template, openai, hf, "
+        "vllm); template: deterministic, no model (the embedded default)",
     )
     model: str = Field("template", description="model name (openai) or path/id (hf, vllm)")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. .../v1")
@@ -178,6 +183,13 @@ class LLMSpec(_Section):
         description="tokenizer path/id that counts the evidence budget; null: the model's "
         "own for hf/vllm, else the packaged all-MiniLM-L6-v2 tokenizer",
     )
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, backend: str) -> str:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+        return backend
 
     @property
     def label(self) -> str:
@@ -271,11 +283,24 @@ class BenchConfig(_Section):
 
 
 class RewriteConfig(_Section):
-    methods: list[Literal["none", "zero_shot", "k_shot", "viper", "history"]] = Field(
-        default_factory=lambda: ["none", "zero_shot", "k_shot", "viper", "history"]
+    methods: list[str] = Field(
+        default_factory=lambda: list(REWRITE_METHODS),
+        description="registered rewrite methods (generation.methods: none, zero_shot, "
+        "k_shot, viper, history)",
     )
     k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")
     history_k: int = Field(3, ge=1, description="most similar earlier titles in history")
+
+    @field_validator("methods")
+    @classmethod
+    def _registered_methods(cls, methods: list[str]) -> list[str]:
+        for m in methods:
+            if m not in REWRITE_METHODS:
+                known = ", ".join(REWRITE_METHODS)
+                raise ValueError(f"unknown rewrite method {m!r} (known: {known})")
+        if len(set(methods)) != len(methods):
+            raise ValueError("a method is listed twice")
+        return methods
 
 
 class DiffusionConfig(_Section):
@@ -316,6 +341,18 @@ class ReportConfig(_Section):
     )
 
 
+class ExportConfig(_Section):
+    min_community_users: int = Field(
+        50,
+        ge=1,
+        description="in pseudonymised exports, subreddits with fewer users are replaced by "
+        "their community label",
+    )
+    key_env: str = Field(
+        "ZIPP_PSEUDONYM_KEY", description="environment variable holding the pseudonym key"
+    )
+
+
 def read_names(path: str | None, key: str) -> frozenset[str]:
     """Usernames from a one-a-line file; `key` names the config key in errors."""
     if not path:
@@ -345,6 +382,7 @@ class ZippConfig(_Section):
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of config sections (what a stage's manifest records); `section`

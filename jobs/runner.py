@@ -12,6 +12,8 @@ current when all of those still match.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import inspect
 import json
@@ -25,6 +27,7 @@ from typing import Any, Literal
 from rich.console import Console
 
 from engines import starter
+from engines.code import PACKAGES, project_root
 from jobs.config import ZippConfig
 from schemas.lake import Lake, fingerprint
 from schemas.stage_io import REFERENCES, ConfigView, StageIO, TableAccess
@@ -58,11 +61,47 @@ class Stage:
         return tuple(dict.fromkeys(tables))
 
 
+def _project_imports(path: Path, root: Path) -> set[Path]:
+    """Source files of the project modules a file imports (lazy imports included)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            if name.split(".", 1)[0] not in PACKAGES:
+                continue
+            base = root.joinpath(*name.split("."))
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    out.add(candidate)
+    return out
+
+
+@functools.cache
+def _code_files(path: Path) -> tuple[Path, ...]:
+    """`path` and every project source file it reaches through imports."""
+    root = project_root()
+    seen, todo = set(), [path]
+    while todo:
+        f = todo.pop()
+        if f not in seen:
+            seen.add(f)
+            todo.extend(_project_imports(f, root) - seen)
+    return tuple(sorted(seen))
+
+
 def code_version(stage: Stage) -> str:
-    """The declared version plus a hash of the source of the stage's domain module."""
+    """The declared version plus a hash of the source of the stage's domain module and of
+    every project module it imports, directly or not (lazy imports included): editing any
+    code a stage runs makes it stale."""
+    h = hashlib.sha1()
     src = inspect.getsourcefile(stage.run)
-    text = Path(src).read_bytes() if src else b""
-    return f"{stage.version}:{hashlib.sha1(text).hexdigest()[:12]}"
+    for f in _code_files(Path(src).resolve()) if src else ():
+        h.update(str(f.relative_to(project_root())).encode() + b"\0" + f.read_bytes())
+    return f"{stage.version}:{h.hexdigest()[:12]}"
 
 
 def config_hash(stage: Stage, config: ZippConfig) -> str:

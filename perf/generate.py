@@ -5,7 +5,7 @@ Pipeline: the project's tiny random Stable Diffusion (`build_tiny_pipeline`) bui
 (--image-size px, default 64) into perf/out/, so that a batch costs real UNet/VAE compute
 and per-image overheads do not dominate. Jobs: --images records over a fixed list of
 varied prompts (some with negative prompts), seeds from `record_seed`, image ids and row
-columns built as `jobs.generate.plan` builds them.
+columns built as `generation.render.plan` builds them.
 
 Product: `generation.diffusion.fan_out_render` -> Ray actor(s) of `Renderer` (pipeline
 loaded in the actor with `load_pipeline`, `render` per batch, PNG encode, sha256, PNG
@@ -87,10 +87,10 @@ def build_model(image_size: int) -> Path:
 
 
 def plan(n: int, model: str, spec) -> tuple[list, dict[str, dict]]:
-    """`n` render jobs and their rows' columns by image id, as `jobs.generate.plan`
+    """`n` render jobs and their rows' columns by image id, as `generation.render.plan`
     makes them: prompt i % len(PROMPTS), seed index i // len(PROMPTS)."""
     from generation.diffusion import RenderJob, record_seed
-    from jobs.generate import image_id
+    from generation.render import image_id
 
     jobs, meta = [], {}
     for i in range(n):
@@ -250,8 +250,8 @@ def main() -> None:
     if args.image_size % 4:
         raise SystemExit("--image-size must be a multiple of 4")
 
+    from engines.ray import ray_session
     from generation.diffusion import RenderSpec
-    from pipelines.ray_session import ray_session
 
     folder = build_model(args.image_size)
     spec = RenderSpec(

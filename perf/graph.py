@@ -138,7 +138,7 @@ def image_bench(n: int) -> None:
     import numpy as np
 
     from pipelines.image_embed import fetch_and_embed
-    from pipelines.ray_session import ray_session
+    from engines.ray import ray_session
     from pipelines.sample.images import render_png
 
     rng = np.random.default_rng(0)

@@ -86,8 +86,9 @@ def product(url: str, reqs, runtime, actors: int) -> tuple[float, float, dict]:
     import pyarrow as pa
 
     from generation.fanout import fan_out
+    from generation.llm_stages import call_columns
     from jobs.config import LLMSpec
-    from jobs.llm_stage import call_columns
+    from schemas.generation import REWRITES
     from schemas.lake import Lake, RowLog
 
     spec = LLMSpec(backend="openai", model="perf", base_url=url)
@@ -120,7 +121,7 @@ def product(url: str, reqs, runtime, actors: int) -> tuple[float, float, dict]:
             None,
             "all-MiniLM-L6-v2 (packaged)",
             to_row,
-            log,
+            lambda rows: log.append(pa.Table.from_pylist(rows, schema=REWRITES)),
             progress,
         )
         seconds = time.perf_counter() - t0
@@ -141,8 +142,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
 
+    from engines.ray import ray_session
     from generation.llm import Runtime
-    from pipelines.ray_session import ray_session
 
     runtime = Runtime(concurrency=args.concurrency, batch_size=args.batch_size, timeout_s=30)
     reqs = requests(args.requests, runtime)

@@ -7,13 +7,14 @@ import pytest
 from generation.evidence import build_evidence
 from generation.tokens import PACKAGED, counter
 from schemas.lake import Lake
-from tests.generation.world import SUB_COMMUNITY, write_generation_world
+from tests.generation.world import SUB_COMMUNITY
+from tests.jobs.test_llm_stages import write_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
-    community = write_generation_world(root)
+    community = write_world(root)
     lake = Lake(root)
     tables = {n: lake.read(n) for n in ("gold/attention", "silver/snippets", "silver/subreddits")}
     return community, tables

@@ -72,7 +72,7 @@ def tiny_lm(tmp_path_factory) -> str:
 def ray_local():
     import ray
 
-    from pipelines.ray_session import ray_session
+    from engines.ray import ray_session
 
     started = not ray.is_initialized()
     ray_session(None, 2)
@@ -261,10 +261,11 @@ def test_a_random_model_fails_persona_json_after_one_repair(tiny_lm):
 
 
 def test_fan_out_through_a_ray_actor_logs_one_row_per_request(tiny_lm, ray_local, tmp_path):
-    from generation.rewrite import RewriteJob, rewrite_request
+    import pyarrow as pa
+
+    from generation.llm_stages import call_columns
+    from generation.rewrite import RewriteJob, rewrite_id, rewrite_request
     from jobs.config import LLMSpec
-    from jobs.llm_stage import call_columns
-    from jobs.rewrite import rewrite_id
     from schemas.generation import REWRITES
     from schemas.lake import Lake, RowLog, data_files
 
@@ -302,7 +303,7 @@ def test_fan_out_through_a_ray_actor_logs_one_row_per_request(tiny_lm, ray_local
         None,
         tiny_lm,
         to_row,
-        log,
+        lambda rows: log.append(pa.Table.from_pylist(rows, schema=REWRITES)),
         lambda n, counts: seen.append(n),
     )
 

@@ -9,14 +9,14 @@ from typer.testing import CliRunner
 
 from generation.llm.vllm_backend import BackendUnavailable, check_vllm
 from jobs.cli import app
-from tests.generation.world import write_generation_world
+from tests.jobs.test_llm_stages import write_world
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")
 def test_without_the_extra_vllm_is_a_clear_error_naming_the_extra(tmp_path):
     with pytest.raises(BackendUnavailable, match=r"pip install 'zipp-pipeline\[vllm\]'"):
         check_vllm()
-    write_generation_world(tmp_path)
+    write_world(tmp_path)
     result = CliRunner().invoke(
         app,
         ["run", "personas", f"lake.root={tmp_path}", "llm.backend=vllm", "llm.model=some/model"],

@@ -1,4 +1,5 @@
-"""`zipp export`: real Parquet, JSONL, Delta and HF `datasets` writers on a small lake."""
+"""`zipp export`: real Parquet, JSONL, Delta and HF `datasets` writers on a small lake;
+pseudonymised exports name no user and no rare community, and carry a dataset card."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ KEY = "test-secret-key-3f9a1c"
 AUTHORS = ["alice_film", "bob_garden", "carol"]
 LLMS = ["template:template", "openai:tiny"]
 SIZE = (24, 16)  # width, height of the rendered PNGs
+#: subreddits: (name, users); the last two are rare (fewer than export.min_community_users)
+SUBREDDITS = [("BigFilm", 60), ("BigGarden", 80), ("TinyKnitCircle", 3), ("LonelyPlace", 1)]
+#: user -> subreddit ids: TinyKnitCircle shares two users with BigFilm, one with BigGarden;
+#: LonelyPlace's one user (not a persona user) is in no big subreddit
+MEMBERS = {0: [0, 2], 1: [0, 1, 2], 2: [1], 9: [3]}
+#: how the rare names are written in the rows (every form the scrubber must catch)
+RARE_FORMS = ("tinyknitcircle", "tiny knit circle", "tiny-knit-circle", "lonelyplace")
+NEAR = "a community near r/BigFilm"
 
 _CALL = {
     "template": True,
@@ -57,15 +66,50 @@ def _write_lake(root: Path) -> None:
             }
         ),
     )
+    lake.write_table(
+        "silver/subreddits",
+        pa.table(
+            {
+                "subreddit_id": pa.array(range(len(SUBREDDITS)), pa.int32()),
+                "subreddit": [name for name, _ in SUBREDDITS],
+                "users": [n for _, n in SUBREDDITS],
+                "posts": [5] * len(SUBREDDITS),
+                "comments": [9] * len(SUBREDDITS),
+                "first_utc": [0] * len(SUBREDDITS),
+                "last_utc": [1] * len(SUBREDDITS),
+            }
+        ),
+    )
+    edges = [(u, s) for u, subs in MEMBERS.items() for s in subs]
+    lake.write_table(
+        "silver/edges",
+        pa.table(
+            {
+                "user_id": pa.array([u for u, _ in edges], pa.int32()),
+                "subreddit_id": pa.array([s for _, s in edges], pa.int32()),
+                "posts": pa.array([1] * len(edges), pa.int32()),
+                "comments": pa.array([2] * len(edges), pa.int32()),
+                "score_sum": [3] * len(edges),
+                "first_utc": [0] * len(edges),
+                "last_utc": [1] * len(edges),
+                "split": ["train"] * len(edges),
+            }
+        ),
+    )
     personas = [
         {
             "user_id": u,
             "source": "llm",
-            "demographics": {"age": "30s", "gender": None, "region": "EU", "occupation": None},
-            "interests": ["film", "grain"],
-            "affective_traits": ["calm"],
-            "visual_interests": ["muted colour"],
-            "text": f"I am user {u}, persona by {llm}.",
+            "demographics": {
+                "age": "30s",
+                "gender": None,
+                "region": "EU",
+                "occupation": "moderator of /r/tinyknitcircle",
+            },
+            "interests": ["film", "tiny knit circle"],
+            "affective_traits": ["calm", "a regular of r/LonelyPlace"],
+            "visual_interests": ["muted colour", "TINYKNITCIRCLE"],
+            "text": f"I am user {u}, persona by {llm}; I hang out in r/TinyKnitCircle.",
             "evidence_mode": "full",
             "evidence_subreddits": [0, 1],
             "evidence_ids": ["c1", "c2"],
@@ -99,7 +143,7 @@ def _write_lake(root: Path) -> None:
                     "llm": llm,
                     "seed_index": 0,
                     "seed": 7,
-                    "prompt": f"a photo, rewritten by {method}",
+                    "prompt": f"a photo, rewritten by {method} for the tiny-knit-circle crowd",
                     "negative_prompt": None,
                     "model": "smoke",
                     "smoke_model": True,
@@ -174,9 +218,13 @@ def test_hf_bench_embeds_images_that_outlive_the_lake(lake_root, tmp_path, keyed
     assert not {"user_id", "seed"} & set(ds.column_names)  # both derive from the user's rank
     rows = {(r["user"], r["llm"]): r for r in ds.remove_columns("image")}
     bob, carol = _hmac_user("bob_garden"), _hmac_user("carol")
-    assert rows[(bob, "-")]["persona"] == f"I am user 1, persona by {LLMS[0]}."
-    assert rows[(bob, "-")]["persona_llm"] == LLMS[0]  # no LLM: the user's first persona
-    assert rows[(bob, LLMS[1])]["persona"] == f"I am user 1, persona by {LLMS[1]}."
+    first = sorted(LLMS)[0]  # no LLM: the user's done persona whose LLM label sorts first
+    assert rows[(bob, "-")]["persona"] == f"I am user 1, persona by {first}; I hang out in {NEAR}."
+    assert rows[(bob, "-")]["persona_llm"] == first
+    assert (
+        rows[(bob, LLMS[1])]["persona"]
+        == f"I am user 1, persona by {LLMS[1]}; I hang out in {NEAR}."
+    )
     assert (carol, "-") in rows
     ids = ds["image_id"]  # keyed: the lake's ids hash the user id
     assert all(i.startswith("i_") and len(i) == 18 for i in ids) and not set(ids) & lake_ids
@@ -189,14 +237,15 @@ def test_parquet_and_jsonl_round_trip_row_counts(lake_root, tmp_path, keyed, kin
         out = tmp_path / f"{kind}_{fmt}"
         result = _export(lake_root, kind, "--format", fmt, "--out", str(out))
         assert result.exit_code == 0, result.output
-        assert [p.name for p in out.iterdir()] == [f"{kind}.{fmt}"]
+        assert sorted(p.name for p in out.iterdir()) == ["README.md", f"{kind}.{fmt}"]
     table = pq.read_table(tmp_path / f"{kind}_parquet" / f"{kind}.parquet")
     lines = (tmp_path / f"{kind}_jsonl" / f"{kind}.jsonl").read_text().splitlines()
     assert table.num_rows == len(lines) == rows
     first = json.loads(lines[0])
     assert first == table.slice(0, 1).to_pylist()[0]
     if kind == "personas":
-        assert first["demographics"]["region"] == "EU" and first["interests"] == ["film", "grain"]
+        assert first["demographics"]["region"] == "EU"
+        assert first["interests"] == ["film", NEAR]
 
 
 def test_include_usernames_keeps_author_and_needs_no_key(lake_root, tmp_path, monkeypatch):
@@ -233,7 +282,7 @@ def test_non_empty_out_needs_overwrite(lake_root, tmp_path, keyed):
     assert (out / "keep.txt").read_text() == "mine"
     replaced = _export(lake_root, *args, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
-    assert sorted(p.name for p in out.iterdir()) == ["personas.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "personas.jsonl"]
 
 
 def test_a_failed_export_leaves_nothing_behind(lake_root, tmp_path, keyed):
@@ -243,3 +292,91 @@ def test_a_failed_export_leaves_nothing_behind(lake_root, tmp_path, keyed):
     result = _export(lake_root, "bench", "--format", "hf", "--out", str(out))
     assert result.exit_code == 2 and "missing" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]
+
+
+def _rows(out: Path, kind: str, fmt: str) -> list[dict]:
+    """The rows of an export, read back with each format's own reader."""
+    if fmt == "parquet":
+        return pq.read_table(out / f"{kind}.parquet").to_pylist()
+    if fmt == "jsonl":
+        return [json.loads(ln) for ln in (out / f"{kind}.jsonl").read_text().splitlines()]
+    if fmt == "delta":
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(out)).to_pyarrow_table().to_pylist()
+    import datasets
+
+    ds = datasets.load_from_disk(str(out))
+    return [dict(r) for r in (ds.remove_columns("image") if "image" in ds.column_names else ds)]
+
+
+def _text(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False, default=str).lower()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "delta", "hf"])
+@pytest.mark.parametrize("kind", ["personas", "bench"])
+def test_rare_communities_appear_nowhere_in_a_pseudonymised_export(
+    lake_root, tmp_path, keyed, kind, fmt
+):
+    out = tmp_path / f"{kind}_{fmt}"
+    result = _export(lake_root, kind, "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = _text(_rows(out, kind, fmt))
+    for form in RARE_FORMS:
+        assert form not in text, f"{form!r} left in the {kind} {fmt} export"
+    assert NEAR.lower() in text  # TinyKnitCircle: its closest big community
+    if kind == "personas":
+        assert "a regular of a small community" in text  # LonelyPlace: no big neighbour
+        assert "bigfilm" in text and "film" in text  # big communities stay
+    everything = _all_bytes(out).lower()  # the card and every file, not only the rows
+    for name in (b"tinyknitcircle", b"lonelyplace", b"alice_film", b"bob_garden"):
+        assert name not in everything
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "\n---\n" in card[4:]
+    assert "fewer than 50 users" in card and "HMAC-SHA256" in card and "ZIPP_PSEUDONYM_KEY" in card
+    assert "Reddit's User Agreement" in card and "blocklist" in card
+    assert "re-identifying" in card
+    fields = [ln for ln in card.splitlines() if ln.startswith("- `")]
+    columns = set(pq.read_schema(out / f"{kind}.parquet").names) if fmt == "parquet" else None
+    if columns is not None:
+        assert {ln.split("`")[1] for ln in fields} == columns  # one line per column
+
+
+def test_include_usernames_keeps_community_names_and_says_so(lake_root, tmp_path, monkeypatch):
+    monkeypatch.delenv("ZIPP_PSEUDONYM_KEY", raising=False)
+    for kind in ("personas", "bench"):
+        out = tmp_path / f"named_{kind}"
+        args = [kind, "--format", "jsonl", "--out", str(out), "--include-usernames"]
+        result = _export(lake_root, *args)
+        assert result.exit_code == 0, result.output
+        text = _text(_rows(out, kind, "jsonl"))
+        assert "tinyknitcircle" in text and "a community near" not in text
+        card = (out / "README.md").read_text()
+        assert "Not pseudonymised" in card and "user names" in card
+    assert "lonelyplace" in _text(_rows(tmp_path / "named_personas", "personas", "jsonl"))
+
+
+def test_the_threshold_comes_from_the_config(lake_root, tmp_path, keyed):
+    out = tmp_path / "threshold"
+    args = ["personas", "--format", "parquet", "--out", str(out), "export.min_community_users=3"]
+    result = _export(lake_root, *args)
+    assert result.exit_code == 0, result.output
+    text = _text(_rows(out, "personas", "parquet"))
+    assert "tinyknitcircle" in text  # 3 users: not rare at a threshold of 3
+    assert "lonelyplace" not in text and "a small community" in text
+    assert "fewer than 3 users" in (out / "README.md").read_text()
+
+
+def test_the_scrubber_catches_every_written_form_and_only_whole_names(lake_root):
+    from evaluation.export import CommunityScrubber, community_labels
+
+    labels = community_labels(Lake(lake_root), 50)
+    assert labels == {"TinyKnitCircle": NEAR, "LonelyPlace": "a small community"}
+    scrub = CommunityScrubber(labels).text
+    assert scrub("r/TinyKnitCircle's best") == f"{NEAR}'s best"
+    assert scrub("see /r/tinyknitcircle, R/TINYKNITCIRCLE") == f"see {NEAR}, {NEAR}"
+    assert scrub("Tiny Knit Circle and tiny-knit\ncircle") == f"{NEAR} and {NEAR}"
+    assert scrub("lonelyplace.") == "a small community."
+    untouched = "TinyKnitCircleFans, tiny knit, BigFilm, xr/LonelyPlaceholder"
+    assert scrub(untouched) == untouched

@@ -1,6 +1,8 @@
 """ZIPBench generation on the tiny random pipeline: every planned image made once, stored
-by content hash, identical after a kill -9 and resume; held-out references never reach
-the personas' evidence or the rewriters' examples."""
+by content hash, identical after a kill -9 and resume; media/ holds only what
+bench/images references (a deleted user's images disappear); held-out references (all
+images of a held-out post) never reach the personas' evidence, the rewriters' examples
+or Pigeon's conditioning images."""
 
 from __future__ import annotations
 
@@ -19,14 +21,15 @@ import pytest
 from rich.console import Console
 
 from jobs.config import load_config
-from jobs.runner import is_current, run_stage
-from jobs.stages import STAGES
+from jobs.dag import BY_NAME
+from jobs.runner import is_current, run_stage, stage_io
 from schemas.lake import Lake, RowLog
-from tests.generation.world import write_generation_world
+from tests.jobs.test_llm_stages import write_world
 from tests.static_server import serve_folder
 
-BEFORE = [s for s in STAGES if s.name in ("bench", "personas", "preferences", "rewrite")]
-GENERATE = next(s for s in STAGES if s.name == "generate")
+BEFORE = [BY_NAME[n] for n in ("split", "prompts", "personas", "preferences", "rewrite")]
+GENERATE = BY_NAME["generate"]
+SCORE_REPORT = [BY_NAME["score"], BY_NAME["report"]]
 ARGS = [
     "ray.num_cpus=2",
     "bench.users=4",
@@ -56,7 +59,7 @@ def lakes(tmp_path_factory):
     """Two copies of one lake, up to the rewrites; the first generated without a break."""
     base = tmp_path_factory.mktemp("gen")
     first, second = base / "a", base / "b"
-    write_generation_world(first)
+    write_world(first)
     _run(first, BEFORE)
     shutil.copytree(first, second)
     _run(first, [GENERATE])
@@ -152,8 +155,7 @@ def test_the_report_renders_its_table_and_image_grids_in_chromium(lakes):
     import re
 
     root, _ = lakes
-    stages = [s for s in STAGES if s.name in ("score", "report")]
-    _run(root, stages)
+    _run(root, SCORE_REPORT)
     lake = Lake(root)
     scores = lake.read("bench/scores")
     done = lake.read("bench/images").filter(pc.equal(lake.read("bench/images")["status"], "done"))
@@ -183,7 +185,8 @@ def test_bench_build_freezes_a_manifest_a_rebuild_reproduces(lakes, tmp_path):
 
     from jobs.cli import app
 
-    root, _ = lakes
+    root = tmp_path / "built"
+    shutil.copytree(lakes[0], root)
     args = [f"lake.root={root}", *ARGS]
     first = CliRunner().invoke(app, ["bench", "build", *args])
     assert first.exit_code == 0, first.output
@@ -221,7 +224,7 @@ def test_an_llm_judge_sees_the_persona_and_the_image(lakes, tmp_path, monkeypatc
             f"judge.base_url={server.url}",
             "judge.api_key_env=ZIPP_TEST_JUDGE_KEY",
         ]
-        _run(lake, [s for s in STAGES if s.name in ("score", "report")], *judge)
+        _run(lake, SCORE_REPORT, *judge)
     scores = Lake(lake).read("bench/scores")
     done = scores.filter(pc.equal(scores["status"], "done"))
     failed = scores.num_rows - done.num_rows
@@ -275,3 +278,75 @@ def test_pigeon_renders_from_history_images_and_its_ids_follow_the_adapter(lakes
     remade = {r["image_id"]: r["sha256"] for r in again if r["method"] == "pigeon"}
     assert len(remade) == len(pigeon) and not set(remade) & {r["image_id"] for r in pigeon}
     assert set(remade.values()) != {r["sha256"] for r in pigeon}  # the scale was applied
+
+
+def _generate_io(root: Path, *extra: str):
+    cfg = load_config(None, [f"lake.root={root}", *ARGS, *extra])
+    return stage_io(GENERATE, cfg, Lake(root), Console(file=io.StringIO()))
+
+
+def test_media_keeps_only_what_bench_images_references(lakes, tmp_path):
+    """A deleted user's prompts and rewrites are gone upstream: the next generate drops
+    their rows and their files, and any stray file under media/, and counts them."""
+    from generation.render import generate
+
+    root = tmp_path / "deleted"
+    shutil.copytree(lakes[0], root)
+    lake = Lake(root)
+    stray = root / "media/zz/stray.png"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not an image of any row")
+    before = lake.read("bench/images")
+    gone = before["user_id"][0].as_py()
+    for name in ("bench/prompts", "bench/rewrites"):
+        t = lake.read(name)
+        lake.write_table(name, t.filter(pc.not_equal(t["user_id"], gone)))
+    theirs = {r["path"] for r in before.to_pylist() if r["user_id"] == gone and r["path"]}
+    others = {r["path"] for r in before.to_pylist() if r["user_id"] != gone and r["path"]}
+    assert theirs - others
+    io_ = _generate_io(root)
+    generate(io_)  # nothing left to render: the other images resume as they were made
+    after = lake.read("bench/images")
+    assert gone not in after["user_id"].to_pylist()
+    assert after.num_rows == before.num_rows - sum(
+        1 for u in before["user_id"].to_pylist() if u == gone
+    )
+    files = {p.relative_to(root).as_posix() for p in (root / "media").rglob("*") if p.is_file()}
+    assert files == {p for p in after["path"].to_pylist() if p}
+    assert not stray.exists() and not stray.parent.exists()
+    assert io_.details["removed"] == {"media files": len(theirs - others) + 1}
+
+
+def test_pigeon_conditioning_comes_from_history_only(lakes, tmp_path, monkeypatch):
+    """Every image of a held-out reference post is held out, gallery siblings included:
+    none is ever a Pigeon conditioning image."""
+    import pyarrow as pa
+
+    import pipelines.images
+    from generation.render import history_images
+
+    root = tmp_path / "gallery"
+    shutil.copytree(lakes[0], root)
+    lake = Lake(root)
+    refs = lake.read("bench/references")
+    user, post = refs["user_id"][0].as_py(), refs["post_id"][0].as_py()
+    images = lake.read("silver/user_images")
+    sibling = [r for r in images.to_pylist() if r["post_id"] == post][0] | {
+        "position": 1,
+        "image_url": "http://127.0.0.1:1/sibling.png",
+    }
+    lake.write_table(
+        "silver/user_images",
+        pa.concat_tables([images, pa.Table.from_pylist([sibling], schema=images.schema)]),
+    )
+    lake.write_table(  # the split holds the whole post out (as `split` writes it)
+        "bench/references",
+        pa.concat_tables(
+            [refs, pa.Table.from_pylist([{k: sibling[k] for k in refs.schema.names}], refs.schema)]
+        ),
+    )
+    monkeypatch.setattr(pipelines.images, "fetch_image", lambda url, *a, **k: url.encode())
+    got = history_images(_generate_io(root, "diffusion.history_images=10"), {user})
+    held = {r["image_url"] for r in lake.read("bench/references").to_pylist()}
+    mine = {r["image_url"] for r in images.to_pylist() if r["user_id"] == user}
+    assert {b.decode() for b in got[user]} == mine - held and len(mine - held) == 2

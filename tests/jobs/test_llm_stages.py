@@ -1,6 +1,8 @@
-"""The LLM stages end to end on a small lake: personas, preferences, bench, rewrite with
-the template backend, then the openai backend against a faulty local server (no row lost
-or duplicated, the key nowhere), a killed run resumed, and persona overrides."""
+"""The LLM stages end to end on a small lake (after the benchmark split and prompts):
+personas, preferences and rewrite with the template backend, then the openai backend
+against a faulty local server (no row lost or duplicated, the key nowhere), a killed run
+resumed, persona overrides; the stage contract (undeclared tables, config keys and files
+are errors) and the method and backend registries."""
 
 from __future__ import annotations
 
@@ -19,15 +21,56 @@ import pytest
 from rich.console import Console
 
 from jobs.config import load_config
+from jobs.dag import BY_NAME
 from jobs.personas import PERSONAS, PREFERENCES
 from jobs.runner import is_current, run_stage
-from jobs.stages import STAGES
 from schemas.lake import Lake, RowLog
 from tests.generation.world import VOCAB, write_generation_world
 from tests.llm_server import ChatServer
 
 KEY = "sk-zipp-test-0b7e51d2aa94"
-LLM_STAGES = [s for s in STAGES if s.name in ("personas", "preferences", "bench", "rewrite")]
+UPSTREAM = [BY_NAME["split"], BY_NAME["prompts"]]  # the benchmark split comes first
+LLM_STAGES = [*UPSTREAM, PERSONAS, PREFERENCES, BY_NAME["rewrite"]]
+
+
+def write_world(root: Path, users: int = 12) -> dict[int, str]:
+    """`write_generation_world`, completed for the tables' current schemas: snippets
+    carry the post they belong to (a title's own post), and silver/edges (what the
+    benchmark split stratifies by) follow the attention rows."""
+    import pyarrow as pa
+
+    original = Lake.write_table
+
+    def write(self, name, data):
+        if name == "silver/snippets" and "post_id" not in data.column_names:
+            titles = pc.equal(data["source"], "title")
+            post = pc.if_else(titles, data["record_id"], pa.scalar(None, pa.string()))
+            data = data.append_column("post_id", post)
+        original(self, name, data)
+
+    Lake.write_table = write
+    try:
+        community = write_generation_world(root, users=users)
+    finally:
+        Lake.write_table = original
+    lake = Lake(root)
+    if not lake.rows("silver/edges"):
+        att = lake.read("gold/attention").to_pylist()
+        edges = [
+            {
+                "user_id": a["user_id"],
+                "subreddit_id": a["subreddit_id"],
+                "posts": a["posts"],
+                "comments": a["comments"] + (5 - a["rank"]),  # the top-ranked most active
+                "score_sum": 0,
+                "first_utc": 0,
+                "last_utc": 1,
+                "split": "train",
+            }
+            for a in att
+        ]
+        lake.write_table("silver/edges", pa.Table.from_pylist(edges))
+    return community
 
 
 def _config(root: Path, *extra: str):
@@ -55,7 +98,7 @@ def _run(root: Path, stages, *extra: str) -> str:
 @pytest.fixture(scope="module")
 def template_lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("tmpl")
-    community = write_generation_world(root)
+    community = write_world(root)
     log = _run(root, LLM_STAGES)
     return root, community, log
 
@@ -174,9 +217,9 @@ def _openai(url: str) -> list[str]:
 def test_openai_rows_end_done_or_failed_none_lost_and_the_key_nowhere(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("ZIPP_TEST_LLM_KEY", KEY)
     root = tmp_path / "lake"
-    write_generation_world(root)
+    write_world(root)
     with ChatServer(plan=_fails_for_some, api_key=KEY) as server:
-        log = _run(root, [PERSONAS, PREFERENCES], *_openai(server.url))
+        log = _run(root, [*UPSTREAM, PERSONAS, PREFERENCES], *_openai(server.url))
         lake = Lake(root)
         personas = lake.read("gold/personas")
         assert sorted(personas["user_id"].to_pylist()) == list(range(12))  # none lost or doubled
@@ -208,7 +251,7 @@ def test_openai_rows_end_done_or_failed_none_lost_and_the_key_nowhere(tmp_path, 
 def test_a_sweep_runs_every_stage_for_each_model(tmp_path, monkeypatch):
     monkeypatch.setenv("ZIPP_TEST_LLM_KEY", KEY)
     root = tmp_path / "lake"
-    write_generation_world(root)
+    write_world(root)
     with ChatServer(api_key=KEY) as server:
         sweep = (
             "llm.models=[{backend: template, model: template}, {backend: openai, "
@@ -234,7 +277,8 @@ def test_a_sweep_runs_every_stage_for_each_model(tmp_path, monkeypatch):
 
 def test_a_killed_run_resumes_without_duplicates_or_repeats(tmp_path):
     root = tmp_path / "lake"
-    write_generation_world(root, users=16)
+    write_world(root, users=16)
+    _run(root, UPSTREAM)
     env = os.environ | {"ZIPP_TEST_LLM_KEY": KEY}
     with ChatServer(latency=0.4, api_key=KEY) as server:
         args = [*_openai(server.url), "llm.batch_size=1", "llm.concurrency=1"]
@@ -267,3 +311,91 @@ def test_a_killed_run_resumes_without_duplicates_or_repeats(tmp_path):
     resent = [k for k, n in server.answered.items() if n > first.get(k, 0)]
     assert len(resent) == 16 - logged.num_rows or len(resent) == 16 - logged.num_rows + 1
     assert not log.dir.exists()
+
+
+def test_reading_an_undeclared_table_config_key_or_file_is_a_contract_error(template_lake):
+    """The domain functions get only what their declarations name (jobs.runner.stage_io
+    builds the StageIO the runner would)."""
+    from dataclasses import replace
+
+    from generation.persona_stages import personas
+    from generation.rewrite_stage import rewrite
+    from jobs.runner import stage_io
+    from schemas.stage_io import ContractError
+
+    root, _, _ = template_lake
+    cfg, lake, console = _config(root), Lake(root), Console(file=io.StringIO())
+    stage = BY_NAME["rewrite"]
+    no_prefs = replace(stage, inputs=tuple(t for t in stage.inputs if "preferences" not in t))
+    with pytest.raises(ContractError, match="'rewrite' reads table 'gold/visual_preferences'"):
+        rewrite(stage_io(no_prefs, cfg, lake, console))
+    no_key = replace(stage, config=("rewrite", "llm"))
+    with pytest.raises(ContractError, match="'rewrite' reads config key 'features.text_model'"):
+        rewrite(stage_io(no_key, cfg, lake, console))
+    # snippets as a plain input would let held-out titles into the evidence
+    plain = replace(PERSONAS, inputs=(*PERSONAS.inputs, "silver/snippets"), history=())
+    with pytest.raises(ContractError, match="reads the history of 'silver/snippets'"):
+        personas(stage_io(plain, cfg, lake, console))
+    no_file = replace(PERSONAS, files=())
+    with pytest.raises(ContractError, match="reads file 'personas.overrides'"):
+        personas(stage_io(no_file, cfg, lake, console))
+    assert lake.read("gold/personas").num_rows == 12  # nothing was written
+
+
+def test_the_registries_are_what_config_validation_and_the_judge_check_read(tmp_path):
+    from generation.llm import BACKENDS, check_judge
+    from generation.methods import METHOD_ORDER, METHODS, REWRITE_METHODS
+    from jobs.config import ConfigError, LLMSpec
+
+    for m in METHODS.values():  # every registered function loads
+        assert m.stage == "generate" or callable(m.build())
+    for b in BACKENDS.values():
+        assert b.load().__name__ and (b.check is None or b.check.split(":")[1])
+    assert _config(tmp_path).rewrite.methods == list(REWRITE_METHODS)
+    assert METHOD_ORDER[0] == "base" and {"pigeon", *REWRITE_METHODS} <= set(METHOD_ORDER)
+    with pytest.raises(ConfigError, match=r"rewrite.methods: .*unknown rewrite method 'pigeon'"):
+        load_config(None, ["rewrite.methods=[none,pigeon]"])  # made by generate, not listed
+    with pytest.raises(ConfigError, match=r"llm.backend: .*unknown backend 'gpt' \(known: temp"):
+        load_config(None, ["llm.backend=gpt"])
+    with pytest.raises(ConfigError, match="judge.backend: .*unknown backend"):
+        load_config(None, ["judge.backend=gpt"])
+    check_judge(LLMSpec(backend="openai", model="vision"))
+    check_judge(LLMSpec())
+    with pytest.raises(ValueError, match="judge.backend: hf cannot see images"):
+        check_judge(LLMSpec(backend="hf", model="x"))
+
+
+def test_a_method_missing_what_it_needs_fails_its_row_with_the_reason():
+    from generation.methods import get_method
+    from generation.rewrite_stage import NO_EXAMPLES, case_for
+
+    recent = {"recent": lambda history, prompt: history[:2]}
+    persona = {"status": "failed", "reason": "http 500"}
+    assert case_for(get_method("zero_shot"), "a cat", None, None, [], recent) == (
+        "no persona: not verbalised for this model"
+    )
+    assert case_for(get_method("k_shot"), "a cat", persona, None, [], recent) == (
+        "no persona: http 500"
+    )
+    assert case_for(get_method("viper"), "a cat", None, None, [], recent).startswith(
+        "no visual preferences"
+    )
+    done = {"status": "done", "text": "I love boats.", "demographics": None}
+    done |= {"interests": ["boats"], "affective_traits": [], "visual_interests": ["sails"]}
+    assert case_for(get_method("k_shot"), "a cat", done, None, [], recent) == NO_EXAMPLES
+    case = case_for(get_method("k_shot"), "a cat", done, None, ["t1", "t2", "t3"], recent)
+    assert case.examples == ("t1", "t2") and "I love boats." in case.roleplay
+    prefs = {"status": "done", "likes": ["teal"], "dislikes": ["blur"]}
+    case = case_for(get_method("viper"), "a cat", None, prefs, [], recent)
+    assert get_method("viper").build()(case) == ("a cat, teal", "blur")
+
+
+def test_benchmark_users_get_personas_first_under_a_cap(template_lake):
+    from generation.persona_stages import persona_users
+    from jobs.runner import stage_io
+
+    root, _, _ = template_lake
+    cfg = _config(root, "personas.users=4")
+    users = persona_users(stage_io(PERSONAS, cfg, Lake(root), Console(file=io.StringIO())))
+    bench = set(Lake(root).read("bench/users")["user_id"].to_pylist())
+    assert len(users) == 4 and set(users) <= bench

@@ -19,7 +19,7 @@ from schemas.silver import IMAGE_EMBEDDINGS, NODE_FEATURES
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from pipelines.ray_session import ray_session
+    from engines.ray import ray_session
 
     ray_session(num_cpus=2)
     yield

@@ -1,5 +1,12 @@
-"""What the LLM stages share: the runtime from config, the resumable fan-out with a
-progress bar, and the final atomic write with per-status counts."""
+"""What every LLM stage shares (personas, preferences, rewrite, score): the runtime from
+`llm.*`, the fan-out of each model's requests through the stage's one resume path
+(`StageIO.resumable`), with a progress bar, and the final atomic write with per-status
+counts in the manifest.
+
+A stage builds one `Work` per configured model (requests, how a reply becomes a row, and
+rows made without a call), hands them to `run_llm_stage`, and writes the result with
+`finish`.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +18,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jobs.config import LLMConfig, LLMSpec
-from jobs.runner import StageContext
-from schemas.lake import RowLog
+from generation.llm import ModelSpec, Runtime, backend_info, preflight
+from schemas.stage_io import StageIO
+
+__all__ = [
+    "Work",
+    "call_columns",
+    "direct_call",
+    "finish",
+    "preflight",
+    "progress_bar",
+    "run_llm_stage",
+    "runtime",
+]
 
 
-def runtime(cfg: LLMConfig):
+def runtime(cfg) -> Runtime:
     """`llm.*` -> the backends' Runtime (a client-side rate limit is split over actors)."""
-    from generation.llm import Runtime
-
     rps = cfg.requests_per_s / cfg.actors if cfg.requests_per_s else None
     return Runtime(
         concurrency=cfg.concurrency,
@@ -37,69 +52,19 @@ def runtime(cfg: LLMConfig):
     )
 
 
-def preflight(specs: list[LLMSpec]) -> None:
-    """Fail fast, before any evidence is built, when a configured model cannot be called:
-    a missing endpoint or key variable, or vLLM without its extra or a GPU."""
-    from generation.llm import read_api_key
-    from generation.llm.vllm_backend import check_vllm
-
-    for spec in specs:
-        if spec.backend == "openai":
-            if not spec.base_url:
-                raise ValueError(f"llm.base_url: required for {spec.label}")
-            read_api_key(spec.api_key_env)
-        elif spec.backend == "vllm":
-            check_vllm()
-
-
 @dataclass
 class Work:
     """One model's share of a stage: requests to send, how a reply becomes a row, and rows
     that need no call (made directly, e.g. failed for a missing input)."""
 
-    spec: LLMSpec
+    spec: ModelSpec
     requests: list = field(default_factory=list)
     to_row: Callable[[object, dict], dict] | None = None
     direct: list[dict] = field(default_factory=list)
 
 
-def run_llm_stage(
-    ctx: StageContext,
-    stage: str,
-    table: str,
-    work: Iterable[Work],
-    parsers: dict | None = None,
-) -> pa.Table:
-    """Fan every model's requests out (resuming from the log and the table as it stands),
-    then write `table` once: finished rows + direct rows. Returns what was written."""
-    from generation.fanout import fan_out
-    from generation.llm import read_api_key
-    from generation.tokens import tokenizer_source
-    from pipelines.ray_session import ray_session
-
-    lake, cfg = ctx.lake, ctx.config
-    log = RowLog(lake, stage, table)
-    previous = lake.read(table)
-    if ctx.force:
-        log.clear()
-        previous = previous.schema.empty_table()
-    if "source" in previous.schema.names:  # overrides are re-applied, never resumed
-        previous = previous.filter(pc.not_equal(previous["source"], "override"))
-    rt = runtime(cfg.llm)
-    work = list(work)
-    requests, direct = [], []
-    todo = {}
-    for w in work:
-        ids = set(log.pending([r.id for r in w.requests], previous))
-        todo[id(w)] = [r for r in w.requests if r.id in ids]
-    total = sum(len(t) for t in todo.values())
-    resumed = sum(len(w.requests) for w in work) - total
-    if resumed:
-        ctx.console.print(f"  {stage}: {resumed:,} row(s) already done, resuming")
-    if total and any(w.spec.backend != "vllm" for w in work):
-        with ctx.console.status(f"{stage}: starting Ray"):
-            ray_session(cfg.ray.address, cfg.ray.num_cpus)
-    status: Counter = Counter()
+def progress_bar(console) -> Progress:
+    """The stages' progress bar: description, bar, n/total, counts by status, time."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -107,10 +72,40 @@ def run_llm_stage(
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=ctx.console, transient=False) as bar:
+    return Progress(*columns, console=console, transient=False)
+
+
+def run_llm_stage(
+    io: StageIO,
+    stage: str,
+    table: str,
+    work: Iterable[Work],
+    parsers: dict | None = None,
+) -> pa.Table:
+    """Fan every model's requests out through `io.resumable(table)` (a rerun or a run
+    after a kill sends only what is not done yet), then return `table` as it is to be
+    written: one row per request + the direct rows. `stage` labels the progress bars."""
+    from generation.fanout import fan_out
+    from generation.llm import read_api_key
+    from generation.tokens import tokenizer_source
+    from schemas.tables import table as spec_of
+
+    work = list(work)
+    planned = [r.id for w in work for r in w.requests]
+    resume = io.resumable(table, "request_id", planned)
+    pending = set(resume.pending)
+    todo = {id(w): [r for r in w.requests if r.id in pending] for w in work}
+    if pending:
+        with io.console.status(f"{stage}: starting Ray"):
+            io.ray()
+    schema = spec_of(table).schema
+    llm = io.config.llm
+
+    def log(rows: list[dict]) -> None:
+        resume.log(pa.Table.from_pylist(rows, schema=schema))
+
+    with progress_bar(io.console) as bar:
         for w in work:
-            requests += w.requests
-            direct += w.direct
             pend = todo[id(w)]
             if not pend:
                 continue
@@ -119,13 +114,14 @@ def run_llm_stage(
             def progress(n: int, counts: Counter, task=task) -> None:
                 bar.update(task, advance=n, counts=" ".join(f"{k}={v}" for k, v in counts.items()))
 
-            key = read_api_key(w.spec.api_key_env) if w.spec.backend == "openai" else None
+            endpoint = backend_info(w.spec.backend).endpoint
+            key = read_api_key(w.spec.api_key_env) if endpoint else None
             tok = tokenizer_source(w.spec.backend, w.spec.model, w.spec.tokenizer)
-            status += fan_out(
+            fan_out(
                 pend,
                 w.spec.model_dump(),
-                rt,
-                cfg.llm.actors,
+                runtime(llm),
+                llm.actors,
                 key,
                 tok,
                 w.to_row,
@@ -133,20 +129,13 @@ def run_llm_stage(
                 progress,
                 parsers,
             )
-    out = log.merge([r.id for r in requests], previous)
-    if direct:
-        out = pa.concat_tables([out, pa.Table.from_pylist(direct, schema=out.schema)])
-    if out.num_rows != len(requests) + len(direct):
-        raise RuntimeError(
-            f"{stage}: {len(requests) + len(direct)} rows planned, {out.num_rows} made"
-        )
-    return out
+    return resume.result([row for w in work for row in w.direct])
 
 
-def finish(ctx: StageContext, table: str, out: pa.Table, stage: str) -> None:
-    """Write the table, clear the resume log, record per-status counts and failure reasons."""
-    ctx.lake.write_table(table, out)
-    RowLog(ctx.lake, stage, table).clear()
+def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> None:
+    """Write the table (which clears its row log), record per-status counts, failure
+    reasons and tokens in the manifest's details, and print them."""
+    io.write(table, out)
     counts = Counter(out["status"].to_pylist())
     reasons = Counter(
         (r or "").split(":", 1)[0][:60]
@@ -163,7 +152,7 @@ def finish(ctx: StageContext, table: str, out: pa.Table, stage: str) -> None:
         for st, n in zip(out["status"].to_pylist(), out["attempts"].to_pylist(), strict=True)
         if st == "failed" and n > 0
     )
-    ctx.details.update(
+    io.details.update(
         rows=out.num_rows,
         done=counts.get("done", 0),
         failed=retryable,
@@ -172,18 +161,18 @@ def finish(ctx: StageContext, table: str, out: pa.Table, stage: str) -> None:
         tokens=tokens,
         template_rows=int(pc.sum(out["template"].cast(pa.int64())).as_py() or 0),
     )
-    ctx.console.print(
+    io.console.print(
         f"  {table}: {counts.get('done', 0):,} done, {counts.get('failed', 0):,} failed"
         + (f" ({dict(reasons.most_common(3))})" if reasons else "")
         + f"; tokens in/out {tokens['prompt']:,}/{tokens['completion']:,}"
     )
 
 
-def call_columns(spec: LLMSpec, version: str, res: dict) -> dict:
+def call_columns(spec: ModelSpec, version: str, res: dict) -> dict:
     """The columns every LLM-made row carries, from a fan-out result."""
     return {
         "llm": spec.label,
-        "template": spec.backend == "template",
+        "template": backend_info(spec.backend).template,
         "status": res["status"],
         "reason": res["reason"],
         "raw": res["raw"] if res["status"] == "failed" else None,
@@ -194,3 +183,24 @@ def call_columns(spec: LLMSpec, version: str, res: dict) -> dict:
         "seconds": res["seconds"],
         "request_id": res["request_id"],
     }
+
+
+def direct_call(
+    spec: ModelSpec, version: str, request_id: str, status: str, reason: str | None = None
+) -> dict:
+    """`call_columns` of a row made without a call (made directly, or failed for a
+    missing input): no tokens, no attempts."""
+    return call_columns(
+        spec,
+        version,
+        {
+            "status": status,
+            "reason": reason,
+            "raw": None,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "attempts": 0,
+            "seconds": 0.0,
+            "request_id": request_id,
+        },
+    )

@@ -1,0 +1,237 @@
+"""Stage `generate`: every benchmark prompt (the base prompt under each generate-made
+method of `generation.methods`, and each rewrite, each seed) rendered by the configured
+diffusers pipeline in Ray actors -> bench/images + PNGs under the lake's media/.
+
+Resumable per image (`io.resumable`). The image-conditioned methods (Pigeon) are
+conditioned on the user's history images, `io.history("silver/user_images")`: no image
+of a held-out reference post (gallery siblings included) is ever conditioning. After
+bench/images is written, every file under media/ that no row references is removed (a
+deleted user's images disappear with their rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from generation.persona import NO_LLM  # the llm of a row made without an LLM (base, pigeon)
+from schemas.stage_io import StageIO
+
+TINY_MODEL = "models/tiny-diffusion"
+MEDIA = "media"
+
+
+def model_path(io: StageIO) -> tuple[str, bool]:
+    """(pipeline path or id, is the smoke model); builds the tiny pipeline when needed."""
+    from generation.tiny_diffusion import build_tiny_pipeline
+
+    if io.config.diffusion.model:
+        return io.config.diffusion.model, False
+    with io.console.status("generate: building the tiny random pipeline"):
+        return str(build_tiny_pipeline(io.path(TINY_MODEL))), True
+
+
+def image_id(*parts: object) -> str:
+    """A bench/images row key: the record, the model and the sampling settings."""
+    return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:20]
+
+
+def history_images(io: StageIO, users: set[int]) -> dict[int, tuple[bytes, ...]]:
+    """Each user's newest history images (never a held-out reference post's), up to
+    `diffusion.history_images`, fetched again with the hostile-URL fetcher."""
+    from pipelines.images import FetchError, fetch_image
+
+    c, cap = io.config.images, io.config.diffusion.history_images
+    imgs = io.history("silver/user_images", ["user_id", "image_url", "created_utc"])
+    imgs = imgs.sort_by([("created_utc", "descending")])
+    out: dict[int, list[bytes]] = {u: [] for u in users}
+    for u, url in zip(imgs["user_id"].to_pylist(), imgs["image_url"].to_pylist(), strict=True):
+        if u not in out or len(out[u]) >= cap:
+            continue
+        try:
+            out[u].append(
+                fetch_image(url, c.allow_hosts, timeout=c.timeout_s, max_bytes=c.max_mb << 20)
+            )
+        except FetchError:
+            continue  # fewer conditioning images; none at all fails the row below
+    return {u: tuple(v) for u, v in out.items()}
+
+
+def plan(io: StageIO, model: str, smoke: bool):
+    """(jobs to render, their rows' columns by image id, rows made without rendering)."""
+    from generation.diffusion import RenderJob, failed_row, record_seed
+    from generation.methods import generate_methods
+
+    d = io.config.diffusion
+    prompts = io.read("bench/prompts").to_pylist()
+    made = [m for m in generate_methods() if not m.images or d.ip_adapter]
+    # (user, prompt id, method, conditioned on images, llm, prompt, negative, why not made)
+    records = [
+        (p["user_id"], p["prompt_id"], m.name, m.images, NO_LLM, p["prompt"], None, None)
+        for p in prompts
+        for m in made
+    ]
+    for r in io.read("bench/rewrites").to_pylist():
+        why = None if r["status"] == "done" else f"rewrite failed: {r['reason']}"
+        records.append(
+            (r["user_id"], r["prompt_id"], r["method"], False, r["llm"], r["prompt"])
+            + (r["negative_prompt"], why)
+        )
+    history: dict[int, tuple[bytes, ...]] = {}
+    if any(m.images for m in made):
+        with io.console.status("generate: fetching history images for IP-Adapter"):
+            history = history_images(io, {p["user_id"] for p in prompts})
+    adapter = (d.ip_adapter, d.ip_adapter_subfolder, d.ip_adapter_weight, d.ip_adapter_scale)
+    jobs, meta, direct = [], {}, []
+    for user, pid, name, images, llm, prompt, negative, why in records:
+        cond = history.get(user, ()) if images else ()
+        # an image-conditioned image also depends on the adapter and the exact images
+        conditioning = (
+            [image_id(*adapter, *(hashlib.sha256(b).hexdigest() for b in cond))] if images else []
+        )
+        if images and not cond and why is None:
+            why = "no history image could be fetched for IP-Adapter"
+        for k in range(d.seeds):
+            seed = record_seed(user, pid, k)
+            iid = image_id(
+                user,
+                pid,
+                name,
+                llm,
+                k,
+                model,
+                prompt,
+                negative,
+                d.steps,
+                d.guidance_scale,
+                d.height,
+                d.width,
+                *conditioning,
+            )
+            cols = {
+                "image_id": iid,
+                "user_id": user,
+                "prompt_id": pid,
+                "method": name,
+                "llm": llm,
+                "seed_index": k,
+                "seed": seed,
+                "prompt": prompt or "",
+                "negative_prompt": negative,
+                "model": model,
+                "smoke_model": smoke,
+            }
+            if why is not None:
+                direct.append(cols | failed_row(iid, why))
+                continue
+            meta[iid] = cols
+            jobs.append(RenderJob(iid, prompt, negative, seed, cond))
+    return jobs, meta, direct
+
+
+def remove_orphans(io: StageIO, images: pa.Table) -> int:
+    """Delete every file under media/ that no row of `images` (bench/images) references:
+    images of rows that are gone (a deleted user's, an old model's) and partial files of
+    a killed run. Returns the files removed."""
+    media = io.path(MEDIA)
+    if not media.exists():
+        return 0
+    root = media.parent
+    kept = {p for p in images["path"].to_pylist() if p}
+    removed = 0
+    for f in sorted(media.rglob("*")):
+        if (f.is_file() or f.is_symlink()) and f.relative_to(root).as_posix() not in kept:
+            f.unlink()
+            removed += 1
+    for d in sorted((p for p in media.rglob("*") if p.is_dir()), reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()
+    return removed
+
+
+def render_spec(io: StageIO, model: str):
+    from generation.diffusion import RenderSpec
+
+    d = io.config.diffusion
+    return RenderSpec(
+        model=model,
+        steps=d.steps,
+        guidance_scale=d.guidance_scale,
+        height=d.height,
+        width=d.width,
+        batch_size=d.batch_size,
+        num_gpus=d.num_gpus,
+        num_cpus=d.num_cpus,
+        compile=d.compile,
+    )
+
+
+def generate(io: StageIO) -> None:
+    """bench/prompts + bench/rewrites -> bench/images (resumable per image), then media/
+    holds exactly the files bench/images references."""
+    from generation.diffusion import fan_out_render
+    from generation.llm_stages import progress_bar
+    from schemas.generation import BENCH_IMAGES
+
+    d = io.config.diffusion
+    model, smoke = model_path(io)
+    # rows name the smoke model by its place in the lake, so ids do not depend on the root
+    jobs, meta, direct = plan(io, f"lake:{TINY_MODEL}" if smoke else model, smoke)
+    resume = io.resumable("bench/images", "image_id", [j.image_id for j in jobs])
+    todo = set(resume.pending)
+    pending = [j for j in jobs if j.image_id in todo]
+    spec = render_spec(io, model)
+    status: Counter = Counter()
+    if pending:
+        with io.console.status("generate: starting Ray"):
+            io.ray()
+        lake_root = str(Path(io.path(MEDIA)).parent)
+        with progress_bar(io.console) as bar:
+            task = bar.add_task(
+                f"generate {model.rsplit('/', 1)[-1]}", total=len(pending), counts=""
+            )
+
+            def on_batch(batch, rows) -> None:
+                resume.log(
+                    pa.Table.from_pylist([meta[r["image_id"]] | r for r in rows], BENCH_IMAGES)
+                )
+                status.update(r["status"] for r in rows)
+                bar.update(
+                    task, advance=len(rows), counts=" ".join(f"{k}={v}" for k, v in status.items())
+                )
+
+            plain = [j for j in pending if not j.history]
+            cond = [j for j in pending if j.history]
+            fan_out_render(plain, spec, lake_root, d.actors, on_batch)
+            if cond:
+                ip = replace(
+                    spec,
+                    ip_adapter=d.ip_adapter,
+                    ip_adapter_subfolder=d.ip_adapter_subfolder,
+                    ip_adapter_weight=d.ip_adapter_weight,
+                    ip_adapter_scale=d.ip_adapter_scale,
+                )
+                fan_out_render(cond, ip, lake_root, d.actors, on_batch)
+    out = resume.result(direct)
+    io.write("bench/images", out)
+    io.removed("media files", remove_orphans(io, out))
+    counts = Counter(out["status"].to_pylist())
+    done = out.filter(pc.equal(out["status"], "done"))
+    io.details.update(
+        images=out.num_rows,
+        done=counts.get("done", 0),
+        failed=counts.get("failed", 0) - len(direct),  # render failures: a rerun retries them
+        failed_for_missing_input=len(direct),
+        model=model,
+        smoke_model=smoke,
+        unique_files=len(set(done["sha256"].to_pylist())),
+    )
+    io.console.print(
+        f"  bench/images: {counts.get('done', 0):,} made, {counts.get('failed', 0):,} failed"
+        + (" — smoke model: the images are noise" if smoke else "")
+    )

