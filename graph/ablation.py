@@ -160,4 +160,7 @@ def run_ablation(
                 "paper_posting_acc": PAPER.get((conv, image_align)),
             }
         )
+    # the variants' checkpoints are trained on today's users: none outlives the report, so
+    # a later deletion request leaves no model of the deleted user's data behind
+    shutil.rmtree(Path(lake_root) / "models" / "ablation", ignore_errors=True)
     return rows

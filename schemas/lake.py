@@ -323,9 +323,30 @@ def vacuum(root: Path) -> list[str]:
     an overwrite or a delete dropped survive in no file; returns the files deleted."""
     from deltalake import DeltaTable
 
-    return DeltaTable(str(root)).vacuum(
+    deleted = DeltaTable(str(root)).vacuum(
         retention_hours=0, dry_run=False, enforce_retention_duration=False
     )
+    expire_log(root)
+    return deleted
+
+
+def expire_log(root: Path) -> int:
+    """Checkpoint the Delta table and delete the log entries before the checkpoint: an
+    old commit's add actions carry column statistics (min/max values, a deleted user's
+    name among them) that must not outlive the rows. Time travel goes with them.
+    Returns log files deleted."""
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(str(root))
+    dt.create_checkpoint()
+    version = dt.version()
+    deleted = 0
+    for f in (Path(root) / DELTA_LOG).iterdir():
+        stem = f.name.split(".", 1)[0]
+        if f.is_file() and stem.isdigit() and int(stem) < version:
+            f.unlink()
+            deleted += 1
+    return deleted
 
 
 def data_files(root: Path) -> list[Path]:
