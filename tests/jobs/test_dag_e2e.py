@@ -171,6 +171,18 @@ def test_every_table_is_delta(world):
         assert dt.to_pyarrow_table().num_rows == lake.rows(name), name
     states = dag_states(STAGES, world["cfg"], lake)
     assert all(s["current"] for s in states), [(s["stage"].name, s["why"]) for s in states]
+    out = CliRunner().invoke(app, ["dag", "--json", "-c", "conf/local.yaml", *world["args"]])
+    assert out.exit_code == 0, out.output
+    dag = {d["stage"]: d for d in json.loads(out.output)}
+    assert list(dag) == [s.name for s in STAGES]
+    assert dag["features"]["producers"] == {
+        "silver/subreddits": "graph",
+        "silver/snippets": "graph",
+        "silver/image_embeddings": "images",
+        "bench/references": "split",
+    }
+    assert dag["ingest"]["files"] == ["ingest.blocklist"] and dag["split"]["engine"] == "local"
+    assert all(d["current"] for d in dag.values())
 
 
 def test_canary_reaches_nothing_that_learns_or_is_measured(world):
