@@ -137,8 +137,8 @@ def graph_bench(users: int) -> dict:
 def image_bench(n: int) -> None:
     import numpy as np
 
-    from pipelines.image_embed import fetch_and_embed
     from engines.ray import ray_session
+    from pipelines.image_embed import fetch_and_embed
     from pipelines.sample.images import render_png
 
     rng = np.random.default_rng(0)

@@ -213,8 +213,7 @@ def test_killed_training_resumes(trained, tmp_path_factory):
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.train", "-c", "conf/local.yaml"]
-            + overrides(root),
+            [sys.executable, "-m", "jobs.train", "-c", "conf/local.yaml"] + overrides(root),
             cwd=REPO,
             env=env,
             stdout=out,

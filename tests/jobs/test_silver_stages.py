@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 from jobs.config import load_config
-from jobs.runner import run_stage
 from jobs.dag import STAGES
+from jobs.runner import run_stage
 from pipelines.sample.world import SampleSpec, write_sample
 from schemas.lake import Lake
 from tests.static_server import serve_folder
