@@ -37,8 +37,3 @@ def spark_session(
     if not is_local_master(spark.sparkContext.master):
         spark.sparkContext.addPyFile(str(project_zip()))
     return spark
-
-
-def has_delta(spark: SparkSession) -> bool:
-    """Whether the session has the Delta Lake extension (delta-spark jars) configured."""
-    return "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions", "")

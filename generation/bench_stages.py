@@ -16,7 +16,26 @@ from generation.bench import (
     select_users,
     split_references,
 )
+from generation.bench_manifest import MANIFEST
 from schemas.stage_io import StageIO
+
+
+def drop_stale_manifest(path, users: pa.Table) -> int:
+    """A frozen ZIPBench manifest (`zipp bench build`) that no longer matches the split
+    (a deleted user among its users, other references) is removed: it names users and
+    their posts. Returns files removed."""
+    import json
+
+    if not path.exists():
+        return 0
+    frozen = json.loads(path.read_text())
+    now = dict(
+        zip(map(str, users["user_id"].to_pylist()), users["references"].to_pylist(), strict=True)
+    )
+    if frozen.get("references") == now:
+        return 0
+    path.unlink()
+    return 1
 
 
 def split(io: StageIO) -> None:
@@ -38,6 +57,7 @@ def split(io: StageIO) -> None:
     )
     io.write("bench/users", users)
     io.write("bench/references", refs)
+    io.removed("files", drop_stale_manifest(io.path(MANIFEST), users))
     strata = len(set(users["stratum"].to_pylist()))
     io.details.update(users=users.num_rows, strata=strata, references=refs.num_rows)
     io.console.print(

@@ -172,16 +172,34 @@ def apply_overrides(
     labels: list[str],
     mode: str,
     path: str | Path,
+    blocked: frozenset[str] = frozenset(),
+    skipped: dict | None = None,
 ) -> pa.Table:
     """gold/personas with the fields users supplied (`read_overrides`) put in, for every
     model `labels` names; a user with no persona row gets one. `users` is silver/users
-    (user_id, author); an override naming a user not there is an error."""
-    by_author = dict(zip(users["author"].to_pylist(), users["user_id"].to_pylist(), strict=True))
+    (user_id, author); authors match case-insensitively, as Reddit's do. An override of a
+    `blocked` (deletion-requested, lower-cased) author is skipped and counted in
+    `skipped["overrides_skipped_deleted"]`; one naming any other user not there is an
+    error."""
+    by_author = dict(
+        zip(
+            (a.lower() for a in users["author"].to_pylist()),
+            users["user_id"].to_pylist(),
+            strict=True,
+        )
+    )
     known = set(users["user_id"].to_pylist())
     rows = out.to_pylist()
     index = {(r["user_id"], r["llm"]): r for r in rows}
     for ov in overrides:
-        uid = ov["user_id"] if ov["user_id"] is not None else by_author.get(ov["author"])
+        author = (ov["author"] or "").lower() if ov["user_id"] is None else None
+        if author in blocked:
+            if skipped is not None:
+                skipped["overrides_skipped_deleted"] = (
+                    skipped.get("overrides_skipped_deleted", 0) + 1
+                )
+            continue
+        uid = ov["user_id"] if ov["user_id"] is not None else by_author.get(author)
         if uid not in known:
             who = ov["user_id"] if ov["user_id"] is not None else ov["author"]
             raise ValueError(f"personas.overrides: {path}: no user {who!r} in silver/users")

@@ -136,6 +136,8 @@ def personas(io: StageIO) -> None:
             [s.label for s in io.config.llm.specs()],
             io.config.personas.evidence,
             path,
+            blocked=io.names("ingest.blocklist"),
+            skipped=io.details,
         )
     finish(io, "gold/personas", out, "personas")
 

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import inspect
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,46 +62,68 @@ class Stage:
         return tuple(dict.fromkeys(tables))
 
 
-def _project_imports(path: Path, root: Path) -> set[Path]:
-    """Source files of the project modules a file imports (lazy imports included)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_bytes())):
-        names = []
+#: a registry entry naming code by string ("generation.llm.openai_backend:OpenAIBackend")
+_CODE_REF = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+)+):[A-Za-z_][A-Za-z_0-9]*$")
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    """Module names a syntax tree imports (lazy imports included) or names by a registry
+    string (``"module:attr"``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            if name.split(".", 1)[0] not in PACKAGES:
-                continue
-            base = root.joinpath(*name.split("."))
-            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-                if candidate.is_file():
-                    out.add(candidate)
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Constant) and (m := _CODE_REF.match(str(node.value))):
+            names.add(m.group(1))
+    return names
+
+
+def _module_files(names: set[str]) -> set[Path]:
+    """The project's source files behind module names (others are ignored)."""
+    root, out = project_root(), set()
+    for name in names:
+        if name.split(".", 1)[0] not in PACKAGES:
+            continue
+        base = root.joinpath(*name.split("."))
+        out.update(c for c in (base.with_suffix(".py"), base / "__init__.py") if c.is_file())
     return out
 
 
 @functools.cache
-def _code_files(path: Path) -> tuple[Path, ...]:
-    """`path` and every project source file it reaches through imports."""
-    root = project_root()
-    seen, todo = set(), [path]
+def _file_imports(path: Path) -> frozenset[Path]:
+    return frozenset(_module_files(_imported_names(ast.parse(path.read_bytes()))))
+
+
+def _code_files(run: Callable) -> tuple[Path, ...]:
+    """The source files a stage function can run: its module, its own body's imports and
+    its module's top-level ones, then everything those files import, transitively."""
+    module = inspect.getmodule(run)
+    tree = ast.parse(Path(inspect.getsourcefile(run)).read_bytes())
+    top = ast.Module(body=[n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)])
+    start = _module_files(_imported_names(ast.parse(inspect.getsource(run))))
+    start |= _module_files(_imported_names(top))
+    own = Path(inspect.getsourcefile(module)).resolve()  # hashed, its other imports not followed
+    seen: set[Path] = {own}
+    todo = sorted(start - {own})
     while todo:
         f = todo.pop()
         if f not in seen:
             seen.add(f)
-            todo.extend(_project_imports(f, root) - seen)
+            todo.extend(_file_imports(f) - seen)
     return tuple(sorted(seen))
 
 
 def code_version(stage: Stage) -> str:
-    """The declared version plus a hash of the source of the stage's domain module and of
-    every project module it imports, directly or not (lazy imports included): editing any
-    code a stage runs makes it stale."""
+    """The declared version plus a hash of the source files the stage's function can run
+    (`_code_files`: imports followed, lazy ones and registry strings included): editing
+    any code a stage runs makes it stale, editing another stage's does not."""
     h = hashlib.sha1()
-    src = inspect.getsourcefile(stage.run)
-    for f in _code_files(Path(src).resolve()) if src else ():
-        h.update(str(f.relative_to(project_root())).encode() + b"\0" + f.read_bytes())
+    root = project_root()
+    for f in _code_files(stage.run):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
     return f"{stage.version}:{h.hexdigest()[:12]}"
 
 

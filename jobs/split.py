@@ -13,6 +13,7 @@ STAGE = Stage(
     engine="local",
     inputs=("silver/users", "silver/subreddits", "silver/edges", "silver/user_images"),
     outputs=("bench/users", "bench/references"),
+    folders=("_manifests/zipbench.json",),  # a frozen manifest of another split is removed
     config=("bench.users", "bench.min_images", "bench.references_per_user", "bench.seed"),
     summary="benchmark users (stratified) and their held-out reference posts",
 )

@@ -239,8 +239,7 @@ class Lake:
         """Table `name` as a Spark DataFrame of its declared schema, in either format.
         Delta: through delta-spark where the session has the Delta jars, else the live
         files from the Delta log read as Parquet (partition columns included)."""
-        from engines.spark import has_delta
-        from schemas.spark import spark_schema
+        from schemas.spark import has_delta, spark_schema
 
         spec = table(name)
         root = self.path(name)
@@ -264,8 +263,7 @@ class Lake:
         committed with `commit_table`."""
         from pyspark.sql import functions as F
 
-        from engines.spark import has_delta
-        from schemas.spark import spark_schema
+        from schemas.spark import has_delta, spark_schema
 
         spec = table(name)
         fields = spark_schema(spec.schema).fields
@@ -507,6 +505,7 @@ def _write_delta_spark(lake: Lake, name: str, df, parts: list[str]) -> None:
     spark = df.sparkSession
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     spark.sql(f"VACUUM delta.`{root}` RETAIN 0 HOURS")
+    expire_log(root)  # the old commits' column statistics may name deleted users
 
 
 def _move_parts(src: Path, dst: Path, batch_id: str) -> int:

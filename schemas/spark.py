@@ -8,3 +8,8 @@ from pyspark.sql.types import StructType
 def spark_schema(schema: pa.Schema) -> StructType:
     """The Spark StructType of an Arrow schema."""
     return from_arrow_schema(schema)
+
+
+def has_delta(spark) -> bool:
+    """Whether a SparkSession has the Delta Lake extension (delta-spark jars) configured."""
+    return "DeltaSparkSessionExtension" in spark.conf.get("spark.sql.extensions", "")

@@ -38,3 +38,17 @@ def spark():
     s.dataSource.register(RedditDumpSource)
     yield s
     s.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_ray_per_module():
+    """Each test module gets a Ray of its own: one left running by an earlier module
+    (actors, placement groups, Ray Data state) must not starve the next one's stages."""
+    yield
+    import sys
+
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
