@@ -69,12 +69,17 @@ def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0
     )
 
 
-def split_references(images: pa.Table, users: list[int], n: int) -> pa.Table:
+def split_references(
+    images: pa.Table, users: list[int], n: int, subreddit_ids: dict[str, int] | None = None
+) -> pa.Table:
     """Each user's `n` newest image posts, held out whole as references (every image of
-    a gallery post, so no sibling is ever history): bench/references rows."""
+    a gallery post, so no sibling is ever history): bench/references rows, with the id of
+    the post's subreddit (`subreddit_ids`: name -> id)."""
     wanted = set(users)
-    cols = ["user_id", "post_id", "position", "image_url", "created_utc"]
+    cols = ["user_id", "post_id", "position", "image_url", "created_utc", "subreddit"]
     rows = [r for r in images.select(cols).to_pylist() if r["user_id"] in wanted]
+    for r in rows:
+        r["subreddit_id"] = (subreddit_ids or {}).get(r.pop("subreddit"))
     newest: dict[int, dict[str, int]] = defaultdict(dict)  # user -> post -> time
     for r in rows:
         newest[r["user_id"]][r["post_id"]] = r["created_utc"]

@@ -43,12 +43,16 @@ def split(io: StageIO) -> None:
     activity) and bench/references (their newest image posts, held out whole)."""
     b = io.config.bench
     images = io.read("silver/user_images")
-    pool = candidates(
-        io.read("silver/users"), io.read("silver/edges"), images, io.read("silver/subreddits")
-    )
+    subreddits = io.read("silver/subreddits")
+    pool = candidates(io.read("silver/users"), io.read("silver/edges"), images, subreddits)
     min_posts = max(b.min_images, b.references_per_user + 1)
     users = select_users(pool, b.users, min_posts, b.seed)
-    refs = split_references(images, users["user_id"].to_pylist(), b.references_per_user)
+    ids = dict(
+        zip(
+            subreddits["subreddit"].to_pylist(), subreddits["subreddit_id"].to_pylist(), strict=True
+        )
+    )
+    refs = split_references(images, users["user_id"].to_pylist(), b.references_per_user, ids)
     keys = reference_keys(refs)
     users = users.set_column(
         users.schema.get_field_index("references"),

@@ -144,7 +144,7 @@ def embed(io: StageIO) -> None:
             }
         ),
     )
-    edges = io.read("silver/edges", ["user_id", "subreddit_id", "posts", "comments"])
+    edges = io.history("silver/edges", ["user_id", "subreddit_id", "posts", "comments"])
     io.write("gold/attention", attention_table(g, att, edges))
     inductive = int(pc.sum(pc.equal(users["role"], "inductive")).as_py() or 0)
     io.details.update(run=run, users=users.num_rows, inductive_users=inductive, edges=g.num_edges)

@@ -38,10 +38,10 @@ class TrainInputs:
     known: np.ndarray  # keys of every (user, subreddit) edge of any split
 
 
-#: what the encoder reads: tables, and the history of the image embeddings (ImageAlign
-#: targets never include a benchmark user's held-out reference images)
-INPUT_TABLES = ("silver/users", "silver/subreddits", "silver/edges", "silver/node_features")
-HISTORY_TABLES = ("silver/image_embeddings",)
+#: what the encoder reads: tables, and the history of the edges and image embeddings (a
+#: held-out reference post counts in no edge, and is no ImageAlign target)
+INPUT_TABLES = ("silver/users", "silver/subreddits", "silver/node_features")
+HISTORY_TABLES = ("silver/edges", "silver/image_embeddings")
 
 
 def lake_tables(lake_root: str, stage: str = "encoder") -> TableAccess:
@@ -59,7 +59,7 @@ def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train"
     """Silver tables -> graph, history image embeddings and the key set of all edges."""
     if isinstance(tables, str):
         tables = lake_tables(tables)
-    edges = tables.read("silver/edges")
+    edges = tables.history("silver/edges")
     graph = load_graph(
         tables.read("silver/users"),
         tables.read("silver/subreddits"),

@@ -37,6 +37,8 @@ def run_stages(
     except ConfigError as e:
         fail(str(e))
     lake = Lake(cfg.lake.root, cfg.lake.format)
+    if leftovers := lake.clean_leftovers():
+        console.print(f"removed {leftovers} folder(s) a killed write left behind")
     manifests = []
     for stage in stages:
         try:

@@ -45,6 +45,31 @@ def _mention(names: frozenset[str]) -> re.Pattern:
     return re.compile(rf"(?<![A-Za-z0-9_-])(?:{alt})(?![A-Za-z0-9_-])", re.IGNORECASE)
 
 
+#: other users' text that may name a deleted user ("thanks u/Name"): redacted in place
+TEXT_COLUMNS = ("body", "title", "selftext")
+
+
+def _redactor(names: frozenset[str]):
+    """An `edit` for `Lake.delete_where`: every mention of `names` in other users' text
+    columns becomes ``[deleted]`` (RE2, case-insensitive, whole usernames only)."""
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = f"(^|[^A-Za-z0-9_-])(?i:{alt})($|[^A-Za-z0-9_-])"
+
+    def edit(rows: pa.Table) -> pa.Table | None:
+        changed = False
+        for col in TEXT_COLUMNS:
+            if col not in rows.column_names:
+                continue
+            hit = pc.fill_null(pc.match_substring_regex(rows[col], pattern), False)
+            if pc.any(hit).as_py():
+                new = pc.replace_substring_regex(rows[col], pattern, r"\1[deleted]\2")
+                rows = rows.set_column(rows.column_names.index(col), col, new)
+                changed = True
+        return rows if changed else None
+
+    return edit
+
+
 def _authored(table: pa.Table, names: pa.Array) -> pa.Array:
     return pc.fill_null(pc.is_in(pc.utf8_lower(table["author"]), value_set=names), False)
 
@@ -108,7 +133,10 @@ def _purge(lake: Lake, names: frozenset[str], bronze: bool = True) -> int:
         quarantined.update(t.filter(mask)["source_file"].to_pylist())
         return mask
 
-    removed = sum(lake.delete_where(name, bronze_rows) for name in BRONZE) if bronze else 0
+    redact = _redactor(names)
+    removed = (
+        sum(lake.delete_where(name, bronze_rows, edit=redact) for name in BRONZE) if bronze else 0
+    )
     removed += lake.delete_where(QUARANTINE, quarantine_rows)
     if removed:
         batches = read_journal(lake)

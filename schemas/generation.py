@@ -85,6 +85,8 @@ BENCH_REFERENCES = pa.schema(
         pa.field("position", pa.int32(), nullable=False),
         pa.field("image_url", pa.string(), nullable=False),
         pa.field("created_utc", pa.int64(), nullable=False),
+        #: the subreddit the post is in (its edge loses the post in the history view)
+        pa.field("subreddit_id", pa.int32()),
     ]
 )
 

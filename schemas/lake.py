@@ -203,8 +203,11 @@ class Lake:
         name: str,
         remove: Callable[[pa.Table], pa.Array],
         columns: list[str] | None = None,
+        edit: Edit | None = None,
     ) -> int:
         """Drop the rows for which ``remove(chunk)`` is True; returns rows removed.
+        `edit` (optional) rewrites the rows that stay: it gets a file's remaining rows
+        (as stored) and returns them changed, or None when nothing in them changes.
 
         `remove` gets each data file's rows as a table of the declared schema (only
         `columns` when given: a cheaper scan) and is called exactly once per row; it
@@ -215,15 +218,15 @@ class Lake:
         root = self.path(name)
         spec = table(name)
         if is_delta(root):
-            return _delete_delta(root, spec, remove, columns)
+            return _delete_delta(root, spec, remove, columns, edit)
         removed = 0
         for f in data_files(root):
             values = _hive_values(f.parent.relative_to(root))
             mask = _mask(remove, _file_table(f, values, spec, columns))
             n = pc.sum(mask).as_py() or 0
-            if not n:
+            kept = _edited(lambda f=f, m=mask: pq.read_table(f).filter(pc.invert(m)), n, edit)
+            if kept is None:
                 continue
-            kept = pq.read_table(f).filter(pc.invert(mask))
             if kept.num_rows:
                 tmp = f.with_name(f".{f.name}.tmp")
                 pq.write_table(kept, tmp)
@@ -280,6 +283,30 @@ class Lake:
         self.commit_table(name, staged)
 
     # -- internals -----------------------------------------------------------------
+
+    def clean_leftovers(self) -> int:
+        """Remove what a killed write left behind: tables written aside but never swapped
+        in (``_staging/aside``, ``_staging/write``) and the old copies a swap had not yet
+        deleted (``.<table>.old-*``). They are full copies of tables, so a deletion request
+        must reach them too. Row logs (resume points) stay. Returns folders removed."""
+        removed = 0
+        for part in ("aside", "write"):
+            folder = self.staging(part)
+            if folder.exists():
+                removed += sum(1 for _ in folder.iterdir())
+                shutil.rmtree(folder, ignore_errors=True)
+        scratch = self.path("models/ablation")  # a killed `zipp ablation`'s checkpoints
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed += 1
+        if self.root.exists():
+            for layer in self.root.iterdir():
+                if layer.is_dir() and not layer.name.startswith("_"):
+                    for old in layer.rglob(".*.old-*"):
+                        if old.is_dir():
+                            shutil.rmtree(old, ignore_errors=True)
+                            removed += 1
+        return removed
 
     def _aside(self, name: str) -> Path:
         """A fresh staging folder to write a table aside before swapping it in."""
@@ -558,6 +585,22 @@ def _file_table(
     return t.select(schema.names).cast(schema)
 
 
+#: `Lake.delete_where`'s optional rewrite of the rows that stay (None: unchanged)
+Edit = Callable[[pa.Table], "pa.Table | None"]
+
+
+def _edited(read: Callable[[], pa.Table], removed: int, edit: Edit | None) -> pa.Table | None:
+    """What a file becomes: its rows minus the `removed` ones (`read`), `edit`ed; None
+    when the file stays as it is (nothing removed, nothing edited)."""
+    if not removed and edit is None:
+        return None
+    rows = read()
+    changed = edit(rows) if edit is not None else None
+    if changed is not None:
+        return changed
+    return rows if removed else None
+
+
 def _mask(remove: Callable[[pa.Table], pa.Array], chunk: pa.Table) -> pa.Array:
     mask = remove(chunk)
     if isinstance(mask, pa.ChunkedArray):
@@ -576,7 +619,7 @@ def _local_path(root: Path, path: str) -> Path:
 
 
 def _delete_delta(
-    root: Path, spec: TableSpec, remove: Callable[[pa.Table], pa.Array], columns
+    root: Path, spec: TableSpec, remove: Callable[[pa.Table], pa.Array], columns, edit=None
 ) -> int:
     """`Lake.delete_where` for a Delta table: the files holding rows to drop are
     replaced, in one transaction, by files without them; then VACUUM."""
@@ -586,7 +629,7 @@ def _delete_delta(
     dt = DeltaTable(str(root))
     protocol = dt.protocol()
     if protocol.min_reader_version > 1 or protocol.reader_features:
-        return _delete_delta_rewrite(root, spec, remove)
+        return _delete_delta_rewrite(root, spec, remove, edit)
     actions = pa.table(dt.get_add_actions(flatten=False)).to_pylist()
     removed, commit = 0, []
     now = int(time.time() * 1000)
@@ -595,11 +638,11 @@ def _delete_delta(
         local = _local_path(root, a["path"])
         mask = _mask(remove, _file_table(local, values, spec, columns))
         n = pc.sum(mask).as_py() or 0
-        if not n:
+        kept = _edited(lambda p=local, m=mask: pq.read_table(p).filter(pc.invert(m)), n, edit)
+        if kept is None:
             continue
         removed += n
         commit.append(RemoveAction(a["path"], True, now, a["size_bytes"], values))
-        kept = pq.read_table(local).filter(pc.invert(mask))
         if not kept.num_rows:
             continue
         name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
@@ -617,17 +660,18 @@ def _delete_delta(
     return removed
 
 
-def _delete_delta_rewrite(root: Path, spec: TableSpec, remove) -> int:
+def _delete_delta_rewrite(root: Path, spec: TableSpec, remove, edit=None) -> int:
     """Fallback for Delta tables with reader features: read, filter, overwrite, VACUUM."""
     from deltalake import DeltaTable, write_deltalake
 
     data = _conform(DeltaTable(str(root)).to_pyarrow_table(), spec.schema)
     mask = _mask(remove, data)
     n = pc.sum(mask).as_py() or 0
-    if n:
+    kept = _edited(lambda: data.filter(pc.invert(mask)), n, edit)
+    if kept is not None:
         write_deltalake(
             str(root),
-            data.filter(pc.invert(mask)),
+            kept,
             mode="overwrite",
             schema_mode="overwrite",
             partition_by=list(spec.partition_by) or None,

@@ -37,6 +37,10 @@ POST_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: what the edges' history view needs besides the columns asked for
+EDGE_COLUMNS = ("user_id", "subreddit_id", "posts", "comments")
+
+
 class ContractError(RuntimeError):
     """A stage broke its declared contract (undeclared table, config key or file)."""
 
@@ -50,9 +54,33 @@ def held_out(table: pa.Table, name: str, posts: pa.Array) -> pa.Array:
     return mask
 
 
+def edges_without_held_out(edges: pa.Table, references: pa.Table) -> pa.Table:
+    """silver/edges as if the held-out posts had not been made: each (user, subreddit)
+    edge loses one post per held-out post in it, and an edge left with no post and no
+    comment (a community the user shows only in a held-out post) goes."""
+    if not references.num_rows or not edges.num_rows:
+        return edges
+    held = (
+        references.select(["user_id", "subreddit_id", "post_id"])
+        .group_by(["user_id", "subreddit_id"])
+        .aggregate([("post_id", "count_distinct")])
+    )
+    joined = edges.join(held, ["user_id", "subreddit_id"], join_type="left outer")
+    held_posts = pc.fill_null(joined["post_id_count_distinct"], 0).cast(pa.int32())
+    posts = pc.max_element_wise(pc.subtract(joined["posts"], held_posts), 0)
+    joined = joined.set_column(joined.schema.get_field_index("posts"), "posts", posts)
+    keep = pc.greater(pc.add(joined["posts"], joined["comments"]), 0)
+    out = joined.filter(keep).drop_columns(["post_id_count_distinct"])
+    return out.select(edges.column_names).sort_by(
+        [("user_id", "ascending"), ("subreddit_id", "ascending")]
+    )
+
+
 def without_held_out(table: pa.Table, name: str, references: pa.Table) -> pa.Table:
     """`table` minus every row of a held-out reference post (all its images, its title
-    and the comments under it)."""
+    and the comments under it); for silver/edges, see `edges_without_held_out`."""
+    if name == "silver/edges":
+        return edges_without_held_out(table, references)
     if name not in POST_COLUMNS:
         raise ContractError(f"{name} has no history view (known: {', '.join(POST_COLUMNS)})")
     posts = pc.unique(references["post_id"])
@@ -92,9 +120,10 @@ class TableAccess:
     def history(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A declared history input: the table minus the benchmark's held-out posts."""
         self._check(name, self.history_inputs, "reads the history of")
-        extra = [c for c in POST_COLUMNS.get(name, ()) if columns and c not in columns]
+        needs = EDGE_COLUMNS if name == "silver/edges" else POST_COLUMNS.get(name, ())
+        extra = [c for c in needs if columns and c not in columns]
         table = self.lake.read(name, None if columns is None else [*columns, *extra])
-        table = without_held_out(table, name, self.lake.read(REFERENCES, ["post_id"]))
+        table = without_held_out(table, name, self.lake.read(REFERENCES))
         return table.drop_columns(extra) if extra else table
 
     def path(self, name: str) -> Path:

@@ -121,3 +121,26 @@ def test_history_drops_every_row_of_a_held_out_post():
     assert kept == ["c2", "p2"]
     with pytest.raises(ContractError):
         without_held_out(images, "silver/users", refs)
+
+
+def test_edges_lose_held_out_posts_and_edges_made_only_by_them():
+    edges = pa.table(
+        {
+            "user_id": pa.array([1, 1, 2], pa.int32()),
+            "subreddit_id": pa.array([10, 11, 10], pa.int32()),
+            "posts": pa.array([2, 1, 1], pa.int32()),
+            "comments": pa.array([0, 0, 3], pa.int32()),
+        }
+    )
+    refs = pa.table(  # user 1 holds out a post in 10 (2 gallery images) and one in 11
+        {
+            "user_id": pa.array([1, 1, 1], pa.int32()),
+            "subreddit_id": pa.array([10, 10, 11], pa.int32()),
+            "post_id": ["a", "a", "b"],
+        }
+    )
+    out = without_held_out(edges, "silver/edges", refs).to_pylist()
+    assert out == [
+        {"user_id": 1, "subreddit_id": 10, "posts": 1, "comments": 0},
+        {"user_id": 2, "subreddit_id": 10, "posts": 1, "comments": 3},
+    ]

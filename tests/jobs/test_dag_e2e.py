@@ -128,7 +128,14 @@ def world(tmp_path_factory):
         uid = lake.read("bench/users")["user_id"][0].as_py()
         name = users.filter(pc.equal(users["user_id"], uid))["author"][0].as_py()
         dump = data / "dumps" / "RC_2021-05.zst"
-        _write_dump(dump, [*_read_dump(dump), b'{"author": "%s", "body": "cut' % name.encode()])
+        lines = _read_dump(dump)
+        for i, line in enumerate(lines):  # ... and another user who names them
+            rec = json.loads(line) if line.startswith(b"{") else {}
+            if rec.get("body") and rec.get("author") not in (name, "[deleted]"):
+                rec["body"] += f" (thanks u/{name.upper()}!)"
+                lines[i] = json.dumps(rec).encode()
+                break
+        _write_dump(dump, [*lines, b'{"author": "%s", "body": "cut' % name.encode()])
         files = [
             data / re.sub(r"^https?://[^/]+/", "", u).split("?")[0]
             for u in refs["image_url"].to_pylist()
@@ -268,6 +275,8 @@ def test_deletion_request_is_honoured_by_one_plain_run(world, tmp_path):
     uid = users.filter(pc.equal(users["author"], name))["user_id"][0].as_py()
     raw = lake.read("quarantine/records")["raw"].to_pylist()
     assert any(name in (r or "") for r in raw)  # planted above: must go too
+    bodies = lake.read("bronze/comments", ["body"])["body"].to_pylist()
+    assert any(f"u/{name.upper()}" in (b or "") for b in bodies)  # another user's mention
     before_media = set(
         lake.read("bench/images").filter(pc.equal(pc.field("user_id"), uid))["sha256"].to_pylist()
     ) - {None}
@@ -283,6 +292,8 @@ def test_deletion_request_is_honoured_by_one_plain_run(world, tmp_path):
     for table in TABLES:
         hits = [s for s in _strings(lake.read(table)) if needle.search(s)]
         assert not hits, f"{table}: {hits[:1]}"
+    bodies = lake.read("bronze/comments", ["body"])["body"].to_pylist()
+    assert any("(thanks u/[deleted]!)" in (b or "") for b in bodies)  # redacted, kept
     # ... from every file (media orphaned by the deletion removed), reports included
     for f in world["root"].rglob("*"):
         if f.is_file() and f.suffix in (".json", ".jsonl", ".html", ".md", ".txt"):

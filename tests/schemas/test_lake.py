@@ -347,3 +347,24 @@ def test_a_deleted_value_leaves_the_delta_log_too(tmp_path):
     for f in (tmp_path / name).rglob("*"):
         if f.is_file():
             assert b"aaa_gone" not in f.read_bytes(), f
+
+
+def test_leftovers_of_a_killed_write_are_cleaned(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_table(
+        "silver/users",
+        pa.table({"user_id": pa.array([1], pa.int32())})
+        .append_column("author", pa.array(["a"]))
+        .append_column("posts", pa.array([1]))
+        .append_column("comments", pa.array([1]))
+        .append_column("subreddits", pa.array([1]))
+        .append_column("first_utc", pa.array([1]))
+        .append_column("last_utc", pa.array([1]))
+        .append_column("role", pa.array(["train"])),
+    )
+    (tmp_path / "_staging/aside/silver+users-1234").mkdir(parents=True)
+    (tmp_path / "silver/.users.old-abcd").mkdir()
+    (tmp_path / "_staging/rows/personas").mkdir(parents=True)  # a resume point: kept
+    assert lake.clean_leftovers() == 2
+    assert not (tmp_path / "silver/.users.old-abcd").exists()
+    assert (tmp_path / "_staging/rows/personas").exists() and lake.rows("silver/users") == 1
