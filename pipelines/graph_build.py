@@ -52,7 +52,7 @@ def human_authors(df: DataFrame, bots: frozenset[str]) -> DataFrame:
     """Rows by real users: not `[deleted]`, not null, not on the bot list."""
     cond = F.col("author").isNotNull() & ~F.col("author").isin("[deleted]", "")
     if bots:
-        cond &= ~F.col("author").isin(*sorted(bots))
+        cond &= ~F.lower(F.col("author")).isin(*sorted(b.lower() for b in bots))
     return df.where(cond)
 
 
@@ -182,7 +182,9 @@ def snippets(
     bot's prompt, not the community).
     """
     bot_comments = comments.where(
-        F.col("author").isin(*sorted(opts.bots)) if opts.bots else F.lit(False)
+        F.lower(F.col("author")).isin(*sorted(b.lower() for b in opts.bots))
+        if opts.bots
+        else F.lit(False)
     ).select(F.concat(F.lit("t1_"), F.col("id")).alias("parent_id"))
     com = (
         human_authors(_window(comments, opts), opts.bots)

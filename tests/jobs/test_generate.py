@@ -342,7 +342,10 @@ def test_pigeon_conditioning_comes_from_history_only(lakes, tmp_path, monkeypatc
     lake.write_table(  # the split holds the whole post out (as `split` writes it)
         "bench/references",
         pa.concat_tables(
-            [refs, pa.Table.from_pylist([{k: sibling[k] for k in refs.schema.names}], refs.schema)]
+            [
+                refs,
+                pa.Table.from_pylist([{k: sibling.get(k) for k in refs.schema.names}], refs.schema),
+            ]
         ),
     )
     monkeypatch.setattr(pipelines.images, "fetch_image", lambda url, *a, **k: url.encode())
