@@ -34,43 +34,8 @@ LLM_STAGES = [*UPSTREAM, PERSONAS, PREFERENCES, BY_NAME["rewrite"]]
 
 
 def write_world(root: Path, users: int = 12) -> dict[int, str]:
-    """`write_generation_world`, completed for the tables' current schemas: snippets
-    carry the post they belong to (a title's own post), and silver/edges (what the
-    benchmark split stratifies by) follow the attention rows."""
-    import pyarrow as pa
-
-    original = Lake.write_table
-
-    def write(self, name, data):
-        if name == "silver/snippets" and "post_id" not in data.column_names:
-            titles = pc.equal(data["source"], "title")
-            post = pc.if_else(titles, data["record_id"], pa.scalar(None, pa.string()))
-            data = data.append_column("post_id", post)
-        original(self, name, data)
-
-    Lake.write_table = write
-    try:
-        community = write_generation_world(root, users=users)
-    finally:
-        Lake.write_table = original
-    lake = Lake(root)
-    if not lake.rows("silver/edges"):
-        att = lake.read("gold/attention").to_pylist()
-        edges = [
-            {
-                "user_id": a["user_id"],
-                "subreddit_id": a["subreddit_id"],
-                "posts": a["posts"],
-                "comments": a["comments"] + (5 - a["rank"]),  # the top-ranked most active
-                "score_sum": 0,
-                "first_utc": 0,
-                "last_utc": 1,
-                "split": "train",
-            }
-            for a in att
-        ]
-        lake.write_table("silver/edges", pa.Table.from_pylist(edges))
-    return community
+    """The generation world (silver tables, attention) for the LLM stages."""
+    return write_generation_world(root, users=users)
 
 
 def _config(root: Path, *extra: str):
