@@ -211,8 +211,9 @@ def load_graph(
     deg = np.bincount(u[message], minlength=num_users).astype(np.float32)
     user_x = np.concatenate([visual, has_visual, np.log1p(deg)[:, None]], 1)
     text = _vectors(node_features, "subreddit", "text", num_subs)
-    sub_users = np.zeros(num_subs, np.float32)
-    sub_users[subreddits["subreddit_id"].to_numpy()] = np.log1p(subreddits["users"].to_numpy())
+    # a subreddit's size counts its training edges only: held-out and unseen users' edges
+    # must not reach the inputs (silver/subreddits.users counts every split)
+    sub_users = np.log1p(np.bincount(s[split == "train"], minlength=num_subs)).astype(np.float32)
     sub_x = np.concatenate([text, sub_users[:, None]], 1)
     return from_arrays(
         u[message], s[message], attr[message], num_users, num_subs, user_x, sub_x, role, splits

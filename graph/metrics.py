@@ -1,12 +1,17 @@
 """Link-prediction and ImageAlign metrics computed from embeddings, shared by every
 encoder (GATv2, the ablation baselines) on the same splits.
 
-* AUC: held-out edges vs as many random non-edges.
+* AUC (per user, the reported one): for each user with held-out edges, the share of
+  (held-out edge, random non-edge of that user) pairs ranked right (ties half), averaged
+  over users, so an encoder whose score scale varies by user is not penalised; the pooled
+  AUC (held-out edges vs as many random non-edges, all users in one ranking) is kept
+  beside it as ``auc_pooled``.
 * Posting accuracy: for each held-out (user, subreddit), the share of times the true
   subreddit outscores all of `candidates - 1` random subreddits the user never touched
   (chance: 1 / candidates).
-* Recall@k: per user, the share of held-out subreddits in the top k of all subreddits
-  (the user's known message-passing edges excluded), averaged over users.
+* Recall@k: per user, the share of held-out subreddits in the top k of the subreddits that
+  are not known positives of another split (message-passing edges and the other splits'
+  held-out edges are excluded from the ranking), averaged over users.
 * Image recall@k: per user with images, whether their own mean image embedding is in the
   top k for their projected embedding among those users' mean image embeddings.
 """
@@ -55,6 +60,26 @@ def link_auc(user_emb, sub_emb, pairs: np.ndarray, keys: np.ndarray, seed: int =
     scores = np.concatenate([_scores(user_emb, sub_emb, u, s), _scores(user_emb, sub_emb, u, neg)])
     labels = np.r_[np.ones(len(u)), np.zeros(len(u))]
     return float(roc_auc_score(labels, scores))
+
+
+def per_user_auc(
+    user_emb, sub_emb, pairs: np.ndarray, keys: np.ndarray, negatives: int = 20, seed: int = 0
+) -> float:
+    """Mean over users of each user's AUC: their held-out edges against `negatives`
+    random non-edges of theirs (ties count half)."""
+    if pairs.shape[1] == 0:
+        return float("nan")
+    users = np.unique(pairs[0])
+    neg = random_non_edges(users, negatives, len(sub_emb), keys, np.random.default_rng(seed))
+    neg_scores = _scores(user_emb, sub_emb, np.repeat(users, negatives), neg.ravel())
+    neg_scores = neg_scores.reshape(len(users), negatives)
+    pos = _scores(user_emb, sub_emb, pairs[0], pairs[1])
+    row = np.searchsorted(users, pairs[0])
+    wins = (pos[:, None] > neg_scores[row]).mean(1) + 0.5 * (pos[:, None] == neg_scores[row]).mean(
+        1
+    )
+    per_user = np.bincount(row, wins, len(users)) / np.bincount(row, minlength=len(users))
+    return float(per_user.mean())
 
 
 def posting_accuracy(

@@ -22,7 +22,14 @@ from torch import nn
 
 from graph.data import BipartiteGraph, load_graph, user_image_embeddings
 from graph.infer import embed_all
-from graph.metrics import edge_keys, image_recall_at_k, link_auc, posting_accuracy, recall_at_k
+from graph.metrics import (
+    edge_keys,
+    image_recall_at_k,
+    link_auc,
+    per_user_auc,
+    posting_accuracy,
+    recall_at_k,
+)
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
 from schemas.stage_io import REFERENCES, TableAccess
@@ -186,14 +193,16 @@ def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> d
     """AUC, posting accuracy and recall@k of any encoder's embeddings on a split."""
     g = inputs.graph
     pairs = g.splits[split]
-    mp_known = edge_keys(g.user_csr.row_of_entries(), g.user_csr.indices, g.num_subs)
+    # rank among what is not a known positive of another split (the usual protocol)
+    others = np.setdiff1d(inputs.known, edge_keys(pairs[0], pairs[1], g.num_subs))
     return {
-        "auc": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
+        "auc": per_user_auc(h_user, h_sub, pairs, inputs.known, seed=cfg["seed"]),
+        "auc_pooled": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
         "posting_acc": posting_accuracy(
             h_user, h_sub, pairs, inputs.known, cfg["posting_candidates"], cfg["seed"]
         ),
         "recall_at_k": recall_at_k(
-            h_user, h_sub, pairs, mp_known, cfg["recall_k"], cfg["eval_users"]
+            h_user, h_sub, pairs, others, cfg["recall_k"], cfg["eval_users"]
         ),
     }
 

@@ -170,9 +170,11 @@ def images(io: StageIO) -> None:
 
 
 def features(io: StageIO) -> None:
-    """silver/subreddits + history snippets and image embeddings -> silver/node_features
-    (subreddit text vectors, user visual profiles); held-out reference posts never count."""
+    """silver/subreddits + history snippets of training edges and history image
+    embeddings -> silver/node_features (subreddit text vectors, user visual profiles);
+    held-out reference posts and held-out edges never count."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from pipelines.text_features import (
         default_text_model,
@@ -182,8 +184,15 @@ def features(io: StageIO) -> None:
     )
 
     c = io.config.features
+    # a subreddit's text comes from its training edges only: held-out edges' and unseen
+    # users' comments must not reach the encoder's inputs
+    edges = io.history("silver/edges", ["user_id", "subreddit_id", "split"])
+    train = edges.filter(pc.equal(edges["split"], "train")).select(["user_id", "subreddit_id"])
+    snippets = io.history("silver/snippets").join(
+        train, ["user_id", "subreddit_id"], join_type="left semi"
+    )
     ids, docs, counts = subreddit_documents(
-        io.read("silver/subreddits"), io.history("silver/snippets"), c.texts_per_subreddit
+        io.read("silver/subreddits"), snippets, c.texts_per_subreddit
     )
     with io.console.status("features: starting Ray"):
         io.ray()

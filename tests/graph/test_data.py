@@ -327,9 +327,8 @@ def test_load_graph_node_features(silver):
     np.testing.assert_allclose(x[:, VISUAL + 1], np.log1p(deg), rtol=2e-3)
     assert g.sub_x.dtype == torch.float16 and g.sub_x.shape == (NS, TEXT + 1)
     np.testing.assert_allclose(g.sub_x[:, :TEXT].float().numpy(), a["text"], rtol=1e-3, atol=1e-3)
-    np.testing.assert_allclose(
-        g.sub_x[:, TEXT].float().numpy(), np.log1p(a["sub_users"]), rtol=1e-3
-    )
+    train_users = np.bincount(a["s"][a["split"] == "train"], minlength=NS)  # train edges only
+    np.testing.assert_allclose(g.sub_x[:, TEXT].float().numpy(), np.log1p(train_users), rtol=1e-3)
 
 
 def test_load_graph_without_node_features(silver):
@@ -337,3 +336,21 @@ def test_load_graph_without_node_features(silver):
     g = load_graph(users, subreddits, edges, features.slice(0, 0), message="train")
     assert g.user_x.shape == (NU, 2) and g.sub_x.shape == (NS, 1)
     assert (g.user_x[:, 0] == 0).all()
+
+
+def test_subreddit_size_input_counts_training_edges_only(silver):
+    """Held-out and unseen users' edges must not reach the inputs: the subreddit size
+    feature follows the train split, not silver/subreddits.users (counted over all)."""
+    (users, subreddits, edges, features), a = silver
+    g = load_graph(users, subreddits, edges, features, message="all")
+    train = np.asarray(edges["split"].to_pylist()) == "train"
+    s = edges["subreddit_id"].to_numpy()
+    want = np.log1p(np.bincount(s[train], minlength=subreddits.num_rows))
+    np.testing.assert_allclose(g.sub_x[:, -1].float().numpy(), want, rtol=1e-2)
+    inflated = subreddits.set_column(
+        subreddits.schema.get_field_index("users"),
+        "users",
+        pa.array(np.full(subreddits.num_rows, 10**6, np.int64)),
+    )
+    same = load_graph(users, inflated, edges, features, message="all")
+    assert torch.equal(same.sub_x, g.sub_x)

@@ -17,6 +17,7 @@ from graph.metrics import (
     edge_keys,
     image_recall_at_k,
     link_auc,
+    per_user_auc,
     posting_accuracy,
     random_non_edges,
     recall_at_k,
@@ -235,3 +236,25 @@ def test_image_recall_ignores_users_without_images():
     assert math.isnan(image_recall_at_k(proj, IMAGE_USERS, IMAGES, np.array([1, 2, 3]), k=1))
     empty = np.zeros((0, 3), np.float32)
     assert math.isnan(image_recall_at_k(proj, np.empty(0, np.int64), empty, np.arange(6), k=1))
+
+
+def test_per_user_auc_does_not_penalise_a_score_scale_that_varies_by_user():
+    """User 0 scores everything high, user 1 everything low; each ranks its own held-out
+    subreddit first: per-user AUC 1, the pooled AUC lower."""
+    subs = torch.eye(4)
+    users = torch.tensor([[10.0, 9, 9, 9], [-9.0, -10, -10, -10]])
+    held = np.array([[0, 1], [0, 0]])  # (user 0, sub 0), (user 1, sub 0)
+    keys = keys_of(held, 4)
+    assert per_user_auc(users, subs, held, keys, negatives=3) == 1.0
+    assert link_auc(users, subs, held, keys) < 1.0
+
+
+def test_recall_ranks_only_what_is_not_a_known_positive_of_another_split():
+    """A test user's validation edge outranks its test edge: with it excluded, the test
+    edge is at the top (recall@1 = 1); left in the ranking it is a miss."""
+    subs = torch.eye(3)
+    users = torch.tensor([[1.0, 2.0, 0.0]])  # val sub 1 first, then test sub 0
+    test = np.array([[0], [0]])
+    val_key = keys_of(np.array([[0], [1]]), 3)
+    assert recall_at_k(users, subs, test, val_key, k=1) == 1.0
+    assert recall_at_k(users, subs, test, keys_of(np.zeros((2, 0), np.int64), 3), k=1) == 0.0

@@ -184,6 +184,7 @@ def test_every_table_is_delta(world):
     assert list(dag) == [s.name for s in STAGES]
     assert dag["features"]["producers"] == {
         "silver/subreddits": "graph",
+        "silver/edges": "graph",
         "silver/snippets": "graph",
         "silver/image_embeddings": "images",
         "bench/references": "split",
