@@ -221,15 +221,17 @@ def ablation(
     ]
     for r in rows:
         paper = f"{r['paper_posting_acc']:.0%}" if r["paper_posting_acc"] else "—"
-        cells = (
-            r["encoder"],
-            "yes" if r["image_align"] else "no",
-            f"{r['posting_acc']:.1%}",
-            f"{r['auc']:.3f}",
-            f"{r['recall_at_k']:.3f}",
-            f"{r['unseen_posting_acc']:.1%}",
-            paper,
+        metrics = (
+            (
+                f"{r['posting_acc']:.1%}",
+                f"{r['auc']:.3f}",
+                f"{r['recall_at_k']:.3f}",
+                f"{r['unseen_posting_acc']:.1%}",
+            )
+            if not r["note"]
+            else (r["note"], "—", "—", "—")
         )
+        cells = (r["encoder"], "yes" if r["image_align"] else "no", *metrics, paper)
         t.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     console.print(t)

@@ -31,6 +31,7 @@ ROW_KEYS = {
     "recall_at_k",
     "unseen_posting_acc",
     "paper_posting_acc",
+    "note",
 }
 
 
@@ -147,7 +148,9 @@ def test_variants_and_paper_figures():
     assert PAPER[("gat", True)] == max(PAPER.values())
 
 
-def test_run_ablation_skips_image_align_without_images(tmp_path):
+def test_a_variant_that_cannot_run_says_so_in_its_row(tmp_path):
+    """No image embeddings: the ImageAlign variant is not trained, and its row says why
+    (the table keeps every variant instead of leaving it out)."""
     root = tmp_path / "lake"
     write_silver_world(root, users=120, seed=3)
     Lake(root).write_table("silver/image_embeddings", IMAGE_EMBEDDINGS.empty_table())
@@ -155,7 +158,12 @@ def test_run_ablation_skips_image_align_without_images(tmp_path):
     seen: list[str] = []
     rows = run_ablation(str(root), cfg, (("lightgcn", True), ("tfidf", False)), seen.append)
     assert seen == ["ablation: tfidf"]
-    assert [(r["encoder"], r["image_align"]) for r in rows] == [("tfidf", False)]
+    assert [(r["encoder"], r["image_align"]) for r in rows] == [
+        ("lightgcn", True),
+        ("tfidf", False),
+    ]
+    assert rows[0]["note"].startswith("not run") and np.isnan(rows[0]["posting_acc"])
+    assert rows[1]["note"] is None and rows[1]["posting_acc"] > 0
 
 
 def test_cli_ablation(world, tmp_path):
