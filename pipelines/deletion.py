@@ -39,10 +39,11 @@ def _digests(names: frozenset[str], salt: str) -> set[str]:
     return {hashlib.sha256(f"{salt}\0{n}".encode()).hexdigest()[:32] for n in names}
 
 
-def _mention(names: frozenset[str]) -> re.Pattern:
-    """A name anywhere in raw text, not as part of a longer username."""
+def _mention(names: frozenset[str]) -> str:
+    """RE2 pattern: a name anywhere in text, case-insensitively, not as part of a longer
+    username (group 1 and 2 are the characters either side, for a replacement)."""
     alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9_-])(?:{alt})(?![A-Za-z0-9_-])", re.IGNORECASE)
+    return f"(^|[^A-Za-z0-9_-])(?i:{alt})($|[^A-Za-z0-9_-])"
 
 
 #: other users' text that may name a deleted user ("thanks u/Name"): redacted in place
@@ -52,8 +53,7 @@ TEXT_COLUMNS = ("body", "title", "selftext")
 def _redactor(names: frozenset[str]):
     """An `edit` for `Lake.delete_where`: every mention of `names` in other users' text
     columns becomes ``[deleted]`` (RE2, case-insensitive, whole usernames only)."""
-    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    pattern = f"(^|[^A-Za-z0-9_-])(?i:{alt})($|[^A-Za-z0-9_-])"
+    pattern = _mention(names)
 
     def edit(rows: pa.Table) -> pa.Table | None:
         changed = False
@@ -129,7 +129,7 @@ def _purge(lake: Lake, names: frozenset[str], bronze: bool = True) -> int:
         return mask
 
     def quarantine_rows(t: pa.Table) -> pa.Array:
-        mask = pa.array([bool(r) and bool(pattern.search(r)) for r in t["raw"].to_pylist()])
+        mask = pc.fill_null(pc.match_substring_regex(t["raw"], pattern), False)
         quarantined.update(t.filter(mask)["source_file"].to_pylist())
         return mask
 

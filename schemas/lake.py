@@ -324,18 +324,24 @@ class Lake:
             _write_delta_new(staged, data, spec)
             swap_in(staged, root)
             return
-        from deltalake import write_deltalake
+        _overwrite_delta(root, data, spec)
 
-        existed = is_delta(root)
-        write_deltalake(
-            str(root),
-            data,
-            mode="overwrite",
-            schema_mode="overwrite",
-            partition_by=list(spec.partition_by) or None,
-        )
-        if existed:
-            vacuum(root)
+
+def _overwrite_delta(root: Path, data, spec: TableSpec) -> None:
+    """One overwrite transaction of a Delta table (created when missing), then VACUUM
+    and log expiry when it replaced something."""
+    from deltalake import write_deltalake
+
+    existed = is_delta(root)
+    write_deltalake(
+        str(root),
+        data,
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=list(spec.partition_by) or None,
+    )
+    if existed:
+        vacuum(root)
 
 
 def is_delta(root: Path) -> bool:
@@ -662,21 +668,14 @@ def _delete_delta(
 
 def _delete_delta_rewrite(root: Path, spec: TableSpec, remove, edit=None) -> int:
     """Fallback for Delta tables with reader features: read, filter, overwrite, VACUUM."""
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import DeltaTable
 
     data = _conform(DeltaTable(str(root)).to_pyarrow_table(), spec.schema)
     mask = _mask(remove, data)
     n = pc.sum(mask).as_py() or 0
     kept = _edited(lambda: data.filter(pc.invert(mask)), n, edit)
     if kept is not None:
-        write_deltalake(
-            str(root),
-            kept,
-            mode="overwrite",
-            schema_mode="overwrite",
-            partition_by=list(spec.partition_by) or None,
-        )
-        vacuum(root)
+        _overwrite_delta(root, kept, spec)
     return n
 
 
