@@ -97,10 +97,6 @@ class GraphConfig(_Section):
     snippets_per_edge: int = Field(5, ge=1)
     seed: int = 0
 
-    def bot_names(self) -> frozenset[str]:
-        """Usernames on the bot list (empty lines and # comments skipped)."""
-        return read_names(self.bots, "graph.bots")
-
 
 class ImagesConfig(_Section):
     model: str | None = Field(None, description="CLIP path or id; null: colour features")
