@@ -185,6 +185,27 @@ def link_loss(h_user: Tensor, h_pos: Tensor, h_neg: Tensor) -> Tensor:
     )
 
 
+def softmax_link_loss(
+    h_user: Tensor,
+    h_pos: Tensor,
+    h_neg: Tensor,
+    collide: Tensor,
+    log_q_pos: Tensor,
+    log_q_neg: float,
+) -> Tensor:
+    """Sampled softmax of each user's positive against the batch's other positives
+    (in-batch negatives, popularity-sampled) and its `K` uniform negatives ([B, K, d]),
+    with the logQ correction (Yi et al. 2019) so the dot score stays unbiased by
+    popularity: a logit minus the log of its expected count under its proposal
+    (`log_q_pos` per in-batch column, `log_q_neg` for the uniform ones). `collide` [B, B]
+    masks in-batch entries that are known positives of the row's user."""
+    in_batch = h_user @ h_pos.T - log_q_pos[None, :]
+    in_batch = in_batch.masked_fill(collide, float("-inf"))
+    uniform = torch.einsum("bd,bkd->bk", h_user, h_neg) - log_q_neg
+    logits = torch.cat([in_batch, uniform], 1)
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
 def image_align_loss(user_proj: Tensor, images: Tensor, temperature: float) -> Tensor:
     """Symmetric InfoNCE between projected users and one of their images each (in-batch
     negatives); both inputs L2-normalised."""

@@ -1,5 +1,6 @@
 """Training on Ray Train: link prediction + ImageAlign, DDP over `num_workers`, a checkpoint
-every epoch, resume from the last checkpoint, early stopping on validation AUC.
+every epoch, resume from the last checkpoint, a cosine learning-rate schedule, early
+stopping on a validation metric (`select_on`, recall@k by default).
 
 `fit()` is the driver; `train_worker()` runs on every Ray Train worker and loads the graph
 from the lake itself (stages talk through the lake, not through objects).
@@ -30,7 +31,7 @@ from graph.metrics import (
     posting_accuracy,
     recall_at_k,
 )
-from graph.model import Encoder, ImageHead, image_align_loss, link_loss
+from graph.model import Encoder, ImageHead, image_align_loss, link_loss, softmax_link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
 from schemas.stage_io import REFERENCES, TableAccess
 
@@ -93,7 +94,11 @@ class Objective(nn.Module):
         self.encoder = encoder
         self.image_head = ImageHead(encoder.sub_in.out_features, max(image_dim, 1))
 
-    def forward(self, batch, bag, all_sub_x, images: torch.Tensor | None, image_rows, temp):
+    def forward(
+        self, batch, bag, all_sub_x, images: torch.Tensor | None, image_rows, temp, softmax=None
+    ):
+        """(link loss, ImageAlign loss). `softmax` = (collide, log_q_pos, log_q_neg) for
+        the sampled-softmax link loss (see `softmax_link_loss`), None for BCE."""
         h_user, h_sub = self.encoder(
             batch[USER].x,
             batch[SUB].x,
@@ -104,9 +109,8 @@ class Objective(nn.Module):
             seed_counts(batch),
         )
         src = batch[USER].src_index
-        lp = link_loss(
-            h_user[src], h_sub[batch[SUB].dst_pos_index], h_sub[batch[SUB].dst_neg_index]
-        )
+        parts = h_user[src], h_sub[batch[SUB].dst_pos_index], h_sub[batch[SUB].dst_neg_index]
+        lp = link_loss(*parts) if softmax is None else softmax_link_loss(*parts, *softmax)
         proj = self.image_head(h_user[image_rows]) if images is not None else None
         if proj is None or len(proj) < 2:
             zero = sum(p.sum() for p in self.image_head.parameters()) * 0.0
@@ -189,6 +193,24 @@ def _image_rows(batch, inputs: TrainInputs, rng: np.random.Generator):
     return local[torch.from_numpy(has)], torch.from_numpy(inputs.images[pick])
 
 
+def softmax_inputs(batch, train_keys: np.ndarray, graph: BipartiteGraph, negatives: int):
+    """(collide, log_q_pos, log_q_neg) of a batch for `softmax_link_loss`: in-batch pairs
+    that are training edges of the row's user (never negatives), and the log expected
+    count of each subreddit under in-batch (edge-uniform: degree / edges) and uniform
+    sampling."""
+    users = batch[USER].n_id[batch[USER].src_index].numpy()
+    subs = batch[SUB].n_id[batch[SUB].dst_pos_index].numpy()
+    b = len(users)
+    collide = np.isin(
+        np.repeat(users, b).astype(np.int64) * graph.num_subs + np.tile(subs, b), train_keys
+    ).reshape(b, b)
+    np.fill_diagonal(collide, False)
+    degree = graph.sub_csr.degree()[subs].astype(np.float64)
+    log_q_pos = np.log(b * np.maximum(degree, 1) / max(graph.num_edges, 1))
+    log_q_neg = float(np.log(negatives / graph.num_subs))
+    return torch.from_numpy(collide), torch.from_numpy(log_q_pos).float(), log_q_neg
+
+
 def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> dict:
     """AUC, posting accuracy and recall@k of any encoder's embeddings on a split."""
     g = inputs.graph
@@ -221,6 +243,7 @@ def train_epoch(
     """One pass over `loader` (seed edges = user-CSR `positions`); mean loss parts."""
     g = inputs.graph
     sub_x = g.sub_x.to(device)
+    train_keys = edge_keys(g.user_csr.row_of_entries(), g.user_csr.indices, g.num_subs)
     model.train()
     sums = {"loss_link": 0.0, "loss_image": 0.0}
     batches = 0
@@ -231,10 +254,17 @@ def train_epoch(
         drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
         batch[USER].x = mask_visual(batch[USER].x, drop)
         rows, images = _image_rows(batch, inputs, rng)
+        softmax = (
+            softmax_inputs(batch, train_keys, g, cfg["negatives"])
+            if cfg["loss"] == "softmax"
+            else None
+        )
         if device.type != "cpu":
             batch, bag = batch.to(device), tuple(t.to(device) for t in bag)
             rows, images = (None, None) if rows is None else (rows.to(device), images.to(device))
-        lp, ia = model(batch, bag, sub_x, images, rows, cfg["temperature"])
+            if softmax is not None:
+                softmax = (softmax[0].to(device), softmax[1].to(device), softmax[2])
+        lp, ia = model(batch, bag, sub_x, images, rows, cfg["temperature"], softmax)
         loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
         opt.zero_grad()
         loss.backward()
@@ -314,6 +344,8 @@ def train_worker(cfg: dict) -> None:
     n_per_rank = g.num_edges // world
     for epoch in range(state["epoch"], cfg["epochs"]):
         t0 = time.perf_counter()
+        for group in opt.param_groups:  # stateless per epoch: a resumed run continues it
+            group["lr"] = learning_rate(cfg, epoch)
         epoch_seed = cfg["seed"] * 1_000_003 + epoch
         order = np.random.default_rng(epoch_seed).permutation(g.num_edges)
         mine = np.sort(order[rank * n_per_rank : (rank + 1) * n_per_rank])
@@ -333,8 +365,8 @@ def train_worker(cfg: dict) -> None:
         metrics.update(val, val_auc=val.pop("auc"))
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
         state["history"].append(metrics)
-        score = metrics["val_auc"]
-        if score > state["best"]:
+        score = metrics[SELECT_ON[cfg["select_on"]]]
+        if state["best_model"] is None or score > state["best"]:
             state.update(best=score, bad_epochs=0, best_epoch=epoch + 1)
             state["best_model"] = {
                 k: v.detach().cpu().clone() for k, v in model.state_dict().items()
@@ -348,6 +380,18 @@ def train_worker(cfg: dict) -> None:
         _report(metrics, state, rank)
         if stop:
             break
+
+
+#: `encoder.select_on` -> the metrics-table column it reads
+SELECT_ON = {"auc": "val_auc", "recall_at_k": "recall_at_k", "posting_acc": "posting_acc"}
+
+
+def learning_rate(cfg: dict, epoch: int) -> float:
+    """The epoch's learning rate: constant, or cosine from `lr` down to `lr / 10`."""
+    if cfg["lr_schedule"] == "constant" or cfg["epochs"] <= 1:
+        return cfg["lr"]
+    frac = epoch / (cfg["epochs"] - 1)
+    return cfg["lr"] * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
 
 
 def _report(metrics: dict, state: dict, rank: int) -> None:

@@ -133,10 +133,23 @@ class EncoderConfig(_Section):
     )
     batch_size: int = Field(256, ge=2, description="seed edges per batch and worker")
     negatives: int = Field(4, ge=1, description="random subreddits per positive edge")
+    loss: Literal["softmax", "bce"] = Field(
+        "softmax",
+        description="softmax: sampled softmax over in-batch + random negatives with the "
+        "logQ correction; bce: binary cross-entropy against the random negatives",
+    )
     lr: float = Field(3e-3, gt=0)
+    lr_schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="cosine: decay per epoch from lr to lr/10 over `epochs`"
+    )
     weight_decay: float = Field(0.0, ge=0)
     epochs: int = Field(20, ge=1)
-    patience: int = Field(3, ge=1, description="epochs without a better val AUC before stopping")
+    select_on: Literal["recall_at_k", "auc", "posting_acc"] = Field(
+        "recall_at_k", description="validation metric for the best epoch and early stopping"
+    )
+    patience: int = Field(
+        3, ge=1, description="epochs without a better `select_on` metric before stopping"
+    )
     link_weight: float = Field(1.0, ge=0)
     image_weight: float = Field(0.5, ge=0, description="ImageAlign weight; 0 turns it off")
     temperature: float = Field(0.1, gt=0, description="ImageAlign InfoNCE temperature")
