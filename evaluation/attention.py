@@ -1,10 +1,12 @@
 """How well attention finds a user's planted communities (sample world only): per user,
 precision@m of their subreddits ranked by attention vs ranked by raw activity, where m is
-the number of planted-community subreddits among the user's subreddits."""
+the number of planted-community subreddits among the user's subreddits. A third ranking,
+TF-IDF (activity x log(users / the subreddit's users)), is the peer that discounts busy
+subreddits without any learning: attention should beat activity, and is compared to it."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,10 @@ class AttentionCheck:
     counts_win: int
     attention_precision: float
     counts_precision: float
+    tfidf_wins: int = 0  # attention vs the TF-IDF ranking: wins, ties, losses
+    tfidf_ties: int = 0
+    tfidf_losses: int = 0
+    tfidf_precision: float = float("nan")
 
     def summary(self) -> str:
         return (
@@ -28,7 +34,10 @@ class AttentionCheck:
             f"subreddits: attention ranks planted communities higher for "
             f"{self.attention_wins} ({self.attention_wins / max(self.users, 1):.0%}), ties "
             f"{self.ties}, activity higher for {self.counts_win}; mean precision@planted "
-            f"{self.attention_precision:.3f} (attention) vs {self.counts_precision:.3f} (activity)"
+            f"{self.attention_precision:.3f} (attention) vs {self.counts_precision:.3f} "
+            f"(activity). Against TF-IDF (activity x idf, precision "
+            f"{self.tfidf_precision:.3f}): attention higher for {self.tfidf_wins}, "
+            f"ties {self.tfidf_ties}, TF-IDF higher for {self.tfidf_losses}"
         )
 
 
@@ -50,30 +59,39 @@ def check_attention(
             subreddits["subreddit_id"].to_pylist(), subreddits["subreddit"].to_pylist(), strict=True
         )
     )
-    rows: dict[int, list[tuple[float, int, bool]]] = defaultdict(list)
-    for r in attention.to_pylist():
+    table = attention.to_pylist()
+    sub_users = Counter(r["subreddit_id"] for r in table)
+    n_users = len({r["user_id"] for r in table})
+    rows: dict[int, list[tuple[float, int, float, bool]]] = defaultdict(list)
+    for r in table:
         comms = planted_of.get(author[r["user_id"]], set())
         planted = community.get(name[r["subreddit_id"]]) in comms
-        rows[r["user_id"]].append((r["attention"], r["posts"] + r["comments"], planted))
-    wins = ties = losses = 0
-    pa_att, pa_cnt = [], []
+        activity = r["posts"] + r["comments"]
+        tfidf = activity * np.log(n_users / sub_users[r["subreddit_id"]])
+        rows[r["user_id"]].append((r["attention"], activity, tfidf, planted))
+    precisions = []  # per user: (attention, activity, tf-idf)
     for items in rows.values():
-        att, cnt, planted = (np.asarray(x) for x in zip(*items, strict=True))
+        att, cnt, tfidf, planted = (np.asarray(x) for x in zip(*items, strict=True))
         m = int(planted.sum())
         if m == 0 or m == len(planted):
             continue
-        p_att = _precision(np.argsort(-att, kind="stable"), planted, m)
-        p_cnt = _precision(np.argsort(-cnt, kind="stable"), planted, m)
-        pa_att.append(p_att)
-        pa_cnt.append(p_cnt)
-        wins += p_att > p_cnt
-        ties += p_att == p_cnt
-        losses += p_att < p_cnt
+        precisions.append(
+            [_precision(np.argsort(-x, kind="stable"), planted, m) for x in (att, cnt, tfidf)]
+        )
+    p = np.asarray(precisions, float).reshape(-1, 3)
+
+    def mean(col: int) -> float:
+        return float(p[:, col].mean()) if len(p) else float("nan")
+
     return AttentionCheck(
-        users=len(pa_att),
-        attention_wins=wins,
-        ties=ties,
-        counts_win=losses,
-        attention_precision=float(np.mean(pa_att)) if pa_att else float("nan"),
-        counts_precision=float(np.mean(pa_cnt)) if pa_cnt else float("nan"),
+        users=len(p),
+        attention_wins=int((p[:, 0] > p[:, 1]).sum()),
+        ties=int((p[:, 0] == p[:, 1]).sum()),
+        counts_win=int((p[:, 0] < p[:, 1]).sum()),
+        attention_precision=mean(0),
+        counts_precision=mean(1),
+        tfidf_wins=int((p[:, 0] > p[:, 2]).sum()),
+        tfidf_ties=int((p[:, 0] == p[:, 2]).sum()),
+        tfidf_losses=int((p[:, 0] < p[:, 2]).sum()),
+        tfidf_precision=mean(2),
     )

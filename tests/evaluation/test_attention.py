@@ -159,3 +159,14 @@ def test_only_skipped_users(ground_truth):
     assert (got.users, got.attention_wins, got.ties, got.counts_win) == (0, 0, 0, 0)
     assert math.isnan(got.attention_precision) and math.isnan(got.counts_precision)
     assert "on 0 users" in got.summary() and "(0%)" in got.summary()
+
+
+def test_tfidf_peer(ground_truth):
+    # 7 users; subreddit users: art_a 6, art_b 2, cats 2, general 5, news 3, so
+    # activity x log(7 / users) ranks: alice general > art_a (0), bob art_b, news (1/2),
+    # carol cats (1), gina news, general (0)
+    got = check(ROWS, ground_truth)
+    assert (got.tfidf_wins, got.tfidf_ties, got.tfidf_losses) == (2, 1, 1)
+    assert got.tfidf_precision == pytest.approx((0 + 0.5 + 1 + 0) / 4)
+    assert "TF-IDF (activity x idf, precision 0.375)" in got.summary()
+    assert "TF-IDF higher for 1" in got.summary()
