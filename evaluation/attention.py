@@ -59,7 +59,8 @@ def check_attention(
             subreddits["subreddit_id"].to_pylist(), subreddits["subreddit"].to_pylist(), strict=True
         )
     )
-    table = attention.to_pylist()
+    # one fixed order, so activity's ties are not broken by attention's order
+    table = attention.sort_by([("user_id", "ascending"), ("subreddit_id", "ascending")]).to_pylist()
     sub_users = Counter(r["subreddit_id"] for r in table)
     n_users = len({r["user_id"] for r in table})
     rows: dict[int, list[tuple[float, int, float, bool]]] = defaultdict(list)

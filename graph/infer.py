@@ -20,8 +20,11 @@ def embed_all(
     model: Encoder, g: BipartiteGraph, chunk: int = 4096, attention: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """(user embeddings, subreddit embeddings, attention) over the whole graph. Attention
-    is per user-CSR edge, the subreddit -> user weight averaged over heads and layers
-    (None for encoders without attention)."""
+    is per user-CSR edge: the first layer's subreddit -> user weight, averaged over heads
+    (None for encoders without attention). The first layer is the one that weighs a
+    user's subreddits by what they are (their own text and size); a deeper layer weighs
+    their aggregated neighbourhoods, and on the planted world it ranks a user's taste
+    communities no better than chance (README, "Attention readout")."""
     model.eval()
     dev = next(model.parameters()).device
 
@@ -51,11 +54,11 @@ def embed_all(
                 "user",
                 *on(h_sub[torch.from_numpy(src.astype(np.int64))], h_user[c], ei),
                 g.edge_attr[torch.from_numpy(pos)].to(dev),
-                attention=att_sum is not None,
+                attention=att_sum is not None and i == 0,
             )
             new_user.append(out.cpu())
-            if att_sum is not None:
-                att_sum[pos] += alpha.cpu().numpy()
+            if att_sum is not None and i == 0:
+                att_sum[pos] = alpha.cpu().numpy()
         for c in _chunks(g.num_subs, chunk):
             owner, pos = g.sub_csr.row_positions(c)
             src, local = np.unique(g.sub_csr.indices[pos], return_inverse=True)
@@ -69,8 +72,6 @@ def embed_all(
             new_sub.append(out.cpu())
         h_user = torch.cat(new_user) if new_user else h_user
         h_sub = torch.cat(new_sub)
-    if att_sum is not None:
-        att_sum /= len(model.to_user)
     return h_user, h_sub, att_sum
 
 

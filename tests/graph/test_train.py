@@ -17,7 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
@@ -90,7 +92,7 @@ def ray_local():
 def trained(tmp_path_factory):
     """World A: train (fixed 8 epochs, 1 worker) then embed, through the stage runner."""
     root = tmp_path_factory.mktemp("world_a") / "lake"
-    truth = write_silver_world(root)
+    truth = write_silver_world(root, busy_general=True)
     cfg, lake = config(root), Lake(root)
     t0 = time.perf_counter()
     train = run_stage(TRAIN, cfg, lake, QUIET)
@@ -202,7 +204,7 @@ def _snapshot_count(lake_root: Path) -> int:
 def test_killed_training_resumes(trained, tmp_path_factory):
     base = tmp_path_factory.mktemp("world_b")
     root = base / "lake"
-    write_silver_world(root)
+    write_silver_world(root, busy_general=True)  # the same world as `trained`
     lake = Lake(root)
     for name in SILVER:  # the same world, written again from the same seed
         assert lake.read(name).equals(trained["lake"].read(name)), name
@@ -254,9 +256,43 @@ def test_killed_training_resumes(trained, tmp_path_factory):
     print(f"killed after {killed_after:.1f}s, resumed at {details['resumed_at']}")
 
 
+def test_attention_finds_planted_communities_not_activity(trained, tmp_path):
+    """The attention readout (first layer, mean over heads): on a world where users are
+    busiest in general subreddits, it ranks their planted communities' subreddits above
+    raw activity for at least twice as many users as the reverse."""
+    from evaluation.attention import check_attention
+
+    lake, truth = trained["lake"], trained["truth"]
+    users, subs = lake.read("silver/users"), lake.read("silver/subreddits")
+    names = subs["subreddit"].to_pylist()
+    pq.write_table(
+        pa.table(
+            {
+                "author": users["author"],
+                "communities": [
+                    [f"c{c}" for c in truth["user_communities"][u]]
+                    for u in users["user_id"].to_pylist()
+                ],
+            }
+        ),
+        tmp_path / "users.parquet",
+    )
+    community = [truth["subreddit_community"][i] for i in range(len(names))]
+    pq.write_table(
+        pa.table(
+            {"subreddit": names, "community": [None if c is None else f"c{c}" for c in community]}
+        ),
+        tmp_path / "subreddits.parquet",
+    )
+    got = check_attention(lake.read("gold/attention"), users, subs, tmp_path)
+    assert got.users > 50, got
+    assert got.attention_wins >= 2 * max(got.counts_win, 1), got.summary()
+    assert got.attention_precision > got.counts_precision + 0.1, got.summary()
+
+
 def test_two_workers_match_one(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("world_c") / "lake"
-    write_silver_world(root)
+    write_silver_world(root, busy_general=True)  # the same world as `trained`
     lake = Lake(root)
     cfg = config(root, "encoder.num_workers=2", "encoder.cpus_per_worker=1")
     details = run_stage(TRAIN, cfg, lake, QUIET)["details"]

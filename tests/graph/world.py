@@ -1,8 +1,9 @@
 """A small synthetic silver lake with planted communities, for the encoder's tests.
 
 Users belong to one or two planted communities; they post in their communities'
-subreddits (and now and then in a few general ones), their images carry their
-communities' taste, and subreddit text vectors sit around their community's centroid.
+subreddits (and now and then in a few general ones; with `busy_general`, often and more
+than anywhere else), their images carry their communities' taste, and subreddit text
+vectors sit around their community's centroid.
 Written through `Lake.write_table`, so every table has its declared schema.
 """
 
@@ -29,6 +30,7 @@ def write_silver_world(
     subs_per_community: int = 4,
     general_subs: int = 3,
     seed: int = 0,
+    busy_general: bool = False,
 ) -> dict:
     """Write silver/{users,subreddits,edges,node_features,image_embeddings} under lake
     `root`; returns the planted truth:
@@ -66,12 +68,14 @@ def write_silver_world(
             k = int(rng.integers(min(2, spc), spc + 1))
             subs += (c * spc + rng.choice(spc, size=k, replace=False)).tolist()
         for j in range(general_subs):
-            if rng.random() < 0.25:
+            if rng.random() < (0.6 if busy_general else 0.25):
                 subs.append(communities * spc + j)
+        # busy_general: general subreddits are where users are most active (as on Reddit)
+        rates = (3.0, 6.0, 6.0, 12.0) if busy_general else (3.0, 6.0, 1.0, 2.0)
         for s in subs:
             planted = sub_comm[s] is not None
-            p = int(rng.poisson(3.0 if planted else 1.0))
-            cm = int(rng.poisson(6.0 if planted else 2.0)) + (1 if p == 0 else 0)
+            p = int(rng.poisson(rates[0] if planted else rates[2]))
+            cm = int(rng.poisson(rates[1] if planted else rates[3])) + (1 if p == 0 else 0)
             eu.append(u)
             es.append(s)
             posts.append(p)
