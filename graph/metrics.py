@@ -121,20 +121,55 @@ def recall_at_k(
     return float(np.concatenate(recalls).mean())
 
 
+def mean_images(
+    users: np.ndarray, image_users: np.ndarray, images: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted users among `users` that posted images, their mean image embedding)."""
+    users = np.unique(users[np.isin(users, image_users)])
+    sums = np.zeros((len(users), images.shape[1] if images.ndim == 2 else 0), np.float64)
+    counts = np.zeros(len(users))
+    idx = np.searchsorted(users, image_users)
+    mine = (idx < len(users)) & (users[idx.clip(0, max(len(users) - 1, 0))] == image_users)
+    np.add.at(sums, idx[mine], images[mine])
+    np.add.at(counts, idx[mine], 1)
+    return users, sums / np.maximum(counts, 1)[:, None]
+
+
 def image_recall_at_k(
     user_proj: torch.Tensor, image_users: np.ndarray, images: np.ndarray, users: np.ndarray, k: int
 ) -> float:
     """Among `users` that posted images: how often a user's own mean image embedding is in
     the top k for their projected embedding (chance k / len(users))."""
-    has = np.isin(users, image_users)
-    users = np.unique(users[has])
+    users, means = mean_images(users, image_users, images)
     if len(users) < 2 or len(images) == 0:
         return float("nan")
-    sums = np.zeros((len(users), images.shape[1]), np.float64)
-    idx = np.searchsorted(users, image_users)
-    mine = (idx < len(users)) & (users[idx.clip(0, len(users) - 1)] == image_users)
-    np.add.at(sums, idx[mine], images[mine])
-    target = torch.nn.functional.normalize(torch.from_numpy(sums).float(), dim=-1)
+    target = torch.nn.functional.normalize(torch.from_numpy(means).float(), dim=-1)
     scores = user_proj[torch.from_numpy(users)] @ target.T
     top = scores.topk(min(k, len(users)), dim=1).indices
     return float((top == torch.arange(len(users))[:, None]).any(1).float().mean())
+
+
+def probe_image_recall(
+    h_user: torch.Tensor,
+    image_users: np.ndarray,
+    images: np.ndarray,
+    fit_users: np.ndarray,
+    eval_users: np.ndarray,
+    k: int,
+    ridge: float = 1.0,
+) -> float:
+    """Image recall@k of *any* user embedding, the same way for every encoder: a ridge
+    probe from embeddings to users' mean image embedding, fitted on `fit_users` and scored
+    with `image_recall_at_k` on `eval_users` (disjoint; chance k / their number). Given
+    embeddings computed without the visual input, it says how much of what a user posts
+    their communities alone reveal: the measure of what ImageAlign adds."""
+    fit, y = mean_images(np.setdiff1d(fit_users, eval_users), image_users, images)
+    if len(fit) < 2 or len(images) == 0:
+        return float("nan")
+    x = h_user[torch.from_numpy(fit)].double().numpy()
+    mu_x, sd_x, mu_y = x.mean(0), x.std(0) + 1e-9, y.mean(0)
+    xs = (x - mu_x) / sd_x
+    w = np.linalg.solve(xs.T @ xs + ridge * len(fit) * np.eye(x.shape[1]), xs.T @ (y - mu_y))
+    pred = (h_user.double().numpy() - mu_x) / sd_x @ w + mu_y
+    proj = torch.nn.functional.normalize(torch.from_numpy(pred).float(), dim=-1)
+    return image_recall_at_k(proj, image_users, images, eval_users, k)

@@ -41,7 +41,14 @@ def train(io: StageIO) -> None:
     import pyarrow as pa
 
     from graph.artifacts import plot_metrics, save_model
-    from graph.train import build_objective, evaluate, fit, read_inputs
+    from graph.train import (
+        blind_user_embeddings,
+        build_objective,
+        evaluate,
+        fit,
+        image_probe,
+        read_inputs,
+    )
     from schemas.gold import TRAIN_METRICS
 
     cfg = io.config.encoder.model_dump()
@@ -76,6 +83,9 @@ def train(io: StageIO) -> None:
     save_model(out / MODEL_FILE, cfg, model.encoder.state_dict(), dims, name)
     test = evaluate(model, inputs, cfg, "test")
     unseen = evaluate(model, inputs, cfg, "inductive")
+    if len(inputs.images):
+        h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg["inference_chunk"])
+        unseen["image_probe_recall"] = image_probe(h_blind, inputs, cfg)
     _print_history(io, history, test, unseen)
     io.details.update(
         run=name,

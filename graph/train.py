@@ -29,6 +29,7 @@ from graph.metrics import (
     link_auc,
     per_user_auc,
     posting_accuracy,
+    probe_image_recall,
     recall_at_k,
 )
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss, softmax_link_loss
@@ -277,6 +278,27 @@ def train_epoch(
     return {k: v / max(batches, 1) for k, v in sums.items()} | {"batches": batches}
 
 
+def blind_user_embeddings(encoder: Encoder, g: BipartiteGraph, chunk: int) -> torch.Tensor:
+    """Every user's embedding with the visual profile input hidden: what their
+    subreddits alone say about them."""
+    blind = dataclasses.replace(g, user_x=mask_visual(g.user_x))
+    return embed_all(encoder, blind, chunk)[0]
+
+
+def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: dict) -> float:
+    """Blind image recall@k of any encoder's user embeddings, one protocol for all: a
+    ridge probe fitted on training users, scored on unseen users (never trained on)."""
+    role = inputs.graph.user_role
+    return probe_image_recall(
+        h_blind,
+        inputs.image_users,
+        inputs.images,
+        np.flatnonzero(~role),
+        np.flatnonzero(role),
+        cfg["recall_k"],
+    )
+
+
 def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
     """Metrics of the current weights on a split of held-out edges (users of that split
     for image retrieval)."""
@@ -286,8 +308,7 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
     if len(inputs.images):
         # the visual profile is an input: retrieval is scored without it, so it measures
         # how well the graph embedding predicts a user's images from their communities
-        blind = dataclasses.replace(g, user_x=mask_visual(g.user_x))
-        h_blind, _, _ = embed_all(model.encoder, blind, cfg["inference_chunk"])
+        h_blind = blind_user_embeddings(model.encoder, g, cfg["inference_chunk"])
         with torch.no_grad():
             dev = next(model.parameters()).device
             proj = model.image_head(h_blind.to(dev)).cpu()

@@ -19,6 +19,7 @@ from graph.metrics import (
     link_auc,
     per_user_auc,
     posting_accuracy,
+    probe_image_recall,
     random_non_edges,
     recall_at_k,
 )
@@ -258,3 +259,25 @@ def test_recall_ranks_only_what_is_not_a_known_positive_of_another_split():
     val_key = keys_of(np.array([[0], [1]]), 3)
     assert recall_at_k(users, subs, test, val_key, k=1) == 1.0
     assert recall_at_k(users, subs, test, keys_of(np.zeros((2, 0), np.int64), 3), k=1) == 0.0
+
+
+def test_probe_image_recall_reads_what_embeddings_carry():
+    """A ridge probe fitted on some users finds the others' images when the embedding
+    linearly encodes them, and sits near chance when it is noise."""
+    rng = np.random.default_rng(0)
+    n, d, dim = 400, 8, 5
+    taste = rng.normal(size=(n, dim))
+    image_users = np.repeat(np.arange(n), 3)
+    images = (taste[image_users] + 0.3 * rng.normal(size=(3 * n, dim))).astype(np.float32)
+    mix = rng.normal(size=(dim, d))
+    informative = torch.from_numpy(taste @ mix + 0.1 * rng.normal(size=(n, d))).float()
+    noise = torch.from_numpy(rng.normal(size=(n, d))).float()
+    fit, held = np.arange(300), np.arange(300, n)
+    good = probe_image_recall(informative, image_users, images, fit, held, k=5)
+    bad = probe_image_recall(noise, image_users, images, fit, held, k=5)
+    chance = 5 / len(held)
+    assert good > 0.8, good
+    assert bad < 3 * chance, bad
+    # held-out users never fit the probe, even when listed among the fit users
+    assert probe_image_recall(informative, image_users, images, np.arange(n), held, k=5) == good
+    assert math.isnan(probe_image_recall(noise, image_users, images, held[:1], held[1:], k=5))
