@@ -179,13 +179,15 @@ def ablation(
     config: ConfigOpt = None,
     only: Annotated[
         str | None,
-        typer.Option(help="comma-separated encoders (tfidf,lightgcn,sage,gat,gatv2)"),
+        typer.Option(help="comma-separated encoders (tfidf,als,lightgcn,sage,gat,gatv2)"),
     ] = None,
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
-    """Encoder ablation on the silver graph: posting accuracy of TF-IDF, LightGCN,
-    GraphSAGE, GAT, GATv2, each with and without ImageAlign (same splits and metrics).
-    Saves reports/ablation/ablation.{parquet,md}."""
+    """Encoder ablation on the silver graph: posting accuracy of TF-IDF, implicit ALS,
+    LightGCN, GraphSAGE, GAT, GATv2, the GNNs with and without ImageAlign (same splits and
+    metrics). Saves reports/ablation/ablation.{parquet,md}."""
+    import math
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -197,6 +199,9 @@ def ablation(
     if not lake.rows("silver/edges"):
         _fail(f"no silver/edges in {lake.root}: run 'zipp run graph images features' first")
     wanted = {w.strip() for w in only.split(",")} if only else None
+    unknown = (wanted or set()) - {conv for conv, _ in VARIANTS} - {""}
+    if unknown:
+        _fail(f"unknown encoder(s) for --only: {', '.join(sorted(unknown))}")
     variants = tuple(v for v in VARIANTS if wanted is None or v[0] in wanted)
     starter("ray", cfg)()
     rows = run_ablation(
@@ -213,14 +218,17 @@ def ablation(
         f"recall@{cfg.encoder.recall_k}",
         "unseen users' posting acc",
         "paper",
+        "note",
     ):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="left" if col == "note" else "right")
     lines = [
-        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc | paper |",
-        "|---|---|---|---|---|---|---|",
+        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc | paper"
+        " | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         paper = f"{r['paper_posting_acc']:.0%}" if r["paper_posting_acc"] else "—"
+        ran = not (r["note"] and math.isnan(r["posting_acc"]))  # not run: the reason shows
         metrics = (
             (
                 f"{r['posting_acc']:.1%}",
@@ -228,10 +236,11 @@ def ablation(
                 f"{r['recall_at_k']:.3f}",
                 f"{r['unseen_posting_acc']:.1%}",
             )
-            if not r["note"]
+            if ran
             else (r["note"], "—", "—", "—")
         )
-        cells = (r["encoder"], "yes" if r["image_align"] else "no", *metrics, paper)
+        note = (r["note"] or "—") if ran else "—"
+        cells = (r["encoder"], "yes" if r["image_align"] else "no", *metrics, paper, note)
         t.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     console.print(t)
