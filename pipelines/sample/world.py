@@ -1,10 +1,27 @@
-"""`zipp sample`: a Reddit world with planted communities, written as published dumps.
+"""`zipp sample`: planted world v2, a Reddit world written as published monthly dumps.
 
 Output under DIR:
   dumps/RS_YYYY-MM.zst, dumps/RC_YYYY-MM.zst   Pushshift/Arctic Shift field names and types
   images/<id>.png                              served as <image_base_url>/images/<id>.png
-  ground_truth/{users,communities,subreddits}.parquet
-Deterministic by seed.
+  ground_truth/*.parquet                       every planted thing (see `GROUND_TRUTH`)
+  world.json                                   the spec
+Deterministic by seed: the same spec gives byte-identical dumps, images and ground truth.
+
+What is planted (no pipeline stage reads it; checks and reports may):
+- communities with a vocabulary and a visual taste; each owns subreddits whose
+  popularity follows one Zipf law over all community subreddits; a community's prior
+  is the sum of its subreddits' popularity, so community sizes vary;
+- generic high-traffic subreddits without a taste (AskReddit, news, ...) that take a
+  Beta-distributed share of each user's activity, often more than any taste subreddit;
+- users in 1-4 communities with a Dirichlet mixture and a few favourite subreddits per
+  community (picked by popularity); the mixture drifts month to month and some users
+  pick up a new community in a later month;
+- demographics (age band, gender, region), shown weakly in the community prior and in
+  occasional marker phrases in comments;
+- image posts whose look follows the poster's taste with noise (per-image taste kept).
+
+Everything is drawn with numpy over whole months (see `pipelines/sample/dumps.py` for
+the vectorised JSON writer), so a million users write in minutes.
 """
 
 from __future__ import annotations
@@ -12,38 +29,78 @@ from __future__ import annotations
 import calendar
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import zstandard
 from rich.console import Console
 from rich.progress import Progress
 
 from pipelines.sample.images import TASTE_FIELDS, render_png
+from pipelines.sample.lines import b36, check_json_safe
 from pipelines.sample.vocab import (
     ADJECTIVES,
-    BOTS,
-    GENERAL,
-    GENERAL_SUBREDDITS,
+    GENERIC_SUBREDDITS,
     NOUNS,
+    SUBREDDIT_NUMBERS,
+    SUBREDDIT_PREFIXES,
     SUBREDDIT_SUFFIXES,
     THEMES,
 )
 
+WORLD_VERSION = "planted-world-v2"
+
 POST_KINDS = ("self", "image", "gallery", "link")
-POST_KIND_P = (0.35, 0.35, 0.15, 0.15)
+SELF, IMAGE, GALLERY, LINK = range(len(POST_KINDS))
+#: Post kind probabilities in community subreddits and in generic ones.
+COMMUNITY_KIND_P = (0.35, 0.35, 0.15, 0.15)
+GENERIC_KIND_P = (0.5, 0.08, 0.0, 0.42)
+
+#: Demographic attribute -> (values, population shares).
+DEMOGRAPHICS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    "age_band": (("18-24", "25-34", "35-44", "45-54", "55+"), (0.3, 0.33, 0.18, 0.11, 0.08)),
+    "gender": (("female", "male", "nonbinary"), (0.4, 0.56, 0.04)),
+    "region": (
+        ("north_america", "europe", "latin_america", "asia", "oceania", "africa"),
+        (0.45, 0.25, 0.1, 0.1, 0.05, 0.05),
+    ),
+}
+DEMOGRAPHIC_VALUES = tuple(v for values, _ in DEMOGRAPHICS.values() for v in values)
+
+ZIPF_EXPONENT = 1.0  # subreddit popularity ~ 1 / rank**s over all community subreddits
+PRIOR_POWER = 0.5  # community prior ~ (summed popularity of its subreddits) ** power
+MIN_SUBREDDITS = 2  # per community
+COMMUNITIES_P = (0.4, 0.3, 0.2, 0.1)  # users in 1, 2, 3, 4 communities
+MAX_COMMUNITIES = len(COMMUNITIES_P)
+MIXTURE_ALPHA = 1.5  # Dirichlet concentration of a user's community mixture
+FAVOURITES = 3  # favourite draws (with replacement, by popularity) per user and community
+EXPLORE = 0.1  # share of community activity outside the favourites (by popularity)
+STRAY = 0.03  # share of community activity in a random community's subreddit
+GENERIC_SHARE = (2.0, 2.0)  # Beta(a, b) of each user's share of generic activity
+GENERIC_CONCENTRATION = 3.0  # Dirichlet over generic subreddits, mean = their popularity
+DRIFT_SIGMA = 0.3  # month to month: mixture *= lognormal(0, sigma), renormalised
+PICKUP = 0.15  # chance per later month that a user in < 4 communities joins one more
+PICKUP_SHARE = (0.1, 0.35)  # the new community's share of that month's mixture
+DEMOGRAPHIC_AFFINITY = 0.4  # sd of each community's log-prior shift per demographic value
+TASTE_NOISE = 0.04  # user taste around the mixture of their communities' tastes
+IMAGE_NOISE = 0.05  # image taste around its poster's taste
+GALLERY_FAILED = 0.2  # galleries with a failed upload entry
 
 
 @dataclass(frozen=True)
 class SampleSpec:
-    users: int = 400
+    """What to generate. The defaults are the demo world."""
+
+    users: int = 2000
     seed: int = 7
-    communities: int = 8
-    subreddits_per_community: int = 4
+    communities: int = 48
+    subreddits: int = 1200  # community subreddits; the generic ones come on top
     months: tuple[str, ...] = ("2021-05", "2021-06")
     posts_per_user_month: float = 2.0
     comments_per_user_month: float = 8.0
@@ -53,541 +110,550 @@ class SampleSpec:
     corrupt_lines: int = 2
     deleted_share: float = 0.03
     removed_share: float = 0.03
+    zstd_level: int = 3  # one setting for demo and large worlds (see lines.zstd_params)
+
+
+def month_bounds(month: str) -> tuple[int, int]:
+    """[start, end) of a YYYY-MM month in epoch seconds (UTC)."""
+    y, m = (int(x) for x in month.split("-"))
+    start = int(datetime(y, m, 1, tzinfo=UTC).timestamp())
+    return start, start + calendar.monthrange(y, m)[1] * 86400
+
+
+def _camel(theme: str) -> str:
+    return "".join(w.capitalize() for w in theme.split("_"))
+
+
+def subreddit_names(
+    theme: str, vocab: tuple[str, ...], n: int, rng: np.random.Generator, taken: set[str]
+) -> list[str]:
+    """`n` Reddit-like names for a community's subreddits, most popular first.
+
+    The theme itself comes first (`AnalogPhotography`, `analogphotography`), then vocabulary
+    words with suffixes, prefixes and numbers (`LeicaPorn`, `TruePortra`, `Velvia400`) in a
+    seeded order. Unique case-insensitively across `taken`, 3-21 characters.
+    """
+    words = [w.capitalize() for w in vocab]
+    combos = [w + s for w in words for s in SUBREDDIT_SUFFIXES]
+    combos += [p + w for w in words for p in SUBREDDIT_PREFIXES]
+    combos += [w + d for w in words for d in SUBREDDIT_NUMBERS] + list(vocab)
+    head = [_camel(theme), theme.replace("_", "")]
+    names = []
+    for name in head + [combos[i] for i in rng.permutation(len(combos))]:
+        if 3 <= len(name) <= 21 and name.lower() not in taken:
+            taken.add(name.lower())
+            names.append(name)
+            if len(names) == n:
+                return names
+    base = _camel(theme)[:14]
+    while len(names) < n:  # only when many communities share one theme
+        name = f"{base}{len(taken)}"
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            names.append(name)
+    return names
+
+
+def _rows_cdf(weights: np.ndarray) -> np.ndarray:
+    """Per-row cumulative distributions, flattened with the row number added (see `draw`)."""
+    cum = np.cumsum(weights, axis=1)
+    cum /= cum[:, -1:]
+    cum[:, -1] = 1.0
+    return (cum + np.arange(len(weights))[:, None]).ravel()
+
+
+def draw(flat_cdf: np.ndarray, width: int, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One column per entry of `rows`, drawn from that row's distribution (inverse CDF)."""
+    col = np.searchsorted(flat_cdf, rows + u, side="right") - rows * width
+    return np.minimum(col, width - 1)
 
 
 @dataclass
-class Community:
+class Month:
+    """One month's activity as arrays; posts and comments sorted by created_utc."""
+
+    index: int
     name: str
-    vocab: list[str]
-    taste: np.ndarray
-    subreddits: list[str] = field(default_factory=list)
-
-
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
-
-
-def _month_bounds(month: str) -> tuple[int, int]:
-    y, m = (int(x) for x in month.split("-"))
-    start = datetime(y, m, 1, tzinfo=UTC)
-    days = calendar.monthrange(y, m)[1]
-    return int(start.timestamp()), int(start.timestamp()) + days * 86400
+    start: int
+    end: int
+    # posts
+    post_serial: np.ndarray  # global post number (ids derive from it)
+    post_user: np.ndarray
+    post_sub: np.ndarray
+    post_kind: np.ndarray  # index into POST_KINDS
+    post_deleted: np.ndarray
+    post_created: np.ndarray
+    post_comments: np.ndarray  # num_comments, bots included
+    post_failed: np.ndarray  # galleries with a failed upload entry
+    # images, grouped by post in post order
+    image_post: np.ndarray  # row in the posts arrays
+    image_position: np.ndarray  # 0 for image posts, 0.. for gallery items
+    image_taste: np.ndarray  # (images, len(TASTE_FIELDS))
+    image_follows: np.ndarray  # False: generic subreddit, random look
+    # comments
+    comment_serial: np.ndarray
+    comment_user: np.ndarray  # -1 for bots
+    comment_bot: np.ndarray  # index into BOTS, -1 for users
+    comment_post: np.ndarray  # row in the posts arrays
+    comment_parent: np.ndarray  # row in the comments arrays, -1: the post
+    comment_deleted: np.ndarray
+    comment_created: np.ndarray
 
 
 class World:
-    """The planted structure: communities, subreddits, users with mixtures and tastes."""
+    """The planted structure: communities, subreddits, users, their mixtures and tastes.
+
+    Subreddits are numbered community by community (most popular first inside each), then
+    the generic ones. Arrays are indexed by user, community or subreddit number.
+    """
 
     def __init__(self, spec: SampleSpec):
+        if spec.subreddits < MIN_SUBREDDITS * spec.communities:
+            raise ValueError(f"need at least {MIN_SUBREDDITS} subreddits per community")
+        check_json_safe(spec.image_base_url)
         self.spec = spec
-        self.rng = np.random.default_rng(spec.seed)
-        rng = self.rng
-        themes = list(THEMES)
-        self.communities: list[Community] = []
-        for k in range(spec.communities):
-            theme = themes[k % len(themes)]
-            name = theme if k < len(themes) else f"{theme}_{k // len(themes)}"
-            hue = rng.uniform(0, 1)
-            taste = np.array(
-                [
-                    hue,
-                    (hue + rng.uniform(0.05, 0.25)) % 1,
-                    rng.uniform(0.2, 1),
-                    rng.uniform(0.25, 0.95),
-                    rng.uniform(0, 1),
-                    rng.uniform(0, 1),
-                ]
-            )
-            c = Community(name, THEMES[theme], taste)
-            base = "".join(w.capitalize() for w in theme.split("_"))
-            for j in range(spec.subreddits_per_community):
-                suffix = SUBREDDIT_SUFFIXES[j % len(SUBREDDIT_SUFFIXES)]
-                c.subreddits.append(f"{base}{suffix}" + (str(k) if k >= len(themes) else ""))
-            self.communities.append(c)
-        self.subreddit_ids = {}
-        all_subs = [s for c in self.communities for s in c.subreddits] + GENERAL_SUBREDDITS
-        for i, s in enumerate(all_subs):
-            self.subreddit_ids[s] = "t5_" + _b36(36**4 + i * 7919)
-        n = spec.users
-        self.usernames = []
-        seen = set()
-        for _ in range(n):
-            name = f"{ADJECTIVES[rng.integers(len(ADJECTIVES))]}_{NOUNS[rng.integers(len(NOUNS))]}"
-            name = f"{name}{rng.integers(10, 9999)}"
-            while name in seen:
-                name += "x"
-            seen.add(name)
-            self.usernames.append(name)
-        self.user_fullnames = ["t2_" + _b36(36**5 + i * 104729) for i in range(n)]
-        self.user_comms: list[np.ndarray] = []
-        self.user_mix: list[np.ndarray] = []
-        self.user_taste = np.zeros((n, len(TASTE_FIELDS)))
-        self.activity = rng.lognormal(0, 0.6, n)
-        for u in range(n):
-            k = rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15])
-            comms = rng.choice(spec.communities, size=min(k, spec.communities), replace=False)
-            mix = rng.dirichlet(np.full(len(comms), 2.0))
-            order = np.argsort(-mix)
-            comms, mix = comms[order], mix[order]
-            self.user_comms.append(comms)
-            self.user_mix.append(mix)
-            dominant = self.communities[comms[0]].taste
-            taste = sum(m * self.communities[c].taste for c, m in zip(comms, mix, strict=True))
-            taste[:2] = dominant[:2]  # hues do not average; keep the dominant palette
-            self.user_taste[u] = np.clip(taste + rng.normal(0, 0.04, len(taste)), 0, 1)
+        self.max_communities = min(MAX_COMMUNITIES, spec.communities)
+        self.bounds = [month_bounds(m) for m in spec.months]
+        rng = np.random.default_rng([spec.seed, 0])
+        self._communities(rng)
+        self._subreddits(rng)
+        self._users(rng)
+        self._memberships(rng)
+        self._tastes(rng)
 
-    def ground_truth(self) -> dict[str, pa.Table]:
+    # ------------------------------------------------------------ structure
+    def _communities(self, rng: np.random.Generator) -> None:
+        c = self.spec.communities
+        themes = list(THEMES)
+        self.theme = np.arange(c) % len(themes)  # index into THEMES
+        self.community_names = [
+            themes[k % len(themes)] + (f"_{k // len(themes)}" if k >= len(themes) else "")
+            for k in range(c)
+        ]
+        hue = rng.uniform(0, 1, c)
+        self.community_taste = np.stack(
+            [
+                hue,
+                (hue + rng.uniform(0.05, 0.25, c)) % 1,
+                rng.uniform(0.2, 1, c),
+                rng.uniform(0.25, 0.95, c),
+                rng.uniform(0, 1, c),
+                rng.uniform(0, 1, c),
+            ],
+            axis=1,
+        )
+        self.affinity = rng.normal(0, DEMOGRAPHIC_AFFINITY, (c, len(DEMOGRAPHIC_VALUES)))
+
+    def _subreddits(self, rng: np.random.Generator) -> None:
+        c, s = self.spec.communities, self.spec.subreddits
+        size_weight = rng.lognormal(0, 0.7, c)
+        sizes = MIN_SUBREDDITS + rng.multinomial(
+            s - MIN_SUBREDDITS * c, size_weight / size_weight.sum()
+        )
+        community = np.repeat(np.arange(c), sizes)
+        weight = 1.0 / (rng.permutation(s) + 1.0) ** ZIPF_EXPONENT
+        order = np.lexsort((-weight, community))
+        self.sub_community = community[order]
+        self.sub_weight = weight[order] / weight.sum()  # sums to 1 over community subreddits
+        self.community_lo = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.community_size = sizes
+        self.community_weight = np.bincount(self.sub_community, self.sub_weight, c)
+        prior = self.community_weight**PRIOR_POWER
+        self.community_prior = prior / prior.sum()
+        taken = {g.lower() for g in GENERIC_SUBREDDITS}
+        names: list[str] = []
+        themes = list(THEMES)
+        for k in range(c):
+            theme = themes[self.theme[k]]
+            names += subreddit_names(theme, THEMES[theme], int(sizes[k]), rng, taken)
+        generic = 1.0 / np.arange(1, len(GENERIC_SUBREDDITS) + 1)
+        self.generic_weight = generic / generic.sum()
+        self.first_generic = s
+        self.subreddit_names = names + list(GENERIC_SUBREDDITS)
+        n = len(self.subreddit_names)
+        self.sub_community = np.concatenate([self.sub_community, np.full(len(generic), -1)])
+        self.subreddit_ids = pc.binary_join_element_wise(
+            "t5_", b36(36**4 + np.arange(n) * 7919), ""
+        )
+        self.sub_cdf = np.cumsum(self.sub_weight)  # over community subreddits
+
+    def _users(self, rng: np.random.Generator) -> None:
+        n = self.spec.users
+        numbers = 99990  # suffixes 10..99999
+        combos = len(ADJECTIVES) * len(NOUNS) * numbers
+        pick = rng.choice(combos, n, replace=False)
+        adj, rest = np.divmod(pick, len(NOUNS) * numbers)
+        noun, number = np.divmod(rest, numbers)
+        self.usernames = pc.binary_join_element_wise(
+            pa.array(ADJECTIVES).take(pa.array(adj)),
+            "_",
+            pa.array(NOUNS).take(pa.array(noun)),
+            pc.cast(pa.array(number + 10), pa.string()),
+            "",
+        )
+        self.user_fullnames = pc.binary_join_element_wise(
+            "t2_", b36(36**5 + np.arange(n) * 104729), ""
+        )
+        self.demographics = np.stack(
+            [rng.choice(len(values), n, p=p) for values, p in DEMOGRAPHICS.values()], axis=1
+        )
+        offsets = np.cumsum([0] + [len(v) for v, _ in DEMOGRAPHICS.values()])[:-1]
+        self.demographic_value = self.demographics + offsets  # index into DEMOGRAPHIC_VALUES
+        self.activity = rng.lognormal(0, 0.6, n)
+        self.generic_share = rng.beta(*GENERIC_SHARE, n)
+        alpha = GENERIC_CONCENTRATION * self.generic_weight
+        pref = rng.gamma(alpha, size=(n, len(alpha))) + 1e-12
+        self.generic_pref = pref / pref.sum(axis=1, keepdims=True)
+        self.generic_cdf = _rows_cdf(self.generic_pref)
+
+    def _memberships(self, rng: np.random.Generator) -> None:
+        """Communities (Gumbel top-k on the demographic prior), mixtures, drift, favourites."""
+        n, k = self.spec.users, self.max_communities
+        log_prior = np.log(self.community_prior)
+        top = np.empty((n, k), dtype=np.int64)
+        for lo in range(0, n, 1 << 17):
+            hi = min(n, lo + (1 << 17))
+            logits = log_prior + self.affinity[:, self.demographic_value[lo:hi]].sum(axis=2).T
+            keys = logits + rng.gumbel(size=logits.shape)
+            best = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+            rank = np.argsort(-np.take_along_axis(keys, best, axis=1), axis=1)
+            top[lo:hi] = np.take_along_axis(best, rank, axis=1)
+        self.top = top  # the first `joined` are the user's communities, in order of joining
+        p = np.array(COMMUNITIES_P[:k]) / sum(COMMUNITIES_P[:k])
+        joined = rng.choice(k, n, p=p) + 1
+        gamma = rng.gamma(MIXTURE_ALPHA, size=(n, k)) * (np.arange(k) < joined[:, None])
+        mix = gamma / gamma.sum(axis=1, keepdims=True)
+        mixes = [mix]
+        for _ in self.spec.months[1:]:
+            mix = mix * rng.lognormal(0, DRIFT_SIGMA, (n, k))
+            mix /= mix.sum(axis=1, keepdims=True)
+            pickup = (joined < k) & (rng.random(n) < PICKUP)
+            share = rng.uniform(*PICKUP_SHARE, n) * pickup
+            mix *= 1 - share[:, None]
+            mix[np.flatnonzero(pickup), joined[pickup]] = share[pickup]
+            joined = joined + pickup
+            mixes.append(mix)
+        self.joined = joined
+        self.month_mix = np.stack(mixes)  # (months, users, max_communities)
+        self.mix_cdf = [_rows_cdf(m) for m in self.month_mix]
+        # favourites: FAVOURITES draws by popularity inside each of the (possible) communities
+        self.favourites = self.popular_in(
+            np.repeat(top, FAVOURITES, axis=1), rng.random((n, k * FAVOURITES))
+        ).reshape(n, k, FAVOURITES)
+
+    def _tastes(self, rng: np.random.Generator) -> None:
+        """Mixture-weighted community tastes; the hues are the dominant community's."""
+        mix = self.mixture
+        taste = np.einsum("uk,ukf->uf", mix, self.community_taste[self.top])
+        dominant = self.top[np.arange(len(mix)), mix.argmax(axis=1)]
+        taste[:, :2] = self.community_taste[dominant, :2]  # hues do not average
+        noise = rng.normal(0, TASTE_NOISE, taste.shape)
+        self.taste = np.clip(taste + noise, 0, 1)
+
+    @property
+    def mixture(self) -> np.ndarray:
+        """Each user's mixture over `top`, averaged over the months (sums to 1)."""
+        return self.month_mix.mean(axis=0)
+
+    def popular_in(self, community: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Subreddits drawn by popularity inside the given communities (u uniform [0, 1))."""
+        lo = self.community_lo[community]
+        before = np.where(lo > 0, self.sub_cdf[lo - 1], 0.0)
+        target = before + u * self.community_weight[community]
+        hi = lo + self.community_size[community] - 1
+        return np.clip(np.searchsorted(self.sub_cdf, target, side="right"), lo, hi)
+
+    # ------------------------------------------------------------ activity
+    def choose_subreddits(
+        self, users: np.ndarray, month: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A subreddit per activity of `users` in a month: generic, favourite or explored."""
+        sub = np.empty(len(users), dtype=np.int64)
+        generic = rng.random(len(users)) < self.generic_share[users]
+        g = users[generic]
+        width = len(GENERIC_SUBREDDITS)
+        sub[generic] = self.first_generic + draw(self.generic_cdf, width, g, rng.random(len(g)))
+        c_users = users[~generic]
+        m = len(c_users)
+        slot = draw(self.mix_cdf[month], self.max_communities, c_users, rng.random(m))
+        fav = self.favourites[c_users, slot, rng.integers(0, FAVOURITES, m)]
+        community = self.top[c_users, slot]
+        explore = rng.random(m) < EXPLORE
+        fav[explore] = self.popular_in(community[explore], rng.random(int(explore.sum())))
+        stray = rng.random(m) < STRAY
+        fav[stray] = np.searchsorted(self.sub_cdf, rng.random(int(stray.sum())), side="right")
+        sub[~generic] = np.minimum(fav, self.first_generic - 1)
+        return sub
+
+    def month(self, index: int, post_base: int = 0, comment_base: int = 0) -> Month:
+        """One month's posts, images and comments (serial numbers from the given bases)."""
+        spec, (start, end) = self.spec, self.bounds[index]
+        rng = np.random.default_rng([spec.seed, 1, index])
+        n = spec.users
+        # posts
+        users = np.repeat(np.arange(n), rng.poisson(spec.posts_per_user_month * self.activity))
+        sub = self.choose_subreddits(users, index, rng)
+        generic = self.sub_community[sub] < 0
+        kind = np.where(
+            generic,
+            rng.choice(4, len(users), p=GENERIC_KIND_P),
+            rng.choice(4, len(users), p=COMMUNITY_KIND_P),
+        )
+        deleted = rng.random(len(users)) < spec.deleted_share
+        kind[deleted & np.isin(kind, (IMAGE, GALLERY))] = LINK  # no media of deleted authors
+        created = rng.integers(start, end, len(users))
+        order = np.argsort(created, kind="stable")
+        users, sub, kind, deleted, created = (
+            a[order] for a in (users, sub, kind, deleted, created)
+        )
+        failed = (kind == GALLERY) & (rng.random(len(users)) < GALLERY_FAILED)
+        images = self._images(users, sub, kind, rng)
+        comments = self._comments(users, sub, created, index, end, rng)
+        return Month(
+            index=index,
+            name=spec.months[index],
+            start=start,
+            end=end,
+            post_serial=post_base + np.arange(len(users)),
+            post_user=users,
+            post_sub=sub,
+            post_kind=kind,
+            post_deleted=deleted,
+            post_created=created,
+            post_comments=np.bincount(comments["post"], minlength=len(users)),
+            post_failed=failed,
+            **images,
+            comment_serial=comment_base + np.arange(len(comments["post"])),
+            **{f"comment_{k}": v for k, v in comments.items()},
+        )
+
+    def _images(
+        self, users: np.ndarray, sub: np.ndarray, kind: np.ndarray, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
+        """Images of the image (1) and gallery (2-4) posts; taste = poster's + noise."""
+        per_post = np.where(kind == GALLERY, rng.integers(2, 5, len(kind)), kind == IMAGE)
+        post = np.repeat(np.arange(len(kind)), per_post)
+        first = np.repeat(np.cumsum(per_post) - per_post, per_post)
+        follows = self.sub_community[sub[post]] >= 0
+        taste = self.taste[users[post]] + rng.normal(0, IMAGE_NOISE, (len(post), len(TASTE_FIELDS)))
+        taste[:, :2] %= 1.0  # hues wrap
+        taste = np.clip(taste, 0, 1)
+        taste[~follows] = rng.random((int((~follows).sum()), len(TASTE_FIELDS)))
+        return {
+            "image_post": post,
+            "image_position": np.arange(len(post)) - first,
+            "image_taste": taste,
+            "image_follows": follows,
+        }
+
+    def _comments(
+        self,
+        post_user: np.ndarray,
+        post_sub: np.ndarray,
+        post_created: np.ndarray,
+        index: int,
+        end: int,
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """Users' comments on this month's posts of the subreddit they chose, then bots'."""
+        spec, n_posts = self.spec, len(post_user)
+        n = spec.users
+        users = np.repeat(np.arange(n), rng.poisson(spec.comments_per_user_month * self.activity))
+        sub = self.choose_subreddits(users, index, rng)
+        by_sub = np.argsort(post_sub, kind="stable")
+        count = np.bincount(post_sub, minlength=len(self.subreddit_names))
+        first = np.cumsum(count) - count
+        keep = count[sub] > 0  # no post in that subreddit this month: no comment
+        users, sub = users[keep], sub[keep]
+        post = by_sub[first[sub] + (rng.random(len(sub)) * count[sub]).astype(np.int64)]
+        since = post_created[post]
+        created = since + (rng.random(len(post)) * (end - since)).astype(np.int64)
+        deleted = rng.random(len(post)) < spec.deleted_share
+        bot_post = [np.flatnonzero(rng.random(n_posts) < 0.1)]  # AutoModerator stickies
+        for _ in range(3):  # RemindMeBot, sneakpeekbot, WikiSummarizerBot
+            bot_post.append(rng.integers(0, n_posts, max(1, len(post) // 200) * (n_posts > 0)))
+        bots = np.concatenate([np.full(len(p), b) for b, p in enumerate(bot_post)]).astype(int)
+        bot_post = np.concatenate(bot_post).astype(np.int64)
+        all_post = np.concatenate([post, bot_post])
+        all_created = np.concatenate([created, np.minimum(post_created[bot_post] + 5, end - 1)])
+        order = np.argsort(all_created, kind="stable")
+        out = {
+            "user": np.concatenate([users, np.full(len(bot_post), -1)])[order],
+            "bot": np.concatenate([np.full(len(post), -1), bots])[order],
+            "post": all_post[order],
+            "deleted": np.concatenate([deleted, np.zeros(len(bot_post), bool)])[order],
+            "created": all_created[order],
+        }
+        out["parent"] = _reply_parents(out["post"], out["bot"] < 0, rng)
+        return out
+
+    # ------------------------------------------------------------ ground truth
+    def ground_truth(self, images: pa.Table) -> dict[str, pa.Table]:
+        """The planted tables; `images` is the per-image table gathered while writing."""
+        names = np.array(self.community_names, dtype=object)
+        mix = self.mixture
+        order = np.argsort(-mix, axis=1, kind="stable")
+        mix_sorted = np.take_along_axis(mix, order, axis=1)
+        top_sorted = np.take_along_axis(self.top, order, axis=1)
+        k = (mix_sorted > 0).sum(axis=1)
+        subs = np.array(self.subreddit_names, dtype=object)
+        flat = subs[self.favourites.reshape(len(mix), -1)]
+        favourites = pl.from_arrow(_ragged(flat, self.joined * FAVOURITES))
+        favourites = favourites.list.unique().list.sort().to_arrow()
+        demo = {
+            attr: np.array(values, dtype=object)[self.demographics[:, j]]
+            for j, (attr, (values, _)) in enumerate(DEMOGRAPHICS.items())
+        }
         users = pa.table(
             {
                 "author": self.usernames,
                 "author_fullname": self.user_fullnames,
-                "communities": [[self.communities[c].name for c in cs] for cs in self.user_comms],
-                "mixture": [m.tolist() for m in self.user_mix],
-                "taste": [t.tolist() for t in self.user_taste],
+                "communities": _ragged(names[top_sorted], k),
+                "mixture": _ragged(mix_sorted, k),
+                "taste": _ragged(self.taste, np.full(len(mix), len(TASTE_FIELDS))),
                 "activity": self.activity,
+                "generic_share": self.generic_share,
+                **{a: pa.array(v, pa.string()) for a, v in demo.items()},
+                "favourite_subreddits": favourites,
             }
         )
-        comms = pa.table(
-            {
-                "community": [c.name for c in self.communities],
-                "subreddits": [c.subreddits for c in self.communities],
-                "vocab": [c.vocab for c in self.communities],
-                "taste": [c.taste.tolist() for c in self.communities],
-            }
-        )
-        subs = pa.table(
-            {
-                "subreddit": list(self.subreddit_ids),
-                "subreddit_id": list(self.subreddit_ids.values()),
-                "community": [
-                    next((c.name for c in self.communities if s in c.subreddits), None)
-                    for s in self.subreddit_ids
-                ],
-            }
-        )
-        meta = {"taste_fields": ",".join(TASTE_FIELDS)}
+        meta = {
+            "taste_fields": ",".join(TASTE_FIELDS),
+            "world": WORLD_VERSION,
+            "generic_subreddits": ",".join(GENERIC_SUBREDDITS),
+        }
         return {
             "users": users.replace_schema_metadata(meta),
-            "communities": comms,
-            "subreddits": subs,
+            "users_by_month": self._users_by_month(names),
+            "communities": self._communities_table(),
+            "subreddits": self._subreddits_table(),
+            "images": images,
         }
 
-
-class _Writer:
-    """Generates one month's records."""
-
-    def __init__(self, world: World, out: Path, month: str, ids: dict[str, int]):
-        self.w = world
-        self.spec = world.spec
-        self.rng = world.rng
-        self.out = out
-        self.month = month
-        self.start, self.end = _month_bounds(month)
-        self.retrieved = self.end + 86400 * 3
-        self.ids = ids
-
-    def _next_id(self, kind: str) -> str:
-        self.ids[kind] += 1
-        return _b36(self.ids[kind] * 31 + (11 if kind == "post" else 29))
-
-    def _words(self, vocab: list[str], lo: int, hi: int) -> str:
-        n = int(self.rng.integers(lo, hi))
-        pool = vocab * 3 + GENERAL
-        return " ".join(pool[i] for i in self.rng.integers(0, len(pool), n))
-
-    def _author(self, u: int | None) -> tuple[str, str | None]:
-        if u is None or self.rng.random() < self.spec.deleted_share:
-            return "[deleted]", None
-        return self.w.usernames[u], self.w.user_fullnames[u]
-
-    def _pick_sub(self, u: int) -> tuple[str, int | None]:
-        if self.rng.random() < 0.1:
-            return GENERAL_SUBREDDITS[self.rng.integers(len(GENERAL_SUBREDDITS))], None
-        comms, mix = self.w.user_comms[u], self.w.user_mix[u]
-        c = int(comms[self.rng.choice(len(comms), p=mix)])
-        subs = self.w.communities[c].subreddits
-        return subs[self.rng.integers(len(subs))], c
-
-    def _image(self, image_id: str, u: int) -> tuple[str, int]:
-        """Render the image (poster's taste) and return (URL, pixel size)."""
-        size = self.spec.image_size
-        if self.spec.images:
-            png = render_png(self.w.user_taste[u], self.rng, size)
-            (self.out / "images" / f"{image_id}.png").write_bytes(png)
-        return f"{self.spec.image_base_url}/images/{image_id}.png", size
-
-    def submissions(self) -> list[dict]:
-        posts = []
-        n_users = self.spec.users
-        counts = self.rng.poisson(self.spec.posts_per_user_month * self.w.activity)
-        for u in range(n_users):
-            for _ in range(int(counts[u])):
-                posts.append(self._submission(u))
-        posts.sort(key=lambda p: (p["created_utc"], p["id"]))
-        return posts
-
-    def _submission(self, u: int) -> dict:
-        rng = self.rng
-        pid = self._next_id("post")
-        sub, c = self._pick_sub(u)
-        vocab = self.w.communities[c].vocab if c is not None else GENERAL
-        author, fullname = self._author(u)
-        kind = POST_KINDS[rng.choice(4, p=POST_KIND_P)]
-        created = int(rng.integers(self.start, self.end))
-        title = self._words(vocab, 4, 11).capitalize()
-        permalink = f"/r/{sub}/comments/{pid}/{'_'.join(title.lower().split()[:5])}/"
-        rec = {
-            "all_awardings": [],
-            "allow_live_comments": False,
-            "archived": False,
-            "author": author,
-            "author_flair_css_class": None,
-            "author_flair_richtext": [],
-            "author_flair_text": None,
-            "author_flair_type": "text",
-            "author_fullname": fullname,
-            "author_patreon_flair": False,
-            "author_premium": False,
-            "awarders": [],
-            "can_gild": True,
-            "category": None,
-            "content_categories": None,
-            "contest_mode": False,
-            "created_utc": created,
-            "discussion_type": None,
-            "distinguished": None,
-            "domain": f"self.{sub}",
-            "edited": False,
-            "gilded": 0,
-            "gildings": {},
-            "hidden": False,
-            "id": pid,
-            "is_created_from_ads_ui": False,
-            "is_crosspostable": True,
-            "is_meta": False,
-            "is_original_content": False,
-            "is_reddit_media_domain": False,
-            "is_robot_indexable": True,
-            "is_self": True,
-            "is_video": False,
-            "link_flair_background_color": "",
-            "link_flair_css_class": None,
-            "link_flair_richtext": [],
-            "link_flair_text": None,
-            "locked": False,
-            "media": None,
-            "media_embed": {},
-            "media_only": False,
-            "name": f"t3_{pid}",
-            "no_follow": bool(rng.random() < 0.5),
-            "num_comments": 0,
-            "num_crossposts": 0,
-            "over_18": False,
-            "parent_whitelist_status": "all_ads",
-            "permalink": permalink,
-            "pinned": False,
-            "pwls": 6,
-            "quarantine": False,
-            "removed_by_category": None,
-            "retrieved_on": self.retrieved,
-            "score": int(rng.geometric(0.08)),
-            "secure_media": None,
-            "secure_media_embed": {},
-            "selftext": "",
-            "send_replies": True,
-            "spoiler": False,
-            "stickied": False,
-            "subreddit": sub,
-            "subreddit_id": self.w.subreddit_ids[sub],
-            "subreddit_subscribers": int(rng.integers(1000, 5_000_000)),
-            "subreddit_type": "public",
-            "suggested_sort": None,
-            "thumbnail": "self",
-            "title": title,
-            "total_awards_received": 0,
-            "treatment_tags": [],
-            "upvote_ratio": round(float(rng.uniform(0.6, 1.0)), 2),
-            "url": f"https://www.reddit.com{permalink}",
-            "whitelist_status": "all_ads",
-            "wls": 6,
-        }
-        if rng.random() < 0.1:
-            rec["edited"] = float(created + int(rng.integers(60, 86400)))
-        if kind == "self":
-            rec["selftext"] = self._words(vocab, 10, 60)
-            if rng.random() < self.spec.removed_share:
-                rec["selftext"] = "[removed]"
-                rec["removed_by_category"] = "moderator"
-        elif kind == "image" and author != "[deleted]":
-            url, size = self._image(pid, u)
-            rec.update(self._image_fields(url, size, pid))
-        elif kind == "gallery" and author != "[deleted]":
-            rec.update(self._gallery_fields(pid, u))
-        else:
-            rec.update(
-                {
-                    "is_self": False,
-                    "domain": "example.com",
-                    "post_hint": "link",
-                    "url": f"https://example.com/{'-'.join(title.lower().split()[:4])}",
-                    "thumbnail": "default",
-                }
+    def _users_by_month(self, names: np.ndarray) -> pa.Table:
+        parts = []
+        for m, month in enumerate(self.spec.months):
+            mix = self.month_mix[m]
+            order = np.argsort(-mix, axis=1, kind="stable")
+            mix_sorted = np.take_along_axis(mix, order, axis=1)
+            k = (mix_sorted > 0).sum(axis=1)
+            top = np.take_along_axis(self.top, order, axis=1)
+            parts.append(
+                pa.table(
+                    {
+                        "author": self.usernames,
+                        "month": pa.array([month] * self.spec.users, pa.string()),
+                        "communities": _ragged(names[top], k),
+                        "mixture": _ragged(mix_sorted, k),
+                    }
+                )
             )
-        rec["_kind"] = kind
-        rec["_community"] = c
-        return rec
+        return pa.concat_tables(parts)
 
-    def _image_fields(self, url: str, size: int, pid: str) -> dict:
-        escaped = f"{url}?width={size}&amp;format=png&amp;auto=webp&amp;s={pid}"
-        return {
-            "is_self": False,
-            "domain": "i.redd.it",
-            "post_hint": "image",
-            "url": url,
-            "is_reddit_media_domain": True,
-            "thumbnail": escaped,
-            "preview": {
-                "enabled": True,
-                "images": [
-                    {
-                        "id": f"prev{pid}",
-                        "resolutions": [{"height": size // 2, "url": escaped, "width": size // 2}],
-                        "source": {"height": size, "url": escaped, "width": size},
-                        "variants": {},
-                    }
-                ],
-            },
-        }
-
-    def _gallery_fields(self, pid: str, u: int) -> dict:
-        items, media = [], {}
-        for j in range(int(self.rng.integers(2, 5))):
-            media_id = f"{pid}m{j}"
-            url, size = self._image(media_id, u)
-            media[media_id] = {
-                "status": "valid",
-                "e": "Image",
-                "m": "image/png",
-                "id": media_id,
-                "p": [
-                    {
-                        "x": size // 2,
-                        "y": size // 2,
-                        "u": f"{url}?width={size // 2}&amp;format=png&amp;auto=webp&amp;s=p{j}",
-                    }
-                ],
-                "s": {
-                    "x": size,
-                    "y": size,
-                    "u": f"{url}?width={size}&amp;format=png&amp;auto=webp&amp;s=s{j}",
-                },
+    def _communities_table(self) -> pa.Table:
+        themes = list(THEMES)
+        subs = [
+            self.subreddit_names[lo : lo + size]
+            for lo, size in zip(self.community_lo, self.community_size, strict=True)
+        ]
+        return pa.table(
+            {
+                "community": self.community_names,
+                "subreddits": subs,
+                "vocab": [list(THEMES[themes[t]]) for t in self.theme],
+                "taste": pa.array(list(self.community_taste)),
+                "prior": self.community_prior,
+                "affinity": pa.array(list(self.affinity)),
             }
-            items.append({"id": int(self.ids["post"]) * 10 + j, "media_id": media_id})
-        if self.rng.random() < 0.2:  # a failed upload inside the gallery, as real dumps have
-            media[f"{pid}bad"] = {"status": "failed"}
-        return {
-            "is_self": False,
-            "is_gallery": True,
-            "domain": "reddit.com",
-            "url": f"https://www.reddit.com/gallery/{pid}",
-            "thumbnail": "default",
-            "gallery_data": {"items": items},
-            "media_metadata": media,
-        }
-
-    def comments(self, posts: list[dict]) -> list[dict]:
-        rng = self.rng
-        by_sub: dict[str, list[dict]] = {}
-        for p in posts:
-            by_sub.setdefault(p["subreddit"], []).append(p)
-        thread: dict[str, list[str]] = {}
-        out = []
-        counts = rng.poisson(self.spec.comments_per_user_month * self.w.activity)
-        for u in range(self.spec.users):
-            for _ in range(int(counts[u])):
-                sub, c = self._pick_sub(u)
-                if sub not in by_sub:
-                    continue
-                post = by_sub[sub][rng.integers(len(by_sub[sub]))]
-                vocab = self.w.communities[c].vocab if c is not None else GENERAL
-                out.append(self._comment(u, post, vocab, thread))
-        for post in posts:  # AutoModerator stickies and other bots' replies
-            if rng.random() < 0.1:
-                out.append(self._bot_comment("AutoModerator", post, thread, sticky=True))
-        for bot in BOTS[1:]:
-            for _ in range(max(1, len(out) // 200)):
-                if posts:
-                    post = posts[rng.integers(len(posts))]
-                    out.append(self._bot_comment(bot, post, thread, sticky=False))
-        for p in posts:
-            p["num_comments"] = len(thread.get(p["id"], []))
-        out.sort(key=lambda r: (r["created_utc"], r["id"]))
-        return out
-
-    def _comment(self, u: int, post: dict, vocab: list[str], thread: dict) -> dict:
-        rng = self.rng
-        cid = self._next_id("comment")
-        author, fullname = self._author(u)
-        siblings = thread.setdefault(post["id"], [])
-        parent = (
-            f"t1_{siblings[rng.integers(len(siblings))]}"
-            if siblings and rng.random() < 0.3
-            else f"t3_{post['id']}"
-        )
-        siblings.append(cid)
-        body = self._words(vocab, 6, 45)
-        r = rng.random()
-        if r < self.spec.removed_share:
-            body = "[removed]"
-        elif r < 2 * self.spec.removed_share:
-            body = "[deleted]"
-        created = int(rng.integers(post["created_utc"], max(post["created_utc"] + 60, self.end)))
-        return self._comment_record(
-            cid,
-            author,
-            fullname,
-            post,
-            parent,
-            body,
-            created,
-            int(rng.geometric(0.15)) - 1,
-            stickied=False,
+        ).replace_schema_metadata(
+            {
+                "taste_fields": ",".join(TASTE_FIELDS),
+                "affinity_values": ",".join(DEMOGRAPHIC_VALUES),
+            }
         )
 
-    def _bot_comment(self, bot: str, post: dict, thread: dict, sticky: bool) -> dict:
-        cid = self._next_id("comment")
-        thread.setdefault(post["id"], []).append(cid)
-        body = (
-            (
-                "Thanks for posting to r/{}! Please read the rules before commenting. "
-                "*I am a bot, and this action was performed automatically.*"
-            ).format(post["subreddit"])
-            if sticky
-            else f"I will be messaging you in 1 day. ({bot})"
-        )
-        fullname = "t2_" + _b36(36**6 + BOTS.index(bot))
-        return self._comment_record(
-            cid,
-            bot,
-            fullname,
-            post,
-            f"t3_{post['id']}",
-            body,
-            post["created_utc"] + 5,
-            1,
-            stickied=sticky,
+    def _subreddits_table(self) -> pa.Table:
+        community = [self.community_names[c] if c >= 0 else None for c in self.sub_community]
+        generic = self.sub_community < 0
+        popularity = np.concatenate([self.sub_weight, self.generic_weight])
+        rank = np.empty(len(popularity), dtype=np.int64)
+        rank[~generic] = np.argsort(np.argsort(-self.sub_weight, kind="stable")) + 1
+        rank[generic] = np.arange(1, generic.sum() + 1)
+        return pa.table(
+            {
+                "subreddit": self.subreddit_names,
+                "subreddit_id": self.subreddit_ids,
+                "community": pa.array(community, pa.string()),
+                "generic": generic,
+                "popularity": popularity,
+                "rank": rank,
+            }
         )
 
-    def _comment_record(
-        self, cid, author, fullname, post, parent, body, created, score, stickied
-    ) -> dict:
-        return {
-            "all_awardings": [],
-            "archived": False,
-            "associated_award": None,
-            "author": author,
-            "author_flair_background_color": None,
-            "author_flair_css_class": None,
-            "author_flair_richtext": [],
-            "author_flair_template_id": None,
-            "author_flair_text": None,
-            "author_flair_text_color": None,
-            "author_flair_type": "text",
-            "author_fullname": fullname,
-            "author_patreon_flair": False,
-            "author_premium": False,
-            "awarders": [],
-            "body": body,
-            "collapsed_because_crowd_control": None,
-            "comment_type": None,
-            "controversiality": 0,
-            "created_utc": created,
-            "distinguished": "moderator" if stickied else None,
-            "edited": False,
-            "gilded": 0,
-            "gildings": {},
-            "id": cid,
-            "is_submitter": author == post["author"],
-            "link_id": f"t3_{post['id']}",
-            "locked": False,
-            "no_follow": True,
-            "parent_id": parent,
-            "permalink": f"{post['permalink']}{cid}/",
-            "retrieved_on": self.retrieved,
-            "score": score,
-            "send_replies": True,
-            "stickied": stickied,
-            "subreddit": post["subreddit"],
-            "subreddit_id": post["subreddit_id"],
-            "subreddit_name_prefixed": f"r/{post['subreddit']}",
-            "subreddit_type": "public",
-            "top_awarded_type": None,
-            "total_awards_received": 0,
-            "treatment_tags": [],
-        }
+
+def _ragged(values: np.ndarray, lengths: np.ndarray) -> pa.ListArray:
+    """The first `lengths[i]` entries of each row of a 2-D array, as a list column."""
+    keep = np.arange(values.shape[1])[None, :] < lengths[:, None]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    flat = values[keep]
+    flat = pa.array(flat.tolist()) if flat.dtype == object else pa.array(flat)
+    return pa.ListArray.from_arrays(pa.array(offsets), flat)
 
 
-CORRUPTIONS = (
-    lambda line: line[: len(line) // 2],  # cut mid-record
-    lambda line: b"\x00\x1f garbage \xff\xfe not json",  # binary junk
-    lambda line: line.replace(b'"id":', b'"id"', 1),  # broken syntax
-)
+def _reply_parents(post: np.ndarray, human: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per comment: -1 (replies to the post) or the row of an earlier user comment on the
+    same post (30% of user comments that have one). Rows are sorted by created_utc."""
+    parent = np.full(len(post), -1, dtype=np.int64)
+    rows = np.flatnonzero(human)
+    order = rows[np.argsort(post[rows], kind="stable")]  # by post, then by time
+    grouped = post[order]
+    start = np.searchsorted(grouped, grouped, side="left")
+    rank = np.arange(len(order)) - start
+    reply = (rank > 0) & (rng.random(len(order)) < 0.3)
+    pick = start + (rng.random(len(order)) * rank).astype(np.int64)
+    parent[order[reply]] = order[pick[reply]]
+    return parent
 
 
-def _dump_bytes(records: list[dict], rng: np.random.Generator, corrupt: int) -> bytes:
-    lines = []
-    for r in records:
-        clean = {k: v for k, v in r.items() if not k.startswith("_")}
-        lines.append(json.dumps(clean, separators=(",", ":")).encode())
-    for j in range(min(corrupt, len(lines))):
-        i = int(rng.integers(len(lines)))
-        lines.insert(i, CORRUPTIONS[j % len(CORRUPTIONS)](lines[i]))
-    return b"\n".join(lines) + b"\n"
+def _months(world: World) -> Iterator[Month]:
+    post_base = comment_base = 0
+    for m in range(len(world.spec.months)):
+        month = world.month(m, post_base, comment_base)
+        post_base += len(month.post_serial)
+        comment_base += len(month.comment_serial)
+        yield month
 
 
-def write_zst(path: Path, data: bytes) -> None:
-    """Compress as the published dumps are: zstd, long-distance matching, one frame."""
-    params = zstandard.ZstdCompressionParameters.from_level(
-        10, window_log=27, enable_ldm=True, write_content_size=False
-    )
-    tmp = path.with_suffix(".zst.tmp")
-    with (
-        open(tmp, "wb") as f,
-        zstandard.ZstdCompressor(compression_params=params).stream_writer(f) as w,
-    ):
-        w.write(data)
-    os.replace(tmp, path)
+def write_images(world: World, month: Month, ids: pa.Array, out: Path) -> None:
+    """Render this month's PNGs (one seeded generator per image)."""
+    spec = world.spec
+    for i, (image_id, taste) in enumerate(zip(ids.to_pylist(), month.image_taste, strict=True)):
+        rng = np.random.default_rng([spec.seed, 3, month.index, i])
+        (out / f"{image_id}.png").write_bytes(render_png(taste, rng, spec.image_size))
 
 
 def write_sample(
     out: str | os.PathLike, spec: SampleSpec, console: Console | None = None
 ) -> dict[str, int]:
     """Write the sample world under `out`; returns lines written per dump file."""
+    from pipelines.sample.dumps import MonthWriter
+
     out = Path(out)
     for sub in ("dumps", "images", "ground_truth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     world = World(spec)
-    ids = {"post": 36**5, "comment": 36**6}
     summary: dict[str, int] = {}
+    images = []
     with Progress(console=console or Console(), transient=True) as progress:
         task = progress.add_task("sample world", total=len(spec.months))
-        for month in spec.months:
-            w = _Writer(world, out, month, ids)
-            posts = w.submissions()
-            comments = w.comments(posts)
-            for prefix, recs in (("RS", posts), ("RC", comments)):
-                name = f"{prefix}_{month}.zst"
-                data = _dump_bytes(recs, world.rng, spec.corrupt_lines)
-                write_zst(out / "dumps" / name, data)
-                summary[name] = data.count(b"\n")
+        for month in _months(world):
+            writer = MonthWriter(world, month)
+            summary.update(writer.write(out / "dumps"))
+            images.append(writer.images_table())
+            if spec.images:
+                write_images(world, month, images[-1]["image_id"].combine_chunks(), out / "images")
             progress.advance(task)
-    for name, t in world.ground_truth().items():
-        pq.write_table(t, out / "ground_truth" / f"{name}.parquet")
-    spec_d = asdict(spec)
-    (out / "world.json").write_text(json.dumps(spec_d, indent=2))
+    for name, table in world.ground_truth(pa.concat_tables(images)).items():
+        pq.write_table(table, out / "ground_truth" / f"{name}.parquet")
+    (out / "world.json").write_text(json.dumps({"world": WORLD_VERSION, **asdict(spec)}, indent=2))
     return summary

@@ -1,9 +1,15 @@
-"""The sample world: published dump format, dirt, planted communities and image taste."""
+"""The sample world (planted world v2): published dump format, dirt, determinism, and
+every planted structure: communities, Zipf subreddits, generic subreddits, favourites,
+drift, demographics, image taste, community words, complete ground truth.
+
+Dump-level tests use a small world; structure tests use the default (demo) world's
+arrays without writing it."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +22,17 @@ from rich.console import Console
 
 from pipelines.dumps import DumpReader, dump_kind, find_dumps
 from pipelines.records import ChunkParser
+from pipelines.sample import lines
 from pipelines.sample.images import TASTE_FIELDS
-from pipelines.sample.world import SampleSpec, write_sample
+from pipelines.sample.vocab import GENERAL, GENERIC_SUBREDDITS, MARKERS, THEMES
+from pipelines.sample.world import (
+    DEMOGRAPHICS,
+    FAVOURITES,
+    Month,
+    SampleSpec,
+    World,
+    write_sample,
+)
 
 BASE_URL = "http://img.sample.test:9999"
 SPEC = SampleSpec(users=60, months=("2021-05",), image_size=16, image_base_url=BASE_URL)
@@ -62,6 +77,7 @@ COMMENT_KEYS = {
     "permalink",
     "is_submitter",
 }
+GROUND_TRUTH = ("users", "users_by_month", "communities", "subreddits", "images")
 BOT_NAMES = {"AutoModerator", "RemindMeBot", "sneakpeekbot", "WikiSummarizerBot"}
 
 
@@ -106,10 +122,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def ground_truth(root: Path) -> dict[str, pa.Table]:
-    return {
-        n: pq.read_table(root / "ground_truth" / f"{n}.parquet")
-        for n in ("users", "communities", "subreddits")
-    }
+    return {n: pq.read_table(root / "ground_truth" / f"{n}.parquet") for n in GROUND_TRUTH}
 
 
 # ---------------------------------------------------------------- determinism
@@ -122,7 +135,8 @@ def test_same_seed_same_world(world: dict, tmp_path: Path) -> None:
         assert ga[name].equals(gb[name]), name
     images_a = sorted(p.name for p in (a / "images").iterdir())
     assert images_a == sorted(p.name for p in (b / "images").iterdir())
-    for name in images_a[:10]:
+    assert len(images_a) > 20
+    for name in images_a:
         assert (a / "images" / name).read_bytes() == (b / "images" / name).read_bytes()
 
 
@@ -248,7 +262,32 @@ def test_corrupt_lines_are_quarantined_by_the_parser(world: dict) -> None:
         assert out.table.num_rows + len(out.quarantine) == len(data.splitlines())
 
 
-# ---------------------------------------------------------------- planted structure
+def test_edited_and_removed_posts(world: dict) -> None:
+    subs, comments = world["subs"], world["comments"]
+    assert any(isinstance(s["edited"], float) for s in subs)
+    assert any(isinstance(c["edited"], float) and c["edited"] > c["created_utc"] for c in comments)
+    removed = [s for s in subs if s["selftext"] == "[removed]"]
+    assert all(s["removed_by_category"] == "moderator" and s["is_self"] for s in removed)
+
+
+# ---------------------------------------------------------------- lines
+def test_json_lines_round_trip() -> None:
+    names, null = pa.array(["a_b", "c"]), np.array([False, True])
+    out = lines.json_lines(
+        [("n", "1"), ("s", lines.jstr(names)), ("x", lines.jnullable(names, null))],
+        tail=pa.array(["", ',"t":[]']),
+    )
+    assert [json.loads(v) for v in out.to_pylist()] == [
+        {"n": 1, "s": "a_b", "x": "a_b"},
+        {"n": 1, "s": "c", "x": None, "t": []},
+    ]
+    ids = np.array([0, 35, 36, 36**5 * 31 + 11])
+    assert lines.b36(ids).to_pylist() == [np.base_repr(i, 36).lower() for i in ids]
+    with pytest.raises(ValueError):
+        lines.check_json_safe('http://x/"quoted"')
+
+
+# ---------------------------------------------------------------- ground truth (small world)
 def test_ground_truth_users(world: dict) -> None:
     users = world["gt"]["users"]
     comms = {c["community"] for c in world["gt"]["communities"].to_pylist()}
@@ -256,7 +295,7 @@ def test_ground_truth_users(world: dict) -> None:
     assert users.schema.metadata[b"taste_fields"].decode().split(",") == list(TASTE_FIELDS)
     sizes = set()
     for u in users.to_pylist():
-        assert 1 <= len(u["communities"]) <= 3
+        assert 1 <= len(u["communities"]) <= 4
         assert len(set(u["communities"])) == len(u["communities"])
         assert set(u["communities"]) <= comms
         assert len(u["mixture"]) == len(u["communities"])
@@ -265,34 +304,75 @@ def test_ground_truth_users(world: dict) -> None:
         assert u["mixture"] == sorted(u["mixture"], reverse=True)
         assert len(u["taste"]) == len(TASTE_FIELDS)
         assert all(0 <= t <= 1 for t in u["taste"])
+        assert 0 < u["generic_share"] < 1 and u["activity"] > 0
+        for attr, (values, _) in DEMOGRAPHICS.items():
+            assert u[attr] in values
+        assert 1 <= len(u["favourite_subreddits"]) <= FAVOURITES * len(u["communities"])
         sizes.add(len(u["communities"]))
-    assert len(sizes) >= 2
+    assert len(sizes) >= 3
     names = users["author"].to_pylist()
     assert len(set(names)) == len(names)
 
 
-def test_users_post_in_their_communities(world: dict) -> None:
+def test_ground_truth_subreddits_and_communities(world: dict) -> None:
+    subs = world["gt"]["subreddits"].to_pylist()
+    comms = world["gt"]["communities"].to_pylist()
+    owner = {s: c["community"] for c in comms for s in c["subreddits"]}
+    assert len(owner) == sum(len(c["subreddits"]) for c in comms)  # one community each
+    for s in subs:
+        assert s["generic"] == (s["community"] is None) == (s["subreddit"] in GENERIC_SUBREDDITS)
+        assert s["generic"] or owner[s["subreddit"]] == s["community"]
+        assert s["popularity"] > 0 and s["subreddit_id"].startswith("t5_")
+    community_pop = sum(s["popularity"] for s in subs if not s["generic"])
+    assert community_pop == pytest.approx(1.0)
+    for c in comms:
+        assert len(c["taste"]) == len(TASTE_FIELDS) and len(c["vocab"]) >= 16
+    dump_subs = {s["subreddit"]: s["subreddit_id"] for s in world["subs"]}
+    ids = {s["subreddit"]: s["subreddit_id"] for s in subs}
+    assert all(ids[name] == sid for name, sid in dump_subs.items())
+
+
+def test_every_image_in_the_dumps_has_ground_truth(world: dict) -> None:
+    root, images = world["root"], world["gt"]["images"].to_pylist()
+    truth = {r["image_id"]: r for r in images}
+    assert len(truth) == len(images)
+    seen = {}
+    for s in world["subs"]:
+        if s.get("domain") == "i.redd.it":
+            seen[s["id"]] = (s, 0)
+        for j, it in enumerate((s.get("gallery_data") or {}).get("items", [])):
+            seen[it["media_id"]] = (s, j)
+    assert seen and set(seen) == set(truth)
+    for image_id, (s, j) in seen.items():
+        r = truth[image_id]
+        assert (r["post_id"], r["author"], r["subreddit"], r["position"]) == (
+            s["id"],
+            s["author"],
+            s["subreddit"],
+            j,
+        )
+        assert r["url"] == f"{BASE_URL}/images/{image_id}.png"
+        assert (root / "images" / f"{image_id}.png").is_file()
+        assert len(r["taste"]) == len(TASTE_FIELDS) and all(0 <= t <= 1 for t in r["taste"])
+        assert r["follows_taste"] == (r["community"] is not None)
+        assert r["follows_taste"] == (s["subreddit"] not in GENERIC_SUBREDDITS)
+
+
+def test_users_post_in_their_communities_or_generic(world: dict) -> None:
     users = world["gt"]["users"].to_pylist()
     subs_of = {c["community"]: set(c["subreddits"]) for c in world["gt"]["communities"].to_pylist()}
+    generic = set(GENERIC_SUBREDDITS)
     home = {u["author"]: set().union(*(subs_of[c] for c in u["communities"])) for u in users}
     fullname = {u["author"]: u["author_fullname"] for u in users}
-    inside = total = 0
-    for s in world["subs"]:
-        if s["author"] == "[deleted]":
-            continue
-        assert s["author"] in home
-        assert s["author_fullname"] == fullname[s["author"]]
-        total += 1
-        inside += s["subreddit"] in home[s["author"]]
-    assert total > 50
-    assert inside / total > 0.7
-    # and their comments too (bots excluded)
-    inside = total = 0
-    for c in world["comments"]:
-        if c["author"] in home:
+    for records, least in ((world["subs"], 50), (world["comments"], 100)):
+        inside = total = 0
+        for r in records:
+            if r["author"] == "[deleted]" or r["author"] in BOT_NAMES:
+                continue
+            assert r["author_fullname"] == fullname[r["author"]]
             total += 1
-            inside += c["subreddit"] in home[c["author"]]
-    assert total > 100 and inside / total > 0.7
+            inside += r["subreddit"] in home[r["author"]] | generic
+        assert total > least and inside / total > 0.9
 
 
 def _value_mean(png: Path) -> float:
@@ -307,17 +387,14 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 def test_image_brightness_follows_taste(world: dict) -> None:
     root = world["root"]
-    users = world["gt"]["users"].to_pylist()
     idx = TASTE_FIELDS.index("brightness")
-    taste = {u["author"]: u["taste"][idx] for u in users}
+    taste = {u["author"]: u["taste"][idx] for u in world["gt"]["users"].to_pylist()}
+    images = [r for r in world["gt"]["images"].to_pylist() if r["follows_taste"]]
     seen: dict[str, list[float]] = {}
-    for s in world["subs"]:
-        if s["author"] not in taste:
-            continue
-        ids = [s["id"]] if s.get("domain") == "i.redd.it" else []
-        ids += [it["media_id"] for it in (s.get("gallery_data") or {}).get("items", [])]
-        for i in ids:
-            seen.setdefault(s["author"], []).append(_value_mean(root / "images" / f"{i}.png"))
+    for r in images:
+        seen.setdefault(r["author"], []).append(
+            _value_mean(root / "images" / f"{r['image_id']}.png")
+        )
     assert len(seen) >= 10
     authors = sorted(seen, key=lambda a: taste[a])
     darkest, brightest = authors[0], authors[-1]
@@ -325,5 +402,195 @@ def test_image_brightness_follows_taste(world: dict) -> None:
     assert np.mean(seen[brightest]) > np.mean(seen[darkest])
     t = np.array([taste[a] for a in authors])
     v = np.array([np.mean(seen[a]) for a in authors])
-    rho = np.corrcoef(_ranks(t), _ranks(v))[0, 1]
-    assert rho > 0.6
+    assert np.corrcoef(_ranks(t), _ranks(v))[0, 1] > 0.6
+    # per image, against the planted taste it was rendered with
+    t = np.array([r["taste"][idx] for r in images])
+    v = np.array([_value_mean(root / "images" / f"{r['image_id']}.png") for r in images])
+    assert np.corrcoef(_ranks(t), _ranks(v))[0, 1] > 0.6
+
+
+def _words_of(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def test_titles_and_comments_use_community_words(world: dict) -> None:
+    community = {s["subreddit"]: s["community"] for s in world["gt"]["subreddits"].to_pylist()}
+    vocab = {c["community"]: set(c["vocab"]) for c in world["gt"]["communities"].to_pylist()}
+    every = set().union(*vocab.values())
+    general = set(GENERAL)
+    for texts, least in (
+        ([(s["subreddit"], s["title"]) for s in world["subs"]], 0.55),
+        (
+            [
+                (c["subreddit"], c["body"])
+                for c in world["comments"]
+                if c["author"] not in BOT_NAMES and not c["body"].startswith("[")
+            ],
+            0.35,
+        ),
+    ):
+        own = other = total = 0
+        for sub, text in texts:
+            words = _words_of(text)
+            if community[sub] is None:  # generic: the general vocabulary only
+                assert not set(words) & every
+                continue
+            own += sum(w in vocab[community[sub]] for w in words)
+            other += sum(w in every and w not in vocab[community[sub]] for w in words)
+            total += sum(w in general or w in every for w in words)
+        assert total > 200
+        assert own / total > least and other == 0
+
+
+def test_marker_phrases_follow_their_authors_demographics(world: dict) -> None:
+    users = {u["author"]: u for u in world["gt"]["users"].to_pylist()}
+    phrases = {p: v for v, ps in MARKERS.items() for p in ps}
+    human = [c for c in world["comments"] if c["author"] in users]
+    marked = 0
+    for c in human:
+        found = [v for p, v in phrases.items() if f" {p} " in f" {c['body']} "]
+        marked += bool(found)
+        user = users[c["author"]]
+        own = {user[attr] for attr in DEMOGRAPHICS}
+        assert set(found) <= own, (c["body"], own)
+    assert 0.005 < marked / len(human) < 0.1
+
+
+def test_users_by_month(world: dict) -> None:
+    by_month = world["gt"]["users_by_month"].to_pylist()
+    users = {u["author"]: u for u in world["gt"]["users"].to_pylist()}
+    assert len(by_month) == SPEC.users * len(SPEC.months)
+    for r in by_month:
+        assert r["month"] in SPEC.months
+        assert set(r["communities"]) <= set(users[r["author"]]["communities"])
+        assert sum(r["mixture"]) == pytest.approx(1.0)
+        assert r["mixture"] == sorted(r["mixture"], reverse=True)
+
+
+# ---------------------------------------------------------------- vocabularies
+def test_vocabularies_are_distinct_real_words() -> None:
+    assert len(THEMES) >= 48
+    seen: dict[str, str] = {}
+    for theme, words in THEMES.items():
+        assert len(words) >= 16 and len(set(words)) == len(words), theme
+        for w in words:
+            assert w.isascii() and w.isalnum() and w == w.lower(), w
+            assert w not in seen, (w, theme, seen.get(w))
+            seen[w] = theme
+    assert not set(GENERAL) & set(seen)
+    for value, phrases in MARKERS.items():  # each phrase has a word no vocabulary uses
+        assert all(set(p.split()) - set(seen) - set(GENERAL) for p in phrases), value
+    for v in DEMOGRAPHICS.values():
+        assert set(v[0]) <= set(MARKERS) and sum(v[1]) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the default world's structure
+@pytest.fixture(scope="module")
+def demo() -> tuple[World, list[Month]]:
+    w = World(SampleSpec())
+    return w, [w.month(m) for m in range(len(w.spec.months))]
+
+
+def _activity(months: list[Month]) -> tuple[np.ndarray, np.ndarray]:
+    """(user, subreddit) of every post and user comment."""
+    users, subs = [], []
+    for m in months:
+        human = m.comment_user >= 0
+        users += [m.post_user, m.comment_user[human]]
+        subs += [m.post_sub, m.post_sub[m.comment_post[human]]]
+    return np.concatenate(users), np.concatenate(subs)
+
+
+def test_default_world_size_and_names(demo) -> None:
+    w, _ = demo
+    assert w.spec.communities >= 40 and w.first_generic >= 1000
+    assert len(set(w.community_names)) == w.spec.communities
+    assert len(GENERIC_SUBREDDITS) >= 12
+    names = w.subreddit_names
+    assert len({n.lower() for n in names}) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z0-9_]{3,21}", n) for n in names)
+    assert (w.sub_community[: w.first_generic] >= 0).all()
+    assert (w.sub_community[w.first_generic :] < 0).all()
+    assert w.community_size.max() > 4 * w.community_size.min()  # community sizes vary
+    members = np.bincount(w.top[np.arange(w.max_communities) < w.joined[:, None]])
+    assert members.max() > 5 * members.min()
+
+
+def test_zipf_popularity_in_post_counts(demo) -> None:
+    w, months = demo
+    posts = np.bincount(
+        np.concatenate([m.post_sub for m in months]), minlength=len(w.subreddit_names)
+    )
+    posts = posts[: w.first_generic]
+    weight = w.sub_weight
+    rho = np.corrcoef(_ranks(weight), _ranks(posts))[0, 1]
+    assert rho > 0.4
+    top = np.sort(posts)[::-1]
+    slope = np.polyfit(np.log(np.arange(1, 101)), np.log(top[:100]), 1)[0]
+    assert -1.6 < slope < -0.5
+    assert top[: len(top) // 10].sum() > 0.4 * top.sum()  # the top 10% hold most posts
+    assert (posts > 0).sum() > 0.5 * len(posts)  # and the long tail is there
+
+
+def test_generic_subreddits_lead_for_many_users(demo) -> None:
+    w, months = demo
+    users, subs = _activity(months)
+    n_subs = len(w.subreddit_names)
+    counts = np.bincount(users * n_subs + subs, minlength=w.spec.users * n_subs)
+    counts = counts.reshape(w.spec.users, n_subs)
+    active = counts.sum(axis=1) > 0
+    generic_top = w.sub_community[counts.argmax(axis=1)] < 0
+    assert 0.35 < generic_top[active].mean() < 0.65
+    generic = w.sub_community[subs] < 0
+    assert 0.35 < generic.mean() < 0.65
+
+
+def test_users_keep_to_a_few_favourites(demo) -> None:
+    w, months = demo
+    users, subs = _activity(months)
+    keep = w.sub_community[subs] >= 0
+    pairs = np.unique(users[keep] * len(w.subreddit_names) + subs[keep])
+    user, sub = np.divmod(pairs, len(w.subreddit_names))
+    per_community = np.unique(user * w.spec.communities + w.sub_community[sub], return_counts=True)[
+        1
+    ]
+    assert np.median(per_community) <= FAVOURITES
+    assert np.median(w.community_size) > 4 * FAVOURITES
+
+
+def test_mixtures_drift_and_users_join_communities(demo) -> None:
+    w, months = demo
+    a, b = w.month_mix[0], w.month_mix[1]
+    changed = np.abs(a - b).sum(axis=1) > 0.02
+    assert changed.mean() > 0.5
+    multi = (a > 0).sum(axis=1) > 1
+    assert changed[multi].mean() > 0.9
+    joined = (b > 0).sum(axis=1) > (a > 0).sum(axis=1)
+    assert 0.03 < joined.mean() < 0.3
+    # the joined community shows up in the second month's activity
+    m1 = months[1]
+    new = w.top[np.flatnonzero(joined), (a[joined] > 0).sum(axis=1)]
+    active = {(u, c) for u, c in zip(m1.post_user, w.sub_community[m1.post_sub], strict=True)}
+    assert sum((u, c) in active for u, c in zip(np.flatnonzero(joined), new, strict=True)) > 10
+
+
+def _mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1)
+    joint /= joint.sum()
+    expected = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
+    nz = joint > 0
+    return float((joint[nz] * np.log(joint[nz] / expected[nz])).sum())
+
+
+def test_demographics_weakly_shape_communities(demo) -> None:
+    w, _ = demo
+    member = np.arange(w.max_communities) < w.joined[:, None]
+    user, community = np.repeat(np.arange(w.spec.users), w.joined), w.top[member]
+    rng = np.random.default_rng(0)
+    for j, attr in enumerate(DEMOGRAPHICS):
+        value = w.demographics[user, j]
+        real = _mutual_information(value, community)
+        shuffled = [_mutual_information(value, rng.permutation(community)) for _ in range(20)]
+        assert real > 1.3 * max(shuffled), attr  # present ...
+        assert real < 0.15, attr  # ... and weak
