@@ -53,9 +53,12 @@ def run_stages(names: list[str], config: str | None, overrides: list[str], force
 @app.command()
 def sample(
     out: Annotated[str, typer.Option("--out", help="folder for dumps, images, ground truth")],
-    users: Annotated[int, typer.Option(help="number of users")] = 400,
+    users: Annotated[int, typer.Option(help="number of users")] = 2000,
     seed: Annotated[int, typer.Option(help="random seed (output is deterministic by seed)")] = 7,
-    communities: Annotated[int, typer.Option(help="number of planted communities")] = 8,
+    communities: Annotated[int, typer.Option(help="number of planted communities")] = 48,
+    subreddits: Annotated[
+        int, typer.Option(help="community subreddits (12 generic ones come on top)")
+    ] = 1200,
     months: Annotated[str, typer.Option(help="comma-separated YYYY-MM months")] = "2021-05,2021-06",
     image_base_url: Annotated[
         str, typer.Option(help="base URL the images are served from")
@@ -65,19 +68,25 @@ def sample(
     images: Annotated[
         bool, typer.Option("--images/--no-images", help="render the PNGs (off: URLs only)")
     ] = True,
+    zstd_level: Annotated[
+        int, typer.Option(help="zstd level of the dumps (long-distance matching from 10)")
+    ] = 3,
 ) -> None:
-    """Write a small Reddit world as monthly RS_/RC_ .zst dumps with planted structure."""
+    """Write a Reddit world (planted world v2) as monthly RS_/RC_ .zst dumps, images and
+    its ground truth."""
     from pipelines.sample.world import SampleSpec, write_sample
 
     spec = SampleSpec(
         users=users,
         seed=seed,
         communities=communities,
+        subreddits=subreddits,
         months=tuple(m.strip() for m in months.split(",") if m.strip()),
         image_base_url=image_base_url.rstrip("/"),
         image_size=image_size,
         corrupt_lines=corrupt_lines,
         images=images,
+        zstd_level=zstd_level,
     )
     summary = write_sample(out, spec, console=console)
     t = Table(title=f"sample world -> {out}")
