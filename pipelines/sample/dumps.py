@@ -94,12 +94,17 @@ class Words:
         """Word numbers for rows of `lengths` words: from the row's theme vocabulary (theme
         -1: none) with probability `vocab_share`, otherwise general words."""
         row_theme = np.repeat(theme, lengths)
-        u = rng.random(len(row_theme))
-        tokens = self.general_lo + (u * len(GENERAL)).astype(np.int64)
-        own = (row_theme >= 0) & (rng.random(len(row_theme)) < vocab_share)
+        u = rng.random(len(row_theme), dtype=np.float32)
+        tokens = self.general_lo + _index(u, len(GENERAL))
+        own = (row_theme >= 0) & (rng.random(len(row_theme), dtype=np.float32) < vocab_share)
         t = row_theme[own]
-        tokens[own] = self.vocab_lo[t] + (u[own] * self.vocab_len[t]).astype(np.int64)
+        tokens[own] = self.vocab_lo[t] + _index(u[own], self.vocab_len[t])
         return tokens
+
+
+def _index(u: np.ndarray, n: np.ndarray | int) -> np.ndarray:
+    """Uniform [0, 1) floats to indices below `n` (float32 rounding can reach n)."""
+    return np.minimum((u * n).astype(np.int64), np.asarray(n) - 1)
 
 
 def _starts(lengths: np.ndarray) -> np.ndarray:

@@ -146,6 +146,11 @@ CORRUPTIONS = (
 LDM_LEVEL = 10
 
 
+#: Input per zstd worker job. The default for a 128 MiB window is 512 MiB, which made a
+#: writer hold 1.6 GB; 32 MiB jobs hold ~0.2 GB for a 0.6% larger file.
+JOB_BYTES = 1 << 25
+
+
 def zstd_params(level: int) -> zstandard.ZstdCompressionParameters:
     """The published dumps' shape: one frame, a 128 MiB window, long-distance matching
     from `LDM_LEVEL` on; compressed by worker threads while the next chunk is rendered."""
@@ -155,6 +160,7 @@ def zstd_params(level: int) -> zstandard.ZstdCompressionParameters:
         enable_ldm=level >= LDM_LEVEL,
         write_content_size=False,
         threads=-1,
+        job_size=JOB_BYTES,
     )
 
 

@@ -3,14 +3,22 @@
 Output under DIR:
   dumps/RS_YYYY-MM.zst, dumps/RC_YYYY-MM.zst   Pushshift/Arctic Shift field names and types
   images/<id>.png                              served as <image_base_url>/images/<id>.png
-  ground_truth/*.parquet                       every planted thing (see `GROUND_TRUTH`)
+  ground_truth/users.parquet                   per user: communities, mixture, taste,
+                                               activity, generic share, demographics,
+                                               favourite subreddits
+  ground_truth/users_by_month.parquet          per user and month: communities, mixture
+  ground_truth/communities.parquet             vocabulary, taste, subreddits, prior,
+                                               demographic affinity
+  ground_truth/subreddits.parquet              community (null: generic), popularity, rank
+  ground_truth/images.parquet                  per image: post, author, subreddit, the
+                                               taste it was rendered from
   world.json                                   the spec
 Deterministic by seed: the same spec gives byte-identical dumps, images and ground truth.
 
 What is planted (no pipeline stage reads it; checks and reports may):
 - communities with a vocabulary and a visual taste; each owns subreddits whose
   popularity follows one Zipf law over all community subreddits; a community's prior
-  is the sum of its subreddits' popularity, so community sizes vary;
+  grows with the summed popularity of its subreddits, so community sizes vary;
 - generic high-traffic subreddits without a taste (AskReddit, news, ...) that take a
   Beta-distributed share of each user's activity, often more than any taste subreddit;
 - users in 1-4 communities with a Dirichlet mixture and a few favourite subreddits per
@@ -29,13 +37,11 @@ from __future__ import annotations
 import calendar
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -497,9 +503,10 @@ class World:
         top_sorted = np.take_along_axis(self.top, order, axis=1)
         k = (mix_sorted > 0).sum(axis=1)
         subs = np.array(self.subreddit_names, dtype=object)
-        flat = subs[self.favourites.reshape(len(mix), -1)]
-        favourites = pl.from_arrow(_ragged(flat, self.joined * FAVOURITES))
-        favourites = favourites.list.unique().list.sort().to_arrow()
+        slots = np.arange(self.max_communities)[None, :, None] < self.joined[:, None, None]
+        fav = np.sort(np.where(slots, self.favourites, -1).reshape(len(mix), -1), axis=1)
+        fresh = np.diff(fav, axis=1, prepend=-1) > 0  # distinct, joined communities only
+        fav = np.take_along_axis(fav, np.argsort(~fresh, axis=1, kind="stable"), axis=1)
         demo = {
             attr: np.array(values, dtype=object)[self.demographics[:, j]]
             for j, (attr, (values, _)) in enumerate(DEMOGRAPHICS.items())
@@ -514,7 +521,7 @@ class World:
                 "activity": self.activity,
                 "generic_share": self.generic_share,
                 **{a: pa.array(v, pa.string()) for a, v in demo.items()},
-                "favourite_subreddits": favourites,
+                "favourite_subreddits": _ragged(subs[fav], fresh.sum(axis=1)),
             }
         )
         meta = {
@@ -615,15 +622,6 @@ def _reply_parents(post: np.ndarray, human: np.ndarray, rng: np.random.Generator
     return parent
 
 
-def _months(world: World) -> Iterator[Month]:
-    post_base = comment_base = 0
-    for m in range(len(world.spec.months)):
-        month = world.month(m, post_base, comment_base)
-        post_base += len(month.post_serial)
-        comment_base += len(month.comment_serial)
-        yield month
-
-
 def write_images(world: World, month: Month, ids: pa.Array, out: Path) -> None:
     """Render this month's PNGs (one seeded generator per image)."""
     spec = world.spec
@@ -636,7 +634,7 @@ def write_sample(
     out: str | os.PathLike, spec: SampleSpec, console: Console | None = None
 ) -> dict[str, int]:
     """Write the sample world under `out`; returns lines written per dump file."""
-    from pipelines.sample.dumps import MonthWriter
+    from pipelines.sample.dumps import MonthWriter  # here: dumps imports this module
 
     out = Path(out)
     for sub in ("dumps", "images", "ground_truth"):
@@ -646,12 +644,17 @@ def write_sample(
     images = []
     with Progress(console=console or Console(), transient=True) as progress:
         task = progress.add_task("sample world", total=len(spec.months))
-        for month in _months(world):
+        posts = comments = 0  # serial numbers so far
+        for m in range(len(spec.months)):
+            month = world.month(m, posts, comments)
             writer = MonthWriter(world, month)
             summary.update(writer.write(out / "dumps"))
             images.append(writer.images_table())
             if spec.images:
                 write_images(world, month, images[-1]["image_id"].combine_chunks(), out / "images")
+            posts += len(month.post_serial)
+            comments += len(month.comment_serial)
+            del month, writer  # one month in memory at a time
             progress.advance(task)
     for name, table in world.ground_truth(pa.concat_tables(images)).items():
         pq.write_table(table, out / "ground_truth" / f"{name}.parquet")

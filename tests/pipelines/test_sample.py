@@ -290,7 +290,8 @@ def test_json_lines_round_trip() -> None:
 # ---------------------------------------------------------------- ground truth (small world)
 def test_ground_truth_users(world: dict) -> None:
     users = world["gt"]["users"]
-    comms = {c["community"] for c in world["gt"]["communities"].to_pylist()}
+    subs_of = {c["community"]: c["subreddits"] for c in world["gt"]["communities"].to_pylist()}
+    comms = set(subs_of)
     assert users.num_rows == SPEC.users
     assert users.schema.metadata[b"taste_fields"].decode().split(",") == list(TASTE_FIELDS)
     sizes = set()
@@ -307,7 +308,9 @@ def test_ground_truth_users(world: dict) -> None:
         assert 0 < u["generic_share"] < 1 and u["activity"] > 0
         for attr, (values, _) in DEMOGRAPHICS.items():
             assert u[attr] in values
-        assert 1 <= len(u["favourite_subreddits"]) <= FAVOURITES * len(u["communities"])
+        favourites = u["favourite_subreddits"]
+        assert 1 <= len(favourites) == len(set(favourites)) <= FAVOURITES * len(u["communities"])
+        assert set(favourites) <= {s for c in u["communities"] for s in subs_of[c]}
         sizes.add(len(u["communities"]))
     assert len(sizes) >= 3
     names = users["author"].to_pylist()
