@@ -24,7 +24,6 @@ import scipy.sparse as sp
 import torch
 
 from graph.data import BipartiteGraph
-from graph.metrics import edge_keys
 from graph.train import TrainInputs, link_metrics
 
 #: the validation grid; factors are fractions of cfg["hidden"], so ALS is never wider
@@ -125,16 +124,13 @@ def als_runs(
 
 
 def validation_view(inputs: TrainInputs) -> TrainInputs:
-    """What tuning may see: the message-passing edges and the validation split. Test and
-    unseen users' held-out edges are neither scored nor known (so not excluded from the
-    validation ranking either: they count as non-edges, as they would in deployment)."""
+    """What tuning may see: the message-passing edges and the training and validation
+    splits (`link_metrics` on "val" knows training edges only). Test and unseen users'
+    held-out edges are neither scored nor known: they count as non-edges, as they would
+    in deployment."""
     g = inputs.graph
-    val = g.splits["val"]
-    users = np.r_[g.user_csr.row_of_entries(), val[0]]
-    known = edge_keys(users, np.r_[g.user_csr.indices, val[1]], g.num_subs)
-    return dataclasses.replace(
-        inputs, graph=dataclasses.replace(g, splits={"val": val}), known=known
-    )
+    splits = {name: g.splits[name] for name in ("train", "val")}
+    return dataclasses.replace(inputs, graph=dataclasses.replace(g, splits=splits))
 
 
 def als_embeddings(inputs: TrainInputs, cfg: dict, grid: dict = GRID) -> ALSResult:

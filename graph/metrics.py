@@ -96,14 +96,23 @@ def posting_accuracy(
 
 
 def recall_at_k(
-    user_emb, sub_emb, pairs: np.ndarray, known: np.ndarray, k: int = 10, max_users: int = 5000
+    user_emb,
+    sub_emb,
+    pairs: np.ndarray,
+    known: np.ndarray,
+    k: int = 10,
+    max_users: int = 5000,
+    seed: int = 0,
 ) -> float:
-    """Mean over users of the share of their held-out subreddits in their top k;
-    `known` are the (user, subreddit) keys already in the graph, which are excluded."""
+    """Mean over users (a seeded random `max_users` of them) of the share of their
+    held-out subreddits in their top k; `known` are the (user, subreddit) keys already
+    known positives, which are excluded from the ranking."""
     if pairs.shape[1] == 0:
         return float("nan")
     num_subs = len(sub_emb)
-    users = np.unique(pairs[0]).astype(np.int64)[:max_users]
+    users = np.unique(pairs[0]).astype(np.int64)
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
     held = edge_keys(pairs[0], pairs[1], num_subs)
     recalls = []
     for chunk in np.array_split(users, max(1, len(users) // 1024)):

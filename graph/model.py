@@ -190,6 +190,7 @@ def softmax_link_loss(
     h_pos: Tensor,
     h_neg: Tensor,
     collide: Tensor,
+    neg_collide: Tensor,
     log_q_pos: Tensor,
     log_q_neg: float,
 ) -> Tensor:
@@ -198,10 +199,11 @@ def softmax_link_loss(
     with the logQ correction (Yi et al. 2019) so the dot score stays unbiased by
     popularity: a logit minus the log of its expected count under its proposal
     (`log_q_pos` per in-batch column, `log_q_neg` for the uniform ones). `collide` [B, B]
-    masks in-batch entries that are known positives of the row's user."""
+    and `neg_collide` [B, K] mask negatives that are known positives of the row's user."""
     in_batch = h_user @ h_pos.T - log_q_pos[None, :]
     in_batch = in_batch.masked_fill(collide, float("-inf"))
     uniform = torch.einsum("bd,bkd->bk", h_user, h_neg) - log_q_neg
+    uniform = uniform.masked_fill(neg_collide, float("-inf"))
     logits = torch.cat([in_batch, uniform], 1)
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 

@@ -44,7 +44,6 @@ class TrainInputs:
     graph: BipartiteGraph
     image_users: np.ndarray  # sorted user id of every ok image
     images: np.ndarray  # standardised image embeddings, same order
-    known: np.ndarray  # keys of every (user, subreddit) edge of any split
 
 
 #: what the encoder reads: tables, and the history of the edges and image embeddings (a
@@ -65,7 +64,7 @@ def lake_tables(lake_root: str, stage: str = "encoder") -> TableAccess:
 
 
 def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train") -> TrainInputs:
-    """Silver tables -> graph, history image embeddings and the key set of all edges."""
+    """Silver tables -> graph and history image embeddings."""
     if isinstance(tables, str):
         tables = lake_tables(tables)
     edges = tables.history("silver/edges")
@@ -82,8 +81,7 @@ def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train"
     users, images = users[order], images[order]
     if len(images):
         images = (images - images.mean(0)) / (images.std(0) + 1e-6)
-    known = edge_keys(edges["user_id"].to_numpy(), edges["subreddit_id"].to_numpy(), graph.num_subs)
-    return TrainInputs(graph, users, images.astype(np.float32), known)
+    return TrainInputs(graph, users, images.astype(np.float32))
 
 
 class Objective(nn.Module):
@@ -156,6 +154,15 @@ def _drop_supervision_edges(batch, positions: torch.Tensor) -> None:
         ).tolist()
 
 
+def _without_supervision_degree(user_x: torch.Tensor, batch) -> torch.Tensor:
+    """User inputs whose log degree (the last column) no longer counts the batch's
+    supervision edges: the edge being predicted must not show in its user's degree."""
+    held = torch.bincount(batch[USER].src_index, minlength=len(user_x)).to(user_x.dtype)
+    degree = torch.expm1(user_x[:, -1].float()) - held.float()
+    user_x[:, -1] = torch.log1p(degree.clamp_min(0)).to(user_x.dtype)
+    return user_x
+
+
 def seed_counts(batch) -> dict | None:
     """Seed nodes per type and first-hop edges per edge type of a sampled batch (None
     when the sampler reports no per-hop counts: then nothing is trimmed)."""
@@ -195,37 +202,65 @@ def _image_rows(batch, inputs: TrainInputs, rng: np.random.Generator):
 
 
 def softmax_inputs(batch, train_keys: np.ndarray, graph: BipartiteGraph, negatives: int):
-    """(collide, log_q_pos, log_q_neg) of a batch for `softmax_link_loss`: in-batch pairs
-    that are training edges of the row's user (never negatives), and the log expected
-    count of each subreddit under in-batch (edge-uniform: degree / edges) and uniform
-    sampling."""
-    users = batch[USER].n_id[batch[USER].src_index].numpy()
+    """(collide, neg_collide, log_q_pos, log_q_neg) of a batch for `softmax_link_loss`:
+    in-batch and uniform negatives that are training edges of the row's user (masked,
+    never negatives), and the log expected count of each subreddit under in-batch
+    (edge-uniform: degree / edges) and uniform sampling."""
+    users = batch[USER].n_id[batch[USER].src_index].numpy().astype(np.int64)
     subs = batch[SUB].n_id[batch[SUB].dst_pos_index].numpy()
+    negs = batch[SUB].n_id[batch[SUB].dst_neg_index].numpy()
     b = len(users)
-    collide = np.isin(
-        np.repeat(users, b).astype(np.int64) * graph.num_subs + np.tile(subs, b), train_keys
-    ).reshape(b, b)
+    collide = np.isin(np.repeat(users, b) * graph.num_subs + np.tile(subs, b), train_keys)
+    collide = collide.reshape(b, b)
     np.fill_diagonal(collide, False)
+    neg_collide = np.isin(users[:, None] * graph.num_subs + negs, train_keys)
     degree = graph.sub_csr.degree()[subs].astype(np.float64)
     log_q_pos = np.log(b * np.maximum(degree, 1) / max(graph.num_edges, 1))
     log_q_neg = float(np.log(negatives / graph.num_subs))
-    return torch.from_numpy(collide), torch.from_numpy(log_q_pos).float(), log_q_neg
+    return (
+        torch.from_numpy(collide),
+        torch.from_numpy(neg_collide),
+        torch.from_numpy(log_q_pos).float(),
+        log_q_neg,
+    )
+
+
+#: the splits whose edges are known when a split is scored: validation knows training,
+#: test knows training and validation, unseen users know their observed edges. Nothing
+#: scored on validation (which picks the epoch and the baselines' hyper-parameters) reads
+#: the test split.
+KNOWN_BEFORE = {
+    "train": (),
+    "val": ("train",),
+    "test": ("train", "val"),
+    "inductive": ("inductive_observed",),
+}
+
+
+def known_keys(g: BipartiteGraph, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(keys known before `split`, those plus the split's own): the first are excluded
+    from the split's ranking, the second are never drawn as its negatives."""
+    pairs = [g.splits[s] for s in KNOWN_BEFORE[split] if s in g.splits]
+    before = np.concatenate(pairs, 1) if pairs else np.zeros((2, 0), np.int64)
+    both = np.concatenate([before, g.splits[split]], 1)
+    return edge_keys(before[0], before[1], g.num_subs), edge_keys(both[0], both[1], g.num_subs)
 
 
 def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> dict:
-    """AUC, posting accuracy and recall@k of any encoder's embeddings on a split."""
+    """AUC, posting accuracy and recall@k of any encoder's embeddings on a split: ranked
+    among what is not a positive known before it (the usual protocol), negatives drawn
+    from what is not a positive of it or before it."""
     g = inputs.graph
     pairs = g.splits[split]
-    # rank among what is not a known positive of another split (the usual protocol)
-    others = np.setdiff1d(inputs.known, edge_keys(pairs[0], pairs[1], g.num_subs))
+    before, known = known_keys(g, split)
     return {
-        "auc": per_user_auc(h_user, h_sub, pairs, inputs.known, seed=cfg["seed"]),
-        "auc_pooled": link_auc(h_user, h_sub, pairs, inputs.known, cfg["seed"]),
+        "auc": per_user_auc(h_user, h_sub, pairs, known, seed=cfg["seed"]),
+        "auc_pooled": link_auc(h_user, h_sub, pairs, known, cfg["seed"]),
         "posting_acc": posting_accuracy(
-            h_user, h_sub, pairs, inputs.known, cfg["posting_candidates"], cfg["seed"]
+            h_user, h_sub, pairs, known, cfg["posting_candidates"], cfg["seed"]
         ),
         "recall_at_k": recall_at_k(
-            h_user, h_sub, pairs, others, cfg["recall_k"], cfg["eval_users"]
+            h_user, h_sub, pairs, before, cfg["recall_k"], cfg["eval_users"], cfg["seed"]
         ),
     }
 
@@ -253,7 +288,7 @@ def train_epoch(
         _drop_supervision_edges(batch, supervision)
         bag = g.user_bags(batch[USER].n_id.numpy(), exclude=supervision.numpy())
         drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
-        batch[USER].x = mask_visual(batch[USER].x, drop)
+        batch[USER].x = _without_supervision_degree(mask_visual(batch[USER].x, drop), batch)
         rows, images = _image_rows(batch, inputs, rng)
         softmax = (
             softmax_inputs(batch, train_keys, g, cfg["negatives"])
@@ -264,7 +299,7 @@ def train_epoch(
             batch, bag = batch.to(device), tuple(t.to(device) for t in bag)
             rows, images = (None, None) if rows is None else (rows.to(device), images.to(device))
             if softmax is not None:
-                softmax = (softmax[0].to(device), softmax[1].to(device), softmax[2])
+                softmax = (*(t.to(device) for t in softmax[:3]), softmax[3])
         lp, ia = model(batch, bag, sub_x, images, rows, cfg["temperature"], softmax)
         loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
         opt.zero_grad()
@@ -354,7 +389,7 @@ def train_worker(cfg: dict) -> None:
         state = {
             "epoch": 0,
             "history": [],
-            "best": -1.0,
+            "best": [-1.0, -1.0],
             "best_model": None,
             "bad_epochs": 0,
             "resumed_at": [],
@@ -386,8 +421,9 @@ def train_worker(cfg: dict) -> None:
         metrics.update(val, val_auc=val.pop("auc"))
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
         state["history"].append(metrics)
-        score = metrics[SELECT_ON[cfg["select_on"]]]
-        if state["best_model"] is None or score > state["best"]:
+        # ties (a saturated recall@k) go to the better validation AUC
+        score = [_finite(metrics[SELECT_ON[cfg["select_on"]]]), _finite(metrics["val_auc"])]
+        if state["best_model"] is None or score > list(state["best"]):
             state.update(best=score, bad_epochs=0, best_epoch=epoch + 1)
             state["best_model"] = {
                 k: v.detach().cpu().clone() for k, v in model.state_dict().items()
@@ -405,6 +441,10 @@ def train_worker(cfg: dict) -> None:
 
 #: `encoder.select_on` -> the metrics-table column it reads
 SELECT_ON = {"auc": "val_auc", "recall_at_k": "recall_at_k", "posting_acc": "posting_acc"}
+
+
+def _finite(x: float) -> float:
+    return x if x == x else -1.0  # NaN (an empty split) ranks below every real value
 
 
 def learning_rate(cfg: dict, epoch: int) -> float:

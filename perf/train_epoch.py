@@ -46,7 +46,7 @@ def synthetic(users: int, subs: int, edges: int, visual_dim: int, text_dim: int,
     g = from_arrays(u, s, attr, users, subs, user_x, sub_x)
     img_users = np.sort(rng.integers(0, users, users // 2))
     images = rng.standard_normal((len(img_users), visual_dim), np.float32)
-    return TrainInputs(g, img_users, images, key)
+    return TrainInputs(g, img_users, images)
 
 
 def main() -> None:

@@ -153,13 +153,7 @@ def test_als_is_tuned_on_validation_only(world, als):
         name: np.stack([rng.permutation(g.splits[name][0]), rng.permutation(g.splits[name][1])])
         for name in ("test", "inductive")
     }
-    mp = np.stack([g.user_csr.row_of_entries(), g.user_csr.indices])
-    kept = np.concatenate([mp, g.splits["val"]], 1)
-    blind = dataclasses.replace(
-        inputs,
-        graph=dataclasses.replace(g, splits={**g.splits, **fake}),
-        known=edge_keys(kept[0], kept[1], g.num_subs),
-    )
+    blind = dataclasses.replace(inputs, graph=dataclasses.replace(g, splits={**g.splits, **fake}))
     other = als_embeddings(blind, cfg)
     assert other.params == als.params and other.table == als.table
     assert torch.equal(other.user, als.user) and torch.equal(other.sub, als.sub)

@@ -177,8 +177,9 @@ def test_recall_at_k_hand_computed():
     nothing_known = np.empty(0, np.int64)
     assert recall_at_k(users, subs, pairs, nothing_known, k=1) == pytest.approx(0.0)
     assert recall_at_k(users, subs, pairs, nothing_known, k=2) == pytest.approx((1 / 2 + 0) / 2)
-    # max_users keeps the first users only: u0 alone
-    assert recall_at_k(users, subs, pairs, known, k=1, max_users=1) == pytest.approx(1 / 2)
+    # max_users keeps a seeded random sample of users: one of u0 (1/2) and u1 (0)
+    one = {recall_at_k(users, subs, pairs, known, k=1, max_users=1, seed=s) for s in range(20)}
+    assert one == {0.0, 0.5}
     # k beyond the subreddit count is every subreddit
     assert recall_at_k(users, subs, pairs, known, k=50) == pytest.approx(1.0)
     assert math.isnan(recall_at_k(users, subs, np.zeros((2, 0), np.int64), known))
