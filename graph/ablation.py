@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from graph.als import als_embeddings, interaction_counts
-from graph.train import TrainInputs, link_metrics, read_inputs
+from graph.train import TrainInputs, image_probe, link_metrics, read_inputs
 
 VARIANTS: tuple[tuple[str, bool], ...] = (
     ("tfidf", False),
@@ -106,9 +106,11 @@ def lightgcn_embeddings(
 
 def _gnn_embeddings(
     inputs: TrainInputs, cfg: dict, lake_root: str, conv: str, image_align: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(user, subreddit, blind user) embeddings of a GNN trained by the production loop;
+    the blind ones are computed with the visual-profile input hidden."""
     from graph.infer import embed_all
-    from graph.train import build_objective, fit
+    from graph.train import blind_user_embeddings, build_objective, fit
 
     run_cfg = dict(cfg, conv=conv, image_weight=cfg["image_weight"] if image_align else 0.0)
     name = f"{conv}-{'ia' if image_align else 'lp'}"
@@ -117,7 +119,8 @@ def _gnn_embeddings(
     model = build_objective(run_cfg, inputs)
     model.load_state_dict(state["best_model"])
     h_user, h_sub, _ = embed_all(model.encoder, inputs.graph, cfg["inference_chunk"])
-    return h_user, h_sub
+    h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg["inference_chunk"])
+    return h_user, h_sub, h_blind
 
 
 def _not_run(conv: str, image_align: bool, why: str) -> dict:
@@ -130,6 +133,7 @@ def _not_run(conv: str, image_align: bool, why: str) -> dict:
         "auc": nan,
         "recall_at_k": nan,
         "unseen_posting_acc": nan,
+        "image_probe_recall": nan,
         "paper_posting_acc": PAPER.get((conv, image_align)),
         "note": why,
     }
@@ -153,7 +157,7 @@ def run_ablation(
             rows.append(_not_run(conv, image_align, "not run: no image embeddings to align"))
             continue
         progress(f"ablation: {conv}{' + ImageAlign' if image_align else ''}")
-        note = None
+        note, h_blind = None, None  # the baselines take no visual input: already blind
         if conv == "tfidf":
             h_user, h_sub = tfidf_embeddings(inputs, cfg["hidden"])
         elif conv == "als":
@@ -163,7 +167,7 @@ def run_ablation(
         elif conv == "lightgcn":
             h_user, h_sub = lightgcn_embeddings(inputs, cfg, image_align)
         else:
-            h_user, h_sub = _gnn_embeddings(inputs, cfg, lake_root, conv, image_align)
+            h_user, h_sub, h_blind = _gnn_embeddings(inputs, cfg, lake_root, conv, image_align)
         test = link_metrics(h_user, h_sub, inputs, cfg, "test")
         unseen = link_metrics(h_user, h_sub, inputs, cfg, "inductive")
         rows.append(
@@ -174,6 +178,11 @@ def run_ablation(
                 "auc": test["auc"],
                 "recall_at_k": test["recall_at_k"],
                 "unseen_posting_acc": unseen["posting_acc"],
+                "image_probe_recall": (
+                    image_probe(h_user if h_blind is None else h_blind, inputs, cfg)
+                    if len(inputs.images)
+                    else float("nan")
+                ),
                 "paper_posting_acc": PAPER.get((conv, image_align)),
                 "note": note,
             }

@@ -226,14 +226,15 @@ def ablation(
         "AUC",
         f"recall@{cfg.encoder.recall_k}",
         "unseen users' posting acc",
+        "blind image recall (probe)",
         "paper",
         "note",
     ):
         t.add_column(col, justify="left" if col == "note" else "right")
     lines = [
-        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc | paper"
-        " | note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc"
+        " | blind image recall (probe) | paper | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         paper = f"{r['paper_posting_acc']:.0%}" if r["paper_posting_acc"] else "—"
@@ -244,9 +245,10 @@ def ablation(
                 f"{r['auc']:.3f}",
                 f"{r['recall_at_k']:.3f}",
                 f"{r['unseen_posting_acc']:.1%}",
+                f"{r['image_probe_recall']:.3f}",
             )
             if ran
-            else (r["note"], "—", "—", "—")
+            else (r["note"], "—", "—", "—", "—")
         )
         note = (r["note"] or "—") if ran else "—"
         cells = (r["encoder"], "yes" if r["image_align"] else "no", *metrics, paper, note)

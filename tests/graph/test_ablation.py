@@ -37,6 +37,7 @@ ROW_KEYS = {
     "auc",
     "recall_at_k",
     "unseen_posting_acc",
+    "image_probe_recall",
     "paper_posting_acc",
     "note",
 }
@@ -246,9 +247,10 @@ def test_run_ablation_gnn_variants(world):
     assert [(r["encoder"], r["image_align"]) for r in rows] == list(variants)
     assert seen == [f"ablation: {c}{' + ImageAlign' if ia else ''}" for c, ia in variants]
     chance = 1 / cfg["posting_candidates"]
-    metrics = ("posting_acc", "auc", "recall_at_k", "unseen_posting_acc")
+    metrics = ("posting_acc", "auc", "recall_at_k", "unseen_posting_acc", "image_probe_recall")
     for r in rows:
         assert set(r) == ROW_KEYS and r["note"] is None, r
+        assert 0.0 <= r["image_probe_recall"] <= 1.0, r
         assert all(math.isfinite(r[m]) for m in metrics), r
         assert r["posting_acc"] > 2 * chance and r["unseen_posting_acc"] > 2 * chance, r
         assert 0.6 < r["auc"] <= 1.0 and 0.0 < r["recall_at_k"] <= 1.0, r
