@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.zipp-installed
 DEMO_DIR ?= data/sample
-DEMO_USERS ?= 400
+DEMO_USERS ?= 2000
 DEMO_PORT ?= 8765
 
 .PHONY: setup java browser demo test lint perf clean

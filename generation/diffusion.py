@@ -42,10 +42,18 @@ class RenderJob:
     history: tuple[bytes, ...] = field(default=(), repr=False)  # IP-Adapter conditioning
 
 
-def record_seed(user_id: int, prompt_id: str, k: int) -> int:
-    """The seed of the k-th image of a (user, base prompt): shared by every method, so
-    methods are compared from the same starting noise."""
-    return int(hashlib.sha256(f"{user_id}:{prompt_id}:{k}".encode()).hexdigest()[:8], 16)
+def user_key(references: list[str]) -> str:
+    """A benchmark user's stable key for seeds and row ids: a digest of their held-out
+    reference posts (Reddit's own ids). Dense user ids shift when a deletion request
+    removes a user; this key does not, so no remaining user inherits a deleted user's
+    seeds and no one's images are redone because someone else left."""
+    return hashlib.sha256(",".join(sorted(references)).encode()).hexdigest()[:16]
+
+
+def record_seed(user: str, prompt_id: str, k: int) -> int:
+    """The seed of the k-th image of a (user key, base prompt): shared by every method,
+    so methods are compared from the same starting noise."""
+    return int(hashlib.sha256(f"{user}:{prompt_id}:{k}".encode()).hexdigest()[:8], 16)
 
 
 def image_path(digest: str) -> str:

@@ -64,7 +64,7 @@ def history_images(io: StageIO, users: set[int]) -> dict[int, tuple[bytes, ...]]
 
 def plan(io: StageIO, model: str, smoke: bool):
     """(jobs to render, their rows' columns by image id, rows made without rendering)."""
-    from generation.diffusion import RenderJob, failed_row, record_seed
+    from generation.diffusion import RenderJob, failed_row, record_seed, user_key
     from generation.methods import generate_methods
 
     d = io.config.diffusion
@@ -87,6 +87,7 @@ def plan(io: StageIO, model: str, smoke: bool):
         with io.console.status("generate: fetching history images for IP-Adapter"):
             history = history_images(io, {p["user_id"] for p in prompts})
     adapter = (d.ip_adapter, d.ip_adapter_subfolder, d.ip_adapter_weight, d.ip_adapter_scale)
+    keys = {r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()}
     jobs, meta, direct = [], {}, []
     for user, pid, name, images, llm, prompt, negative, why in records:
         cond = history.get(user, ()) if images else ()
@@ -97,9 +98,9 @@ def plan(io: StageIO, model: str, smoke: bool):
         if images and not cond and why is None:
             why = "no history image could be fetched for IP-Adapter"
         for k in range(d.seeds):
-            seed = record_seed(user, pid, k)
+            seed = record_seed(keys[user], pid, k)
             iid = image_id(
-                user,
+                keys[user],
                 pid,
                 name,
                 llm,

@@ -23,8 +23,9 @@ def embed_all(
     is per user-CSR edge: the first layer's subreddit -> user weight, averaged over heads
     (None for encoders without attention). The first layer is the one that weighs a
     user's subreddits by what they are (their own text and size); a deeper layer weighs
-    their aggregated neighbourhoods, and on the planted world it ranks a user's taste
-    communities no better than chance (README, "Attention readout")."""
+    their aggregated neighbourhoods, which ranks a user's taste communities well on some
+    worlds and at chance on others, while the first layer held on every world measured
+    (README, "Attention readout")."""
     model.eval()
     dev = next(model.parameters()).device
 

@@ -98,7 +98,7 @@ def plan(n: int, model: str, spec) -> tuple[list, dict[str, dict]]:
         prompt, negative = PROMPTS[p]
         user, pid = 1000 + p % 5, f"perf-{p:02d}"
         method, llm = ("zero_shot", "template:template") if negative else ("base", "-")
-        seed = record_seed(user, pid, k)
+        seed = record_seed(str(user), pid, k)
         iid = image_id(
             user,
             pid,
