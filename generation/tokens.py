@@ -28,7 +28,9 @@ class TokenCounter:
         from transformers import AutoTokenizer
 
         self.name = source
-        path = _packaged_path() if source == PACKAGED else source
+        from generation.packaged_models import resolve
+
+        path = _packaged_path() if source == PACKAGED else resolve(source)
         try:
             self._tok = AutoTokenizer.from_pretrained(path)
         except (OSError, ValueError) as e:

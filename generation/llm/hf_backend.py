@@ -29,12 +29,16 @@ class HFBackend:
         self.rt = runtime
         use_gpu = runtime.num_gpus > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        from generation.packaged_models import resolve
+
+        model_dir = resolve(model)  # packaged:smollm2 -> its converted folder
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         dtype = torch.float16 if use_gpu else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        self.model = self.model.to(self.device)
         self.model.eval()
 
     async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
