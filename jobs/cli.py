@@ -74,7 +74,8 @@ def sample(
 ) -> None:
     """Write a Reddit world (planted world v2) as monthly RS_/RC_ .zst dumps, images and
     its ground truth."""
-    from pipelines.sample.world import SampleSpec, write_sample
+    from pipelines.sample.world import SampleSpec
+    from pipelines.sample.write import write_sample
 
     spec = SampleSpec(
         users=users,

@@ -35,20 +35,14 @@ the vectorised JSON writer), so a million users write in minutes.
 from __future__ import annotations
 
 import calendar
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from rich.console import Console
-from rich.progress import Progress
 
-from pipelines.sample.images import TASTE_FIELDS, render_png
+from pipelines.sample.images import TASTE_FIELDS
 from pipelines.sample.lines import b36, check_json_safe
 from pipelines.sample.vocab import (
     ADJECTIVES,
@@ -620,43 +614,3 @@ def _reply_parents(post: np.ndarray, human: np.ndarray, rng: np.random.Generator
     pick = start + (rng.random(len(order)) * rank).astype(np.int64)
     parent[order[reply]] = order[pick[reply]]
     return parent
-
-
-def write_images(world: World, month: Month, ids: pa.Array, out: Path) -> None:
-    """Render this month's PNGs (one seeded generator per image)."""
-    spec = world.spec
-    for i, (image_id, taste) in enumerate(zip(ids.to_pylist(), month.image_taste, strict=True)):
-        rng = np.random.default_rng([spec.seed, 3, month.index, i])
-        (out / f"{image_id}.png").write_bytes(render_png(taste, rng, spec.image_size))
-
-
-def write_sample(
-    out: str | os.PathLike, spec: SampleSpec, console: Console | None = None
-) -> dict[str, int]:
-    """Write the sample world under `out`; returns lines written per dump file."""
-    from pipelines.sample.dumps import MonthWriter  # here: dumps imports this module
-
-    out = Path(out)
-    for sub in ("dumps", "images", "ground_truth"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    world = World(spec)
-    summary: dict[str, int] = {}
-    images = []
-    with Progress(console=console or Console(), transient=True) as progress:
-        task = progress.add_task("sample world", total=len(spec.months))
-        posts = comments = 0  # serial numbers so far
-        for m in range(len(spec.months)):
-            month = world.month(m, posts, comments)
-            writer = MonthWriter(world, month)
-            summary.update(writer.write(out / "dumps"))
-            images.append(writer.images_table())
-            if spec.images:
-                write_images(world, month, images[-1]["image_id"].combine_chunks(), out / "images")
-            posts += len(month.post_serial)
-            comments += len(month.comment_serial)
-            del month, writer  # one month in memory at a time
-            progress.advance(task)
-    for name, table in world.ground_truth(pa.concat_tables(images)).items():
-        pq.write_table(table, out / "ground_truth" / f"{name}.parquet")
-    (out / "world.json").write_text(json.dumps({"world": WORLD_VERSION, **asdict(spec)}, indent=2))
-    return summary

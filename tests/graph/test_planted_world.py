@@ -18,7 +18,8 @@ from graph.train import blind_user_embeddings, build_objective, fit, image_probe
 from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec, write_sample
+from pipelines.sample.world import SampleSpec
+from pipelines.sample.write import write_sample
 from schemas.lake import Lake
 from tests.static_server import serve_folder
 

@@ -103,7 +103,8 @@ def _strings(table: pa.Table) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The lake after a full DAG run in Delta format, canary planted."""
-    from pipelines.sample.world import SampleSpec, write_sample
+    from pipelines.sample.world import SampleSpec
+    from pipelines.sample.write import write_sample
 
     base = tmp_path_factory.mktemp("e2e")
     data, root = base / "data", base / "lake"

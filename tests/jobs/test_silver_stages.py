@@ -10,7 +10,8 @@ from rich.console import Console
 from jobs.config import load_config
 from jobs.dag import STAGES
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec, write_sample
+from pipelines.sample.world import SampleSpec
+from pipelines.sample.write import write_sample
 from schemas.lake import Lake
 from tests.static_server import serve_folder
 

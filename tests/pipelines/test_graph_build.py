@@ -11,7 +11,8 @@ from rich.console import Console
 from jobs import graph, ingest
 from jobs.config import load_config
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec, write_sample
+from pipelines.sample.world import SampleSpec
+from pipelines.sample.write import write_sample
 from schemas.lake import Lake
 
 BOTS = {"AutoModerator", "RemindMeBot", "sneakpeekbot", "WikiSummarizerBot"}

@@ -31,8 +31,8 @@ from pipelines.sample.world import (
     Month,
     SampleSpec,
     World,
-    write_sample,
 )
+from pipelines.sample.write import write_sample
 
 BASE_URL = "http://img.sample.test:9999"
 SPEC = SampleSpec(users=60, months=("2021-05",), image_size=16, image_base_url=BASE_URL)
