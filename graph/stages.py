@@ -41,14 +41,7 @@ def train(io: StageIO) -> None:
     import pyarrow as pa
 
     from graph.artifacts import plot_metrics, save_model
-    from graph.train import (
-        blind_user_embeddings,
-        build_objective,
-        evaluate,
-        fit,
-        image_probe,
-        read_inputs,
-    )
+    from graph.train import build_objective, evaluate, fit, read_inputs
     from schemas.gold import TRAIN_METRICS
 
     cfg = io.config.encoder.model_dump()
@@ -81,11 +74,8 @@ def train(io: StageIO) -> None:
         "image_dim": int(inputs.images.shape[1]) if len(inputs.images) else 0,
     }
     save_model(out / MODEL_FILE, cfg, model.encoder.state_dict(), dims, name)
-    test = evaluate(model, inputs, cfg, "test")
-    unseen = evaluate(model, inputs, cfg, "inductive")
-    if len(inputs.images):
-        h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg["inference_chunk"])
-        unseen["image_probe_recall"] = image_probe(h_blind, inputs, cfg)
+    held_out = evaluate(model, inputs, cfg, ("test", "inductive"))
+    test, unseen = held_out["test"], held_out["inductive"]
     _print_history(io, history, test, unseen)
     io.details.update(
         run=name,

@@ -334,12 +334,15 @@ def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: dict) -> float:
     )
 
 
-def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val") -> dict:
-    """Metrics of the current weights on a split of held-out edges (users of that split
-    for image retrieval)."""
+def evaluate(
+    model: Objective, inputs: TrainInputs, cfg: dict, splits: tuple[str, ...] = ("val",)
+) -> dict[str, dict]:
+    """Metrics of the current weights per split of held-out edges (users of that split
+    for image retrieval; unseen users also get the blind image probe), from one pass of
+    inference for all of them."""
     g = inputs.graph
     h_user, h_sub, _ = embed_all(model.encoder, g, cfg["inference_chunk"])
-    out = link_metrics(h_user, h_sub, inputs, cfg, split)
+    out = {split: link_metrics(h_user, h_sub, inputs, cfg, split) for split in splits}
     if len(inputs.images):
         # the visual profile is an input: retrieval is scored without it, so it measures
         # how well the graph embedding predicts a user's images from their communities
@@ -347,9 +350,13 @@ def evaluate(model: Objective, inputs: TrainInputs, cfg: dict, split: str = "val
         with torch.no_grad():
             dev = next(model.parameters()).device
             proj = model.image_head(h_blind.to(dev)).cpu()
-        out["image_recall_at_k"] = image_recall_at_k(
-            proj, inputs.image_users, inputs.images, np.unique(g.splits[split][0]), cfg["recall_k"]
-        )
+        for split in splits:
+            users = np.unique(g.splits[split][0])
+            out[split]["image_recall_at_k"] = image_recall_at_k(
+                proj, inputs.image_users, inputs.images, users, cfg["recall_k"]
+            )
+        if "inductive" in splits:
+            out["inductive"]["image_probe_recall"] = image_probe(h_blind, inputs, cfg)
     return out
 
 
@@ -417,7 +424,7 @@ def train_worker(cfg: dict) -> None:
             cfg["sampler"],
         )
         metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
-        val = evaluate(model, inputs, cfg, "val")
+        val = evaluate(model, inputs, cfg)["val"]
         metrics.update(val, val_auc=val.pop("auc"))
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
         state["history"].append(metrics)
