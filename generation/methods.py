@@ -47,6 +47,7 @@ class Method:
     preferences: bool = False  # liked/disliked visual attributes (gold/visual_preferences)
     images: bool = False  # the user's history images (IP-Adapter, diffusion.ip_adapter)
     llm: bool = False  # one rewriter LLM call per row (else made directly)
+    control: bool = False  # a control: persona taken from another benchmark user (swapped)
     make: str | None = None  # "module:function": RewriteCase -> messages | (prompt, negative)
 
     def build(self) -> Callable[[RewriteCase], Any]:
@@ -89,6 +90,15 @@ _REGISTRY = (
         make="generation.rewrite:roleplay_rewrite",
     ),
     Method(
+        "swapped",
+        "control: zero_shot with another benchmark user's persona (a user of other "
+        "communities, fixed by seed): what any persona rewrite adds",
+        persona=True,
+        llm=True,
+        control=True,
+        make="generation.rewrite:roleplay_rewrite",
+    ),
+    Method(
         "k_shot",
         "zero_shot plus the user's own earlier titles",
         persona=True,
@@ -122,8 +132,10 @@ METHODS: dict[str, Method] = {m.name: m for m in _REGISTRY}
 METHOD_ORDER: tuple[str, ...] = tuple(METHODS)
 #: the methods `rewrite.methods` may list (made by the rewrite stage), the default list
 REWRITE_METHODS: tuple[str, ...] = tuple(m.name for m in _REGISTRY if m.stage == "rewrite")
-#: the methods conditioned on the user's persona (what the persona's gain is measured on)
-PERSONA_METHODS: tuple[str, ...] = tuple(m.name for m in _REGISTRY if m.persona)
+#: the methods conditioned on the user's own persona (what the persona's gain is measured on)
+PERSONA_METHODS: tuple[str, ...] = tuple(m.name for m in _REGISTRY if m.persona and not m.control)
+#: the control method: personalisation is what a method adds over it
+CONTROL = "swapped"
 
 
 def get_method(name: str) -> Method:

@@ -71,6 +71,36 @@ def example_sources(io: StageIO, methods: list[Method], prompts: list[dict], tit
     return sources
 
 
+SWAP_SUBREDDITS = 5  # a swap partner shares none of the user's top evidence subreddits
+
+
+def swap_partners(personas: dict, keys: dict[int, str], label: str, seed: int) -> dict[int, int]:
+    """The `swapped` control's partner of each benchmark user for one model: another
+    benchmark user with a done persona whose top `SWAP_SUBREDDITS` evidence subreddits
+    (attention order) share none of the user's — a user of other communities, read from
+    the graph, never the sample world's truth. Among those, the one whose seeded digest of
+    the two users' stable keys (`generation.diffusion.user_key`) is smallest: fixed by
+    `bench.seed`, and unchanged for a user when someone else is deleted unless that was
+    the partner. Users with no such partner are absent."""
+    import hashlib
+
+    def top(u: int) -> set[str]:
+        return set((personas[(u, label)]["evidence_subreddits"] or [])[:SWAP_SUBREDDITS])
+
+    ready = sorted(u for u in keys if (personas.get((u, label)) or {}).get("status") == "done")
+    out = {}
+    for u in ready:
+        mine = top(u)
+        others = [v for v in ready if v != u and not (top(v) & mine)]
+        if others:
+            digest = {
+                v: hashlib.sha1(f"{seed}\0{keys[u]}\0{keys[v]}".encode()).hexdigest()
+                for v in others
+            }
+            out[u] = min(others, key=digest.__getitem__)
+    return out
+
+
 def case_for(
     m: Method,
     prompt: str,
@@ -102,6 +132,7 @@ def case_for(
 
 def rewrite(io: StageIO) -> None:
     """bench/prompts + gold/personas + gold/visual_preferences -> bench/rewrites."""
+    from generation.diffusion import user_key
     from generation.prompts import REWRITE_VERSION
     from generation.rewrite import RewriteJob, rewrite_id, rewrite_request, user_titles
 
@@ -114,10 +145,12 @@ def rewrite(io: StageIO) -> None:
     personas = {(r["user_id"], r["llm"]): r for r in io.read("gold/personas").to_pylist()}
     prefs = {(r["user_id"], r["llm"]): r for r in io.read("gold/visual_preferences").to_pylist()}
     sources = example_sources(io, methods, prompts, titles)
+    keys = {r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()}
     rt = runtime(llm)
     work = []
     for spec in llm.specs():
         label = spec.label
+        partners = swap_partners(personas, keys, label, io.config.bench.seed)
         w = Work(spec)
         meta: dict[str, dict] = {}
         for p in prompts:
@@ -136,6 +169,16 @@ def rewrite(io: StageIO) -> None:
                     "examples": [],
                 }
                 persona = personas.get((u, label))
+                if m.control:  # swapped: everything equal but whose persona it is
+                    partner = partners.get(u)
+                    persona = (
+                        personas.get((partner, label))
+                        if partner is not None
+                        else {
+                            "status": "failed",
+                            "reason": "no benchmark user of other communities to swap with",
+                        }
+                    )
                 case = case_for(m, p["prompt"], persona, prefs.get((u, label)), history, sources)
                 if isinstance(case, str):
                     call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "failed", case)

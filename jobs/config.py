@@ -295,7 +295,7 @@ class RewriteConfig(_Section):
     methods: list[str] = Field(
         default_factory=lambda: list(REWRITE_METHODS),
         description="registered rewrite methods (generation.methods: none, zero_shot, "
-        "k_shot, viper, history)",
+        "swapped, k_shot, viper, history)",
     )
     k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")
     history_k: int = Field(3, ge=1, description="most similar earlier titles in history")

@@ -15,7 +15,7 @@ STAGE = Stage(
     inputs=("bench/users", "bench/prompts", "gold/personas", "gold/visual_preferences"),
     history=("silver/user_images",),
     outputs=("bench/rewrites",),
-    config=("rewrite", "llm", "features.text_model"),
+    config=("rewrite", "llm", "features.text_model", "bench.seed"),
     summary="persona-conditioned rewriting (none/zero_shot/k_shot) and baselines (viper, history)",
 )
 
