@@ -337,6 +337,31 @@ class DiffusionConfig(_Section):
     history_images: int = Field(4, ge=1, description="history images given to IP-Adapter")
 
 
+class SmokeConfig(_Section):
+    """The embedded default's text-to-image model (`diffusion.model: null`): a tiny
+    diffusers pipeline trained by stage `smoke` on the lake's history image posts and
+    their titles, seeded, cached by content under models/."""
+
+    size: int = Field(32, ge=16, le=64, description="image side in pixels (multiple of 8)")
+    vocab: int = Field(3000, ge=64, description="title words kept as whole tokens")
+    vae_steps: int = Field(400, ge=0, description="autoencoder training steps")
+    steps: int = Field(3000, ge=1, description="denoiser + text encoder training steps")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    uncond_share: float = Field(
+        0.1, ge=0, lt=1, description="titles dropped to '' (classifier-free guidance)"
+    )
+    max_images: int = Field(20000, ge=1, description="most history images trained on")
+    seed: int = 0
+
+    @field_validator("size")
+    @classmethod
+    def _multiple_of_8(cls, size: int) -> int:
+        if size % 8:
+            raise ValueError(f"{size} is not a multiple of 8")
+        return size
+
+
 class JudgeConfig(LLMSpec):
     """The persona-conditioned judge: a multimodal model behind an OpenAI-compatible
     endpoint, or the template (the transparent reference-similarity scorer)."""
@@ -389,6 +414,7 @@ class ZippConfig(_Section):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     rewrite: RewriteConfig = Field(default_factory=RewriteConfig)
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+    smoke: SmokeConfig = Field(default_factory=SmokeConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
