@@ -10,6 +10,7 @@ import json
 import re
 from collections import Counter
 
+from generation.demographics import infer_demographics
 from generation.llm.base import ChatRequest, Completion
 
 LABEL = "template:template"
@@ -139,14 +140,18 @@ def _by_attention(inputs: dict) -> list[float] | None:
 
 
 def persona_json(inputs: dict) -> str:
+    """A persona from the evidence: interests from the attention-ranked subreddits, visual
+    interests from snippet keywords, demographics from self-disclosure and dialect cues in
+    the snippets (null where they show none; see generation.demographics)."""
     subs = inputs.get("subreddits", [])
-    words = keywords(inputs.get("snippets", []), 8, _by_attention(inputs))
+    snippets = inputs.get("snippets", [])
+    words = keywords(snippets, 8, _by_attention(inputs))
     top = ", ".join(f"r/{s}" for s in subs[:3]) or "no community in particular"
     themes = ", ".join(words[:5]) or "nothing in particular"
     persona = {
-        "demographics": {"age": None, "gender": None, "region": None, "occupation": None},
+        "demographics": infer_demographics(snippets),
         "interests": [readable(s) for s in subs[:5]],
-        "affective_traits": ["engaged"] if len(inputs.get("snippets", [])) >= 3 else [],
+        "affective_traits": ["engaged"] if len(snippets) >= 3 else [],
         "visual_interests": words[:5],
         "text": f"[template-made, no LLM] I spend most of my time in {top}; "
         f"what I keep talking about: {themes}.",
