@@ -1,9 +1,14 @@
 """A persona-conditioned judge (P-MLLM / PIGReward style): a multimodal LLM sees the
 persona and the image and returns a score with a reason, through the LLM backends.
 
-The embedded default is the template backend, which does not look at the picture: it
-returns the image's similarity to the user's reference images in the default
-image-feature space, and says so in its reason (labelled ``template`` in every table)."""
+The judge is configured apart from the rewriting LLMs (`judge.*`: its own model and
+runtime) and sees ONE persona per user, that of `judge.persona_llm` (default: the first
+configured LLM), whichever LLM made the image, so a sweep is judged on one scale
+(`judge_persona_llm`). The template backend does not look at the picture: it returns
+the image's similarity to the user's reference images (CLIPScore / 10, a duplicate,
+labelled ``template`` in every table); ``judge.backend: none`` turns the LLM judge off,
+the learned preference judge (`evaluation.preference_judge`) being the embedded
+default's personalised judge."""
 
 from __future__ import annotations
 
@@ -14,9 +19,21 @@ from generation.persona import json_object
 JUDGE_VERSION = "judge-v1"
 
 
-def judge_messages(persona: str, prompt: str, png: bytes) -> list[dict]:
-    """Chat messages for a multimodal judge: persona in the system turn, image inline."""
+def judge_persona_llm(persona_llm: str | None, llm_labels: list[str]) -> str:
+    """The LLM label whose persona the judge sees: `judge.persona_llm`, else the first
+    configured LLM."""
+    return persona_llm or llm_labels[0]
+
+
+def judge_messages(persona: str, prompt: str | None, png: bytes) -> list[dict]:
+    """Chat messages for a multimodal judge: persona in the system turn, image inline;
+    `prompt` None for a posted (not generated) image, as in the agreement set."""
     url = "data:image/png;base64," + base64.b64encode(png).decode()
+    said = (
+        f"The image was generated for: {prompt}"
+        if prompt is not None
+        else "This image was posted by someone online."
+    )
     return [
         {
             "role": "system",
@@ -28,7 +45,7 @@ def judge_messages(persona: str, prompt: str, png: bytes) -> list[dict]:
         {
             "role": "user",
             "content": [
-                {"type": "text", "text": f"The image was generated for: {prompt}"},
+                {"type": "text", "text": said},
                 {"type": "image_url", "image_url": {"url": url}},
             ],
         },

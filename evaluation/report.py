@@ -2,11 +2,15 @@
 (relative images, no network) -> reports/zipbench/ (index.html, summary.parquet, plots,
 image grids).
 
-It holds the method × benchmark table, per-LLM persona gains, IPF re-weighting, plots
-and image grids (same user and prompt: base vs each method) with the persona beside
-them. Grids name users by pseudonym only ("benchmark user 3", numbered in grid order):
-never the Reddit name, and not the raw user id either (it is the name's rank, so the
-public dumps would rebuild it); the report reads no table that holds names.
+It holds the method × benchmark table (win rates vs `none` and vs the `swapped`
+control on CLIPScore and the preference judge), per-LLM persona gains, the scorers'
+agreement with the planted truth (only when `report.ground_truth` is set: this stage is
+the only one that reads it), IPF re-weighting, plots and image grids (same user and
+prompt: base vs each method) with the persona beside them. Grids name users by
+pseudonym only ("benchmark user 3", numbered in grid order): never the Reddit name, and
+not the raw user id either (it is the name's rank, so the public dumps would rebuild
+it); the report reads no lake table that holds names, and the ground truth's names are
+used only inside the truth join (`evaluation.agreement.truth_distances`).
 """
 
 from __future__ import annotations
@@ -34,11 +38,41 @@ COLUMNS = {
     "images": "images",
     "clip_ref": "CS ↑ (refs)",
     "clip_prompt": "CS ↑ (prompt)",
-    "judge": "judge ↑",
+    "preference": "pref ↑",
+    "judge": "LLM judge ↑",
     "cmmd": "CMMD ↓",
-    "win_rate_vs_none": "win rate vs none",
-    "p_value": "p",
+    "cs_win_vs_none": "CS win vs none",
+    "cs_p_vs_none": "p",
+    "pref_win_vs_none": "pref win vs none",
+    "pref_p_vs_none": "p",
+    "cs_win_vs_swapped": "CS win vs swapped",
+    "cs_p_vs_swapped": "p",
+    "pref_win_vs_swapped": "pref win vs swapped",
+    "pref_p_vs_swapped": "p",
 }
+GAIN_COLUMNS = {
+    "llm": "LLM",
+    "method": "method",
+    "clip_ref_gain_vs_none": "Δ CS vs none",
+    "preference_gain_vs_none": "Δ pref vs none",
+    "judge_gain_vs_none": "Δ LLM judge vs none",
+    "clip_ref_gain_vs_swapped": "Δ CS vs swapped",
+    "preference_gain_vs_swapped": "Δ pref vs swapped",
+    "judge_gain_vs_swapped": "Δ LLM judge vs swapped",
+}
+AGREEMENT_COLUMNS = {
+    "scorer": "scorer",
+    "pairs": "pairs",
+    "srocc": "SROCC (vs −distance)",
+    "srocc_p": "p",
+    "plcc": "PLCC (vs −distance)",
+    "plcc_p": "p",
+}
+CONTROL_NOTE = (
+    "Personalisation is what the user's own persona adds over another benchmark user's "
+    "persona: the win rates and gains vs swapped (zero_shot rewritten with a swapped "
+    "persona by the same LLM, paired by user, prompt and seed)."
+)
 
 
 @dataclass
@@ -53,7 +87,7 @@ class Grid:
 
 def _fmt(v: object) -> str:
     if isinstance(v, float):
-        return "—" if v != v else f"{v:.3g}" if abs(v) < 0.01 else f"{v:.2f}"
+        return "—" if v != v else f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
     return html.escape(str(v))
 
 
@@ -70,6 +104,12 @@ def table_html(df: pd.DataFrame, columns: dict[str, str], klass: str) -> str:
     return f"<table class='{klass}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _bars(ax, labels: list[str], values, title: str, colour: str) -> None:
+    ax.bar(labels, values, color=colour)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+
+
 def plot_methods(table: pd.DataFrame, gains: pd.DataFrame, out: Path) -> list[str]:
     """PNG plots next to the report; returns their file names."""
     import matplotlib
@@ -79,28 +119,34 @@ def plot_methods(table: pd.DataFrame, gains: pd.DataFrame, out: Path) -> list[st
 
     names = []
     if not table.empty:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
         labels = [
             f"{m}\n{llm}" if llm != "-" else m
             for m, llm in zip(table["method"], table["llm"], strict=True)
         ]
-        axes[0].bar(labels, table["clip_ref"], color="#4c72b0")
-        axes[0].set_title("CLIPScore ×100 vs references (higher is better)")
-        axes[1].bar(labels, table["cmmd"], color="#dd8452")
-        axes[1].set_title("CMMD vs references (lower is better)")
-        for ax in axes:
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        _bars(axes[0], labels, table["clip_ref"], "CLIPScore ×100 vs references ↑", "#4c72b0")
+        _bars(axes[1], labels, table["preference"], "preference judge (history) ↑", "#8172b2")
+        _bars(axes[2], labels, table["cmmd"], "CMMD vs references (lower is better)", "#dd8452")
         fig.tight_layout()
         fig.savefig(out / "methods.png", dpi=110)
         plt.close(fig)
         names.append("methods.png")
     if not gains.empty:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
         labels = [f"{m}\n{llm}" for m, llm in zip(gains["method"], gains["llm"], strict=True)]
-        ax.bar(labels, gains["clip_ref_gain"], color="#55a868")
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_title("persona gain per LLM: CLIPScore minus the no-persona rewrite")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        x = np.arange(len(labels))
+        for ax, col, what in (
+            (axes[0], "clip_ref", "CLIPScore"),
+            (axes[1], "preference", "preference judge"),
+        ):
+            ax.bar(x - 0.2, gains[f"{col}_gain_vs_none"], 0.4, label="vs none", color="#55a868")
+            ax.bar(
+                x + 0.2, gains[f"{col}_gain_vs_swapped"], 0.4, label="vs swapped", color="#c44e52"
+            )
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.set_xticks(x, labels, rotation=45, fontsize=7)
+            ax.set_title(f"persona gain per LLM: {what}", fontsize=9)
+            ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "gains.png", dpi=110)
         plt.close(fig)
@@ -129,7 +175,7 @@ th{background:#f3f3f3} td:first-child,td:nth-child(2){text-align:left}
 .persona{width:260px;font-size:.8rem;white-space:pre-wrap;flex:none}
 .cells{display:flex;flex-wrap:wrap;gap:.6rem} figure{margin:0;width:150px;font-size:.72rem}
 figure img{width:150px;height:150px;image-rendering:pixelated;border:1px solid #bbb}
-.note{color:#666;font-size:.85rem}
+.note{color:#666;font-size:.85rem} img.plot{max-width:100%}
 """
 
 _SCRIPT = """
@@ -139,6 +185,14 @@ window.addEventListener('load', () => {
   document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
 });
 """
+
+
+@dataclass
+class Agreement:
+    """The agreement section: the table (empty without the truth) and what it says."""
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    note: str = ""
 
 
 def render(
@@ -152,6 +206,7 @@ def render(
     plots: list[str],
     grids: list[Grid],
     facts: dict[str, str],
+    agreement: Agreement | None = None,
 ) -> Path:
     """Write out/index.html; returns its path."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -162,15 +217,15 @@ def render(
         + "</p>"
     )
     parts.append("<h2>Methods × benchmark</h2>")
+    parts.append(f"<p class='note'>{html.escape(CONTROL_NOTE)}</p>")
     parts.append(table_html(table, COLUMNS, "methods"))
     parts.append("<h2>Persona gains per LLM</h2>")
-    parts.append(
-        table_html(
-            gains,
-            {"llm": "LLM", "method": "method", "clip_ref_gain": "Δ CS", "judge_gain": "Δ judge"},
-            "gains",
-        )
-    )
+    parts.append(table_html(gains, GAIN_COLUMNS, "gains"))
+    if agreement is not None:
+        parts.append("<h2>Scorers vs the planted truth</h2>")
+        parts.append(f"<p class='note'>{html.escape(agreement.note)}</p>")
+        if not agreement.table.empty:
+            parts.append(table_html(agreement.table, AGREEMENT_COLUMNS, "agreement"))
     parts.append(f"<h2>IPF re-weighting</h2><p class='note'>{html.escape(ipf_note)}</p>")
     if not ipf.empty:
         parts.append(
@@ -186,7 +241,8 @@ def render(
         cells = "".join(
             f"<figure><img src='{c['src']}' alt='{html.escape(c['method'])}'>"
             f"<figcaption><b>{html.escape(c['method'])}</b> {html.escape(c['llm'])}"
-            f" · CS {_fmt(c['clip_ref'])}<br>{html.escape(c['prompt'])}</figcaption></figure>"
+            f" · CS {_fmt(c['clip_ref'])} · pref {_fmt(c['preference'])}"
+            f"<br>{html.escape(c['prompt'])}</figcaption></figure>"
             for c in g.cells
         )
         parts.append(
@@ -239,6 +295,7 @@ def grids(
     done = images[(images["status"] == "done") & (images["seed_index"] == 0)]
     done = done[done["llm"].isin(["-", llm])]
     cs = dict(zip(scores["image_id"], scores["clip_ref"], strict=True))
+    pref = dict(zip(scores["image_id"], scores["preference"], strict=True))
     counts = done.groupby(["user_id", "prompt_id"]).size().rename("n").reset_index()
     counts["tie"] = [
         _shuffled(u, p) for u, p in zip(counts["user_id"], counts["prompt_id"], strict=True)
@@ -269,10 +326,51 @@ def grids(
                     + (f" [neg: {r['negative_prompt']}]" if r["negative_prompt"] else ""),
                     "src": copy_image(media_file(io, r["path"]), out),
                     "clip_ref": cs.get(r["image_id"], float("nan")),
+                    "preference": float(pref.get(r["image_id"], float("nan"))),
                 }
             )
         out_grids.append(g)
     return out_grids
+
+
+def agreement_section(io: StageIO, judge) -> Agreement:
+    """SROCC/PLCC of every scorer on the agreement set against the planted taste distance
+    when `report.ground_truth` is set (the report is the only stage that reads it)."""
+    from evaluation.agreement import SCORERS, agreement_table, truth_distances
+
+    agree = io.read("bench/agreement").to_pandas()
+    truth = io.file("report.ground_truth")
+    n_users = agree["user_id"].nunique() if len(agree) else 0
+    where = (
+        f"{len(agree):,} pairs: for each of {n_users} benchmark users, other benchmark "
+        "users' held-out reference images (real posts, in no judge's training data), "
+        "scored for that user by the score stage exactly as generated images are"
+    )
+    if truth is None:
+        return Agreement(
+            note=f"Agreement set: {where}. No ground truth configured (report.ground_truth): "
+            "no agreement table."
+        )
+    agree.loc[agree["status"] != "done", "judge_score"] = np.nan
+    scorers = dict(SCORERS)
+    if judge.off:
+        scorers.pop("judge_score")
+    elif judge.backend == "template":
+        scorers["judge_score"] = "template judge (CLIPScore / 10, not an LLM)"
+    else:
+        scorers["judge_score"] = f"LLM judge ({judge.label})"
+    distance = truth_distances(agree, io.read("bench/references").to_pandas(), truth)
+    table = agreement_table(agree, distance, scorers)
+    note = (
+        f"Agreement set: {where}. Truth: the planted taste distance between the user and "
+        "the image (Euclidean over hue, hue2, saturation, brightness, contrast, grain; "
+        "hues wrap around 1.0), joined here by the report stage from "
+        f"report.ground_truth ({Path(truth).name}/); the report is the only stage that "
+        "reads the ground truth, and no stage before it does. SROCC (Spearman) and PLCC "
+        "(Pearson) are against −distance: a good scorer is positive. "
+        f"{int(np.isnan(distance).sum())} pair(s) had no truth."
+    )
+    return Agreement(table=table, note=note)
 
 
 def report(io: StageIO) -> None:
@@ -286,7 +384,7 @@ def report(io: StageIO) -> None:
     personas = io.read("gold/personas")
     # a failed judge call leaves the image's CLIPScore and CMMD standing: only its judge
     # score is missing (dropping the row would bias every method's other columns)
-    judge_failed = int((scores["status"] != "done").sum())
+    judge_failed = int((scores["status"] == "failed").sum())
     scores.loc[scores["status"] != "done", "judge_score"] = np.nan
     refs, encoder = reference_vectors(io)
     out = io.lake.staging("report", "zipbench")
@@ -302,6 +400,8 @@ def report(io: StageIO) -> None:
     ipf, ipf_note = ipf_table(scores, demo, cfg.report.ipf_targets)
     plots = plot_methods(table, gains, out)
     grid = grids(io, images, scores, personas, out)
+    judge = cfg.judge
+    agreement = agreement_section(io, judge)
     smoke = bool(images["smoke_model"].any()) if len(images) else False
     template_llm = any(s.backend == "template" for s in cfg.llm.specs())
     banners = []
@@ -314,7 +414,7 @@ def report(io: StageIO) -> None:
         banners.append(
             "Personas and rewrites are template-made (deterministic, no LLM): llm.backend=template."
         )
-    if cfg.judge.backend == "template":
+    if judge.backend == "template":
         banners.append(
             "Judge: template, not an LLM — the score is the image's similarity to the user's "
             f"reference images in the '{encoder}' feature space (×100 → 0–10)."
@@ -325,13 +425,25 @@ def report(io: StageIO) -> None:
         "images failed": str(int((images["status"] != "done").sum())),
         "judge calls failed": str(judge_failed),
         "feature space": encoder,
-        "judge": cfg.judge.label,
+        "LLM judge": "off (judge.backend: none)" if judge.off else judge.label,
+        "preference judge": f"learned on history images (logistic regression, '{encoder}' space)",
         "diffusion": str(images["model"].iloc[0]) if len(images) else "-",
     }
-    render(out, "ZIPBench report", banners, table, gains, ipf, ipf_note, plots, grid, facts)
+    if not judge.off:
+        facts["LLM judge sees personas by"] = judge.persona_llm or cfg.llm.specs()[0].label
+    render(
+        out, "ZIPBench report", banners, table, gains, ipf, ipf_note, plots, grid, facts, agreement
+    )
     summary = pa.Table.from_pandas(table.replace({np.nan: None}), preserve_index=False)
     pq.write_table(summary, out / "summary.parquet")
+    if not agreement.table.empty:
+        agreement_out = agreement.table.replace({np.nan: None})
+        pq.write_table(
+            pa.Table.from_pandas(agreement_out, preserve_index=False), out / "agreement.parquet"
+        )
     io.commit(OUT, out)
     index = io.path(OUT) / "index.html"
     io.details.update(report=str(index), methods=len(table), grids=len(grid))
+    if not agreement.table.empty:
+        io.details["agreement"] = agreement.table.round(4).to_dict("records")
     io.console.print(f"  report: {index}")

@@ -1,5 +1,9 @@
-"""ZIPBench aggregates: the method × benchmark table (CLIPScore, judge, CMMD), win rates
-against the no-persona baseline, per-LLM persona gains and IPF re-weighted scores."""
+"""ZIPBench aggregates: the method × benchmark table (CLIPScore, preference judge, LLM
+judge, CMMD), paired win rates against the no-persona rewrite and against the swapped-
+persona control, per-LLM persona gains over both, and IPF re-weighted scores.
+
+Personalisation is what the user's own persona adds over another user's: a persona
+method measured against `swapped` (same LLM, same user, prompt and seed)."""
 
 from __future__ import annotations
 
@@ -8,17 +12,36 @@ import pandas as pd
 
 from evaluation.cmmd import cmmd
 from evaluation.stats import ipf_weights, weighted_mean, win_rate
-from generation.methods import PERSONA_METHODS  # noqa: F401  (the registry's persona methods)
+from generation.methods import CONTROL, PERSONA_METHODS
 
 BASELINE = "none"  # the generic rewrite without persona
+#: the methods every other one is compared with (same LLM), paired by PAIR
+COMPARED_WITH = (BASELINE, CONTROL)
 PAIR = ["user_id", "prompt_id", "seed_index"]
+#: score column -> short name in the win-rate and gain columns
+METRICS = {"clip_ref": "cs", "preference": "pref"}
+
+
+def win_columns() -> list[str]:
+    """The method table's win-rate columns: ``<metric>_win_vs_<baseline>`` and its
+    ``<metric>_p_vs_<baseline>`` (two-sided binomial test)."""
+    return [
+        f"{short}_{kind}_vs_{base}"
+        for base in COMPARED_WITH
+        for short in METRICS.values()
+        for kind in ("win", "p")
+    ]
 
 
 def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFrame:
     """One row per (method, method_llm): images, CLIPScore vs references and vs prompt,
-    judge, CMMD (mean over users of CMMD(references, that user's images); lower is
-    better), and the win rate on CLIPScore against `none` from the same LLM (paired by
-    user, prompt and seed) with its binomial p-value."""
+    preference judge, LLM judge, CMMD (mean over users of CMMD(references, that user's
+    images); lower is better), and win rates on CLIPScore and on the preference judge
+    against `none` and against `swapped` from the same LLM (paired by user, prompt and
+    seed) with their binomial p-values."""
+    scores = scores.copy()
+    if "preference" not in scores.columns:
+        scores["preference"] = np.nan
     rows = []
     for (method, llm), g in scores.groupby(["method", "method_llm"], sort=True):
         per_user = []
@@ -32,43 +55,54 @@ def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFr
             "images": len(g),
             "clip_ref": g["clip_ref"].mean(),
             "clip_prompt": g["clip_prompt"].mean(),
+            "preference": pd.to_numeric(g["preference"]).mean(),
             "judge": g["judge_score"].mean(),
             "cmmd": float(np.mean(per_user)) if per_user else np.nan,
-            "win_rate_vs_none": np.nan,
-            "p_value": np.nan,
         }
-        base = scores[(scores["method"] == BASELINE) & (scores["method_llm"] == llm)]
-        if method != BASELINE and len(base):
-            pair = g.merge(base, on=PAIR, suffixes=("", "_base")).dropna(
-                subset=["clip_ref", "clip_ref_base"]
-            )
-            if len(pair):
-                wr = win_rate(pair["clip_ref"], pair["clip_ref_base"])
-                row |= {"win_rate_vs_none": wr["win_rate"], "p_value": wr["p_value"]}
+        row |= dict.fromkeys(win_columns(), np.nan)
+        for base_method in COMPARED_WITH:
+            base = scores[(scores["method"] == base_method) & (scores["method_llm"] == llm)]
+            if method == base_method or base.empty:
+                continue
+            pair = g.merge(base, on=PAIR, suffixes=("", "_base"))
+            for col, short in METRICS.items():
+                a = pd.to_numeric(pair[col]).to_numpy(float)
+                b = pd.to_numeric(pair[f"{col}_base"]).to_numpy(float)
+                if len(pair) and not np.all(np.isnan(a) | np.isnan(b)):
+                    wr = win_rate(a, b)
+                    row[f"{short}_win_vs_{base_method}"] = wr["win_rate"]
+                    row[f"{short}_p_vs_{base_method}"] = wr["p_value"]
         rows.append(row)
-    columns = ["method", "llm", "images", "clip_ref", "clip_prompt", "judge", "cmmd"]
-    return pd.DataFrame(rows, columns=[*columns, "win_rate_vs_none", "p_value"])
+    columns = ["method", "llm", "images", "clip_ref", "clip_prompt", "preference", "judge"]
+    return pd.DataFrame(rows, columns=[*columns, "cmmd", *win_columns()])
+
+
+GAINS = ["clip_ref", "preference", "judge"]
 
 
 def persona_gains(table: pd.DataFrame) -> pd.DataFrame:
-    """Per LLM: CLIPScore and judge of each persona method minus the `none` rewrite."""
+    """Per LLM: CLIPScore, preference judge and LLM judge of each persona method (and of
+    the swapped control) minus the `none` rewrite, and of each persona method minus
+    `swapped` (what the user's own persona adds over another user's)."""
     rows = []
     for llm, g in table.groupby("llm"):
-        base = g[g["method"] == BASELINE]
-        if base.empty:
+        base = {m: g[g["method"] == m] for m in COMPARED_WITH}
+        if all(b.empty for b in base.values()):
             continue
-        for m in PERSONA_METHODS:
+        for m in (*PERSONA_METHODS, CONTROL):
             hit = g[g["method"] == m]
-            if not hit.empty:
-                rows.append(
-                    {
-                        "llm": llm,
-                        "method": m,
-                        "clip_ref_gain": hit["clip_ref"].iloc[0] - base["clip_ref"].iloc[0],
-                        "judge_gain": hit["judge"].iloc[0] - base["judge"].iloc[0],
-                    }
-                )
-    return pd.DataFrame(rows, columns=["llm", "method", "clip_ref_gain", "judge_gain"])
+            if hit.empty:
+                continue
+            row = {"llm": llm, "method": m}
+            for b, bt in base.items():
+                for col in GAINS:
+                    gain = np.nan
+                    if not bt.empty and m != b:
+                        gain = hit[col].iloc[0] - bt[col].iloc[0]
+                    row[f"{col}_gain_vs_{b}"] = gain
+            rows.append(row)
+    cols = [f"{c}_gain_vs_{b}" for b in COMPARED_WITH for c in GAINS]
+    return pd.DataFrame(rows, columns=["llm", "method", *cols])
 
 
 def ipf_table(

@@ -362,9 +362,71 @@ class SmokeConfig(_Section):
         return size
 
 
+#: `judge.backend` value that turns the LLM judge off (the learned preference judge of
+#: the score stage is the embedded default's personalised judge)
+JUDGE_OFF = "none"
+
+
 class JudgeConfig(LLMSpec):
-    """The persona-conditioned judge: a multimodal model behind an OpenAI-compatible
-    endpoint, or the template (the transparent reference-similarity scorer)."""
+    """The persona-conditioned LLM judge, configured apart from the rewriting LLMs (its
+    own model, runtime and persona choice): a multimodal model behind an
+    OpenAI-compatible endpoint, the template (the transparent reference-similarity
+    scorer, a duplicate of CLIPScore/10) or ``none`` (off). Also the learned preference
+    judge's training settings (``preference_*``) and the agreement set's size."""
+
+    backend: str = Field(
+        JUDGE_OFF,
+        description="none (off: the learned preference judge scores), a multimodal backend "
+        "(openai) or template (CLIPScore vs references / 10, not an LLM)",
+    )
+    persona_llm: str | None = Field(
+        None,
+        description="backend:model label of the LLM whose persona the judge sees for every "
+        "image of a user (one scale over a sweep); null: the first configured LLM",
+    )
+    concurrency: int = Field(8, ge=1, description="judge requests in flight per actor")
+    actors: int = Field(1, ge=1, description="Ray actors calling the judge")
+    num_gpus: float = Field(0, ge=0, description="GPUs per judge actor")
+    batch_size: int = Field(16, ge=1, description="judge requests per actor call")
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    seed: int = Field(0, description="judge sampling seed and the preference judge's seed")
+    json_mode: bool = True
+    timeout_s: float = Field(60, gt=0, description="per judge request")
+    max_retries: int = Field(5, ge=0)
+    backoff_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(30, ge=0)
+    requests_per_s: float | None = Field(None, gt=0, description="client-side limit, all actors")
+    preference_negatives: int = Field(
+        4, ge=1, description="other users' history images per positive in preference training"
+    )
+    preference_users: int = Field(
+        20000, ge=2, description="users (seeded sample) whose history trains the preference judge"
+    )
+    agreement_images: int = Field(
+        32,
+        ge=0,
+        description="agreement set: other benchmark users' reference images scored per "
+        "benchmark user by every scorer (seeded; 0: none)",
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_backend(cls, backend: str) -> str:
+        if backend != JUDGE_OFF and backend not in BACKENDS:
+            known = ", ".join([JUDGE_OFF, *BACKENDS])
+            raise ValueError(f"unknown backend {backend!r} (known: {known})")
+        return backend
+
+    @property
+    def off(self) -> bool:
+        """True when no LLM judge runs (``judge.backend: none``)."""
+        return self.backend == JUDGE_OFF
+
+    @property
+    def label(self) -> str:
+        """How rows name the judge: ``backend:model``, or ``none`` when off."""
+        return JUDGE_OFF if self.off else f"{self.backend}:{self.model}"
 
 
 class ReportConfig(_Section):
@@ -372,6 +434,11 @@ class ReportConfig(_Section):
     ipf_targets: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="target marginals per persona demographic, e.g. {gender: {female: 0.5}}",
+    )
+    ground_truth: str | None = Field(
+        None,
+        description="sample world's ground_truth folder: the report (and no stage before it) "
+        "joins the agreement set with the planted tastes; null: no agreement table",
     )
 
 

@@ -146,13 +146,21 @@ def file_path(config: ZippConfig, key: str) -> str | None:
 
 
 def file_fingerprint(config: ZippConfig, key: str) -> str:
-    """sha1 of a declared file's bytes ("none" when unset): editing it in place shows."""
+    """sha1 of a declared file's bytes, or of a declared folder's files (relative paths and
+    bytes, in path order; "none" when unset): editing one in place shows."""
     path = file_path(config, key)
     if not path:
         return "none"
-    if not Path(path).is_file():
+    p = Path(path)
+    if p.is_dir():
+        h = hashlib.sha1(b"dir\0")
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            rel = f.relative_to(p).as_posix().encode()
+            h.update(rel + b"\0" + hashlib.sha1(f.read_bytes()).digest())
+        return h.hexdigest()
+    if not p.is_file():
         raise FileNotFoundError(f"{key}: file not found: {path}")
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha1(p.read_bytes()).hexdigest()
 
 
 def input_fingerprints(stage: Stage, config: ZippConfig, lake: Lake) -> dict[str, str]:

@@ -152,8 +152,33 @@ BENCH_SCORES = pa.schema(
         pa.field("references", pa.int32(), nullable=False),  # reference images compared with
         pa.field("clip_ref", pa.float64()),  # CLIPScore x100 vs the user's references (mean)
         pa.field("clip_prompt", pa.float64()),  # CLIPScore x100 vs the prompt (CLIP only)
+        #: the learned preference judge: P(the user would post it) in [0, 1], from their
+        #: history images only (null: the user has no history image)
+        pa.field("preference", pa.float64()),
+        pa.field("preference_history", pa.int32()),  # history images it compared with
         pa.field("judge_score", pa.float64()),  # 0-10
         pa.field("judge_reason", pa.string()),
-        *_CALL,  # the judge's call: llm = the judge model ("template:template": no LLM)
+        #: the LLM judge's call: llm = the judge model ("template:template": no LLM;
+        #: "none" with status "skipped": judge.backend none)
+        *_CALL,
+    ]
+)
+
+#: the agreement set: for each benchmark user, other benchmark users' held-out reference
+#: images (real posts, in no judge's training data), scored by every scorer exactly as
+#: generated images are. No ground truth here: only the report joins the planted tastes.
+BENCH_AGREEMENT = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),  # the user the image is judged for
+        pa.field("post_id", pa.string(), nullable=False),  # another user's reference post
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("encoder", pa.string(), nullable=False),
+        pa.field("references", pa.int32(), nullable=False),
+        pa.field("clip_ref", pa.float64()),
+        pa.field("preference", pa.float64()),
+        pa.field("preference_history", pa.int32()),
+        pa.field("judge_score", pa.float64()),
+        pa.field("judge_reason", pa.string()),
+        *_CALL,
     ]
 )

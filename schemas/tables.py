@@ -40,6 +40,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("bench/rewrites", generation.REWRITES),
         TableSpec("bench/images", generation.BENCH_IMAGES),
         TableSpec("bench/scores", generation.BENCH_SCORES),
+        TableSpec("bench/agreement", generation.BENCH_AGREEMENT),
     ]
 }
 
