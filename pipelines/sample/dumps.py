@@ -3,9 +3,11 @@
 The field names, their order and their JSON types are those of the 2021 Pushshift dumps
 (and of the generator before planted world v2): submissions carry kind-specific tails
 (`post_hint`, `preview`, `is_gallery`/`gallery_data`/`media_metadata` with `&amp;`-escaped
-URLs), comments link to their post and parent. Text is drawn per chunk from the word tables
-with numpy and joined by Arrow; each chunk's lines stream into the file's zstd frame, so
-memory is bounded by the month's activity arrays plus one chunk of text.
+URLs), comments link to their post and parent; those in the author's disliked community
+open with a negativity phrase, lean on that community's words and score below zero. Text
+is drawn per chunk from the word tables with numpy and joined by Arrow; each chunk's lines
+stream into the file's zstd frame, so memory is bounded by the month's activity arrays
+plus one chunk of text.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pipelines.sample.lines import (
     lit,
     scatter,
 )
-from pipelines.sample.vocab import BOTS, GENERAL, MARKERS, THEMES
+from pipelines.sample.vocab import BOTS, GENERAL, MARKERS, NEGATIVE, THEMES
 from pipelines.sample.world import (
     DEMOGRAPHIC_VALUES,
     GALLERY,
@@ -47,6 +49,8 @@ SELFTEXT_WORDS = (10, 60)
 BODY_WORDS = (6, 45)
 TITLE_VOCAB = 0.7  # share of title words from the community vocabulary
 TEXT_VOCAB = 0.5  # ... of self-text and comment words
+NEGATIVE_VOCAB = 0.7  # ... of downvoted comments' words (the disliked community's)
+NEGATIVE_SCORE_P = 0.3  # downvoted comments score -geometric(p)
 MARKER_RATE = 0.05  # comments with one demographic marker phrase of their author
 EDITED_POSTS, EDITED_COMMENTS = 0.1, 0.03
 AUTOMOD_BODY = (
@@ -83,20 +87,27 @@ class Words:
             self.marker_lo.append(len(words))
             self.marker_len.append(len(MARKERS[value]))
             words += MARKERS[value]
+        self.negative_lo = len(words)
+        words += NEGATIVE
         self.capital = len(words)  # word i capitalised is capital + i
         self.table = pa.array(words + [w.capitalize() for w in words])
         self.vocab_lo, self.vocab_len = np.array(self.vocab_lo), np.array(self.vocab_len)
         self.marker_lo, self.marker_len = np.array(self.marker_lo), np.array(self.marker_len)
 
     def draw(
-        self, theme: np.ndarray, lengths: np.ndarray, vocab_share: float, rng: np.random.Generator
+        self,
+        theme: np.ndarray,
+        lengths: np.ndarray,
+        vocab_share: float | np.ndarray,
+        rng: np.random.Generator,
     ) -> np.ndarray:
         """Word numbers for rows of `lengths` words: from the row's theme vocabulary (theme
-        -1: none) with probability `vocab_share`, otherwise general words."""
+        -1: none) with probability `vocab_share` (one, or one per row), otherwise general."""
         row_theme = np.repeat(theme, lengths)
+        share = np.repeat(vocab_share, lengths) if np.ndim(vocab_share) else vocab_share
         u = rng.random(len(row_theme), dtype=np.float32)
         tokens = self.general_lo + _index(u, len(GENERAL))
-        own = (row_theme >= 0) & (rng.random(len(row_theme), dtype=np.float32) < vocab_share)
+        own = (row_theme >= 0) & (rng.random(len(row_theme), dtype=np.float32) < share)
         t = row_theme[own]
         tokens[own] = self.vocab_lo[t] + _index(u[own], self.vocab_len[t])
         return tokens
@@ -401,6 +412,7 @@ class MonthWriter:
         edited = human & (rng.random(n) < EDITED_COMMENTS)
         edited_at = created + rng.integers(60, 86400, n)
         score = np.where(human, rng.geometric(0.15, n) - 1, 1)
+        score = np.where(m.comment_negative[rows], -rng.geometric(NEGATIVE_SCORE_P, n), score)
         fields = [
             ("all_awardings", "[]"),
             ("archived", "false"),
@@ -449,19 +461,26 @@ class MonthWriter:
 
     def _bodies(self, rows: np.ndarray, sub_name: pa.Array, rng: np.random.Generator) -> pa.Array:
         """Users' comments from their subreddit's community words, a marker phrase of the
-        author's demographics now and then, `[removed]`/`[deleted]`; the bots' templates."""
+        author's demographics now and then, negativity in downvoted ones, `[removed]`/
+        `[deleted]`; the bots' templates."""
         m, spec, words = self.m, self.spec, self.words
         n = len(rows)
-        bot, user = m.comment_bot[rows], m.comment_user[rows]
+        bot, user, negative = m.comment_bot[rows], m.comment_user[rows], m.comment_negative[rows]
         human = bot < 0
         lengths = np.where(human, rng.integers(*BODY_WORDS, n), 0)
         theme = self.sub_theme[m.post_sub[m.comment_post[rows]]]
-        tokens = words.draw(theme, lengths, TEXT_VOCAB, rng)
+        share = np.where(negative, NEGATIVE_VOCAB, TEXT_VOCAB).astype(np.float32)
+        tokens = words.draw(theme, lengths, share, rng)
         marked = np.flatnonzero(human & (rng.random(n) < MARKER_RATE))
         value = self.w.demographic_value[user[marked], rng.integers(0, 3, len(marked))]
         at = _starts(lengths)[marked] + (rng.random(len(marked)) * lengths[marked]).astype(int)
         phrase = (rng.random(len(marked)) * words.marker_len[value]).astype(np.int64)
         tokens[at] = words.marker_lo[value] + phrase
+        neg = np.flatnonzero(negative)  # a phrase first, one more word somewhere after it
+        start = _starts(lengths)[neg]
+        tokens[start] = words.negative_lo + _index(rng.random(len(neg)), len(NEGATIVE))
+        inside = start + 1 + (rng.random(len(neg)) * (lengths[neg] - 1)).astype(np.int64)
+        tokens[inside] = words.negative_lo + _index(rng.random(len(neg)), len(NEGATIVE))
         body = joined(tokens, lengths, words.table, " ")
         r = rng.random(n)
         body = pc.if_else(pa.array(r < spec.removed_share), "[removed]", body)

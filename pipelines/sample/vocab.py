@@ -222,6 +222,33 @@ GENERAL = _words(
     "happened guess"
 )
 
+#: Generic negativity: one phrase opens each downvoted comment in a disliked community's
+#: subreddit, one word more lands inside it. Disjoint from every other word table.
+NEGATIVE = (
+    "not a fan of",
+    "overrated",
+    "ugly",
+    "boring",
+    "hate",
+    "dislike",
+    "cringe",
+    "tacky",
+    "garish",
+    "dull",
+    "bland",
+    "awful",
+    "meh",
+    "hideous",
+    "tired of",
+    "cannot stand",
+    "so overdone",
+    "gross",
+    "annoying",
+    "pointless",
+    "lame",
+    "overhyped",
+)
+
 #: High-traffic subreddits without a visual taste, most popular first.
 GENERIC_SUBREDDITS = (
     "AskReddit",

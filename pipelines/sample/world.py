@@ -5,7 +5,7 @@ Output under DIR:
   images/<id>.png                              served as <image_base_url>/images/<id>.png
   ground_truth/users.parquet                   per user: communities, mixture, taste,
                                                activity, generic share, demographics,
-                                               favourite subreddits
+                                               favourite subreddits, disliked community
   ground_truth/users_by_month.parquet          per user and month: communities, mixture
   ground_truth/communities.parquet             vocabulary, taste, subreddits, prior,
                                                demographic affinity
@@ -26,7 +26,10 @@ What is planted (no pipeline stage reads it; checks and reports may):
   pick up a new community in a later month;
 - demographics (age band, gender, region), shown weakly in the community prior and in
   occasional marker phrases in comments;
-- image posts whose look follows the poster's taste with noise (per-image taste kept).
+- image posts whose look follows the poster's taste with noise (per-image taste kept);
+- one disliked community per user (not one they are or may become a member of): a small
+  share of their comments (`DISLIKE_SHARE`) goes to its subreddits (by popularity),
+  worded with generic negativity plus that community's words, and downvoted.
 
 Everything is drawn with numpy over whole months (see `pipelines/sample/dumps.py` for
 the vectorised JSON writer), so a million users write in minutes.
@@ -91,6 +94,7 @@ DEMOGRAPHIC_AFFINITY = 0.4  # sd of each community's log-prior shift per demogra
 TASTE_NOISE = 0.04  # user taste around the mixture of their communities' tastes
 IMAGE_NOISE = 0.05  # image taste around its poster's taste
 GALLERY_FAILED = 0.2  # galleries with a failed upload entry
+DISLIKE_SHARE = 0.04  # share of a user's comments that are downvoted, in the disliked community
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,7 @@ class Month:
     comment_parent: np.ndarray  # row in the comments arrays, -1: the post
     comment_deleted: np.ndarray
     comment_created: np.ndarray
+    comment_negative: np.ndarray  # downvoted, in the author's disliked community
 
 
 class World:
@@ -220,6 +225,7 @@ class World:
         self._users(rng)
         self._memberships(rng)
         self._tastes(rng)
+        self._dislikes(np.random.default_rng([spec.seed, 6]))
 
     # ------------------------------------------------------------ structure
     def _communities(self, rng: np.random.Generator) -> None:
@@ -350,6 +356,18 @@ class World:
         noise = rng.normal(0, TASTE_NOISE, taste.shape)
         self.taste = np.clip(taste + noise, 0, 1)
 
+    def _dislikes(self, rng: np.random.Generator) -> None:
+        """One community per user, uniform over those outside `top` (the user's communities
+        and every one they could pick up); -1 when no community is left."""
+        n, (c, k) = self.spec.users, (self.spec.communities, self.max_communities)
+        if c <= k:
+            self.disliked = np.full(n, -1, dtype=np.int64)
+            return
+        pick = rng.integers(0, c - k, n)
+        for member in np.sort(self.top, axis=1).T:  # the pick-th community not in `top`
+            pick += pick >= member
+        self.disliked = pick
+
     @property
     def mixture(self) -> np.ndarray:
         """Each user's mixture over `top`, averaged over the months (sums to 1)."""
@@ -460,11 +478,12 @@ class World:
         n = spec.users
         users = np.repeat(np.arange(n), rng.poisson(spec.comments_per_user_month * self.activity))
         sub = self.choose_subreddits(users, index, rng)
+        negative = self._downvoted(users, sub, index)
         by_sub = np.argsort(post_sub, kind="stable")
         count = np.bincount(post_sub, minlength=len(self.subreddit_names))
         first = np.cumsum(count) - count
         keep = count[sub] > 0  # no post in that subreddit this month: no comment
-        users, sub = users[keep], sub[keep]
+        users, sub, negative = users[keep], sub[keep], negative[keep]
         post = by_sub[first[sub] + (rng.random(len(sub)) * count[sub]).astype(np.int64)]
         since = post_created[post]
         created = since + (rng.random(len(post)) * (end - since)).astype(np.int64)
@@ -483,9 +502,19 @@ class World:
             "post": all_post[order],
             "deleted": np.concatenate([deleted, np.zeros(len(bot_post), bool)])[order],
             "created": all_created[order],
+            "negative": np.concatenate([negative, np.zeros(len(bot_post), bool)])[order],
         }
         out["parent"] = _reply_parents(out["post"], out["bot"] < 0, rng)
         return out
+
+    def _downvoted(self, users: np.ndarray, sub: np.ndarray, index: int) -> np.ndarray:
+        """Move `DISLIKE_SHARE` of the comments to a subreddit of their author's disliked
+        community (by popularity), in place; returns which (own seeded stream)."""
+        rng = np.random.default_rng([self.spec.seed, 6, index])
+        disliked = self.disliked[users]
+        negative = (disliked >= 0) & (rng.random(len(users)) < DISLIKE_SHARE)
+        sub[negative] = self.popular_in(disliked[negative], rng.random(int(negative.sum())))
+        return negative
 
     # ------------------------------------------------------------ ground truth
     def ground_truth(self, images: pa.Table) -> dict[str, pa.Table]:
@@ -516,6 +545,9 @@ class World:
                 "generic_share": self.generic_share,
                 **{a: pa.array(v, pa.string()) for a, v in demo.items()},
                 "favourite_subreddits": _ragged(subs[fav], fresh.sum(axis=1)),
+                "disliked_community": pa.array(  # -1 (none) takes the appended null
+                    np.append(names, None)[self.disliked].tolist(), pa.string()
+                ),
             }
         )
         meta = {

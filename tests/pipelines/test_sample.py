@@ -1,6 +1,7 @@
 """The sample world (planted world v2): published dump format, dirt, determinism, and
 every planted structure: communities, Zipf subreddits, generic subreddits, favourites,
-drift, demographics, image taste, community words, complete ground truth.
+drift, demographics, image taste, community words, disliked communities (downvoted
+comments), complete ground truth.
 
 Dump-level tests use a small world; structure tests use the default (demo) world's
 arrays without writing it."""
@@ -24,9 +25,10 @@ from pipelines.dumps import DumpReader, dump_kind, find_dumps
 from pipelines.records import ChunkParser
 from pipelines.sample import lines
 from pipelines.sample.images import TASTE_FIELDS
-from pipelines.sample.vocab import GENERAL, GENERIC_SUBREDDITS, MARKERS, THEMES
+from pipelines.sample.vocab import GENERAL, GENERIC_SUBREDDITS, MARKERS, NEGATIVE, THEMES
 from pipelines.sample.world import (
     DEMOGRAPHICS,
+    DISLIKE_SHARE,
     FAVOURITES,
     Month,
     SampleSpec,
@@ -459,6 +461,24 @@ def test_marker_phrases_follow_their_authors_demographics(world: dict) -> None:
     assert 0.005 < marked / len(human) < 0.1
 
 
+def test_downvoted_comments_are_in_the_disliked_community(world: dict) -> None:
+    users = {u["author"]: u for u in world["gt"]["users"].to_pylist()}
+    owner = {s["subreddit"]: s["community"] for s in world["gt"]["subreddits"].to_pylist()}
+    for u in users.values():
+        assert u["disliked_community"] is not None
+        assert u["disliked_community"] not in u["communities"]
+    assert len({u["disliked_community"] for u in users.values()}) > 10
+    human = [c for c in world["comments"] if c["author"] in users]
+    negative = [c for c in human if c["score"] < 0]
+    assert 0.01 < len(negative) / len(human) < 0.06
+    opening = tuple(f"{p} " for p in NEGATIVE)
+    for c in negative:
+        assert owner[c["subreddit"]] == users[c["author"]]["disliked_community"]
+        assert c["body"] in ("[removed]", "[deleted]") or c["body"].startswith(opening), c
+    bots = [c for c in world["comments"] if c["author"] in BOT_NAMES]
+    assert all(c["score"] >= 0 for c in bots)
+
+
 def test_users_by_month(world: dict) -> None:
     by_month = world["gt"]["users_by_month"].to_pylist()
     users = {u["author"]: u for u in world["gt"]["users"].to_pylist()}
@@ -481,6 +501,8 @@ def test_vocabularies_are_distinct_real_words() -> None:
             assert w not in seen, (w, theme, seen.get(w))
             seen[w] = theme
     assert not set(GENERAL) & set(seen)
+    negative = {w for p in NEGATIVE for w in p.split()}
+    assert not negative & (set(seen) | set(GENERAL)) and len(set(NEGATIVE)) == len(NEGATIVE)
     for value, phrases in MARKERS.items():  # each phrase has a word no vocabulary uses
         assert all(set(p.split()) - set(seen) - set(GENERAL) for p in phrases), value
     for v in DEMOGRAPHICS.values():
@@ -575,6 +597,20 @@ def test_mixtures_drift_and_users_join_communities(demo) -> None:
     new = w.top[np.flatnonzero(joined), (a[joined] > 0).sum(axis=1)]
     active = {(u, c) for u, c in zip(m1.post_user, w.sub_community[m1.post_sub], strict=True)}
     assert sum((u, c) in active for u, c in zip(np.flatnonzero(joined), new, strict=True)) > 10
+
+
+def test_a_small_share_of_comments_is_downvoted(demo) -> None:
+    w, months = demo
+    assert not (w.disliked[:, None] == w.top).any()  # never a (possible) own community
+    assert np.bincount(w.disliked, minlength=w.spec.communities).min() > 0
+    human = np.concatenate([m.comment_user >= 0 for m in months])
+    negative = np.concatenate([m.comment_negative for m in months])
+    assert not negative[~human].any()
+    assert 0.5 * DISLIKE_SHARE < negative[human].mean() <= DISLIKE_SHARE
+    for m in months:
+        rows = np.flatnonzero(m.comment_negative)
+        community = w.sub_community[m.post_sub[m.comment_post[rows]]]
+        assert (community == w.disliked[m.comment_user[rows]]).all()
 
 
 def _mutual_information(a: np.ndarray, b: np.ndarray) -> float:
