@@ -159,10 +159,63 @@ def persona_json(inputs: dict) -> str:
     return json.dumps(persona)
 
 
+#: Words of judgement, not attributes: never a dislike themselves.
+_NEGATIVE = frozenset(
+    [
+        "annoying",
+        "awful",
+        "bland",
+        "boring",
+        "cannot",
+        "cheesy",
+        "cringe",
+        "cringy",
+        "disgusting",
+        "dislike",
+        "disliked",
+        "dreadful",
+        "dull",
+        "eyesore",
+        "garbage",
+        "garish",
+        "gross",
+        "hate",
+        "hated",
+        "hates",
+        "hideous",
+        "horrible",
+        "lame",
+        "mediocre",
+        "nope",
+        "overdone",
+        "overhyped",
+        "overrated",
+        "pointless",
+        "ruined",
+        "stand",
+        "stupid",
+        "sucks",
+        "tacky",
+        "terrible",
+        "tired",
+        "trash",
+        "ugly",
+        "unbearable",
+        "worse",
+        "worst",
+        "yuck",
+    ]
+)
+
+
 def preferences_json(inputs: dict) -> str:
-    liked = keywords(inputs.get("snippets", []), 6, _by_attention(inputs))
-    disliked = keywords(inputs.get("disliked", []), 3)
-    return json.dumps({"likes": liked, "dislikes": [w for w in disliked if w not in liked]})
+    """Likes: keywords of the evidence snippets; dislikes: keywords of the downvoted
+    snippets that are neither likes, nor judgement words, nor used in the evidence."""
+    snippets = inputs.get("snippets", [])
+    liked = keywords(snippets, 6, _by_attention(inputs))
+    seen = set(_WORD.findall(" ".join(snippets).lower())) | _NEGATIVE
+    disliked = [w for w in keywords(inputs.get("disliked", []), 50) if w not in seen]
+    return json.dumps({"likes": liked, "dislikes": disliked[:3]})
 
 
 def rewrite_text(inputs: dict) -> str:
