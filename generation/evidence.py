@@ -1,5 +1,6 @@
 """Evidence per user: subreddits ranked by attention, then each subreddit's best snippets,
-filling a token budget counted with the LLM's tokenizer."""
+filling a token budget counted with the LLM's tokenizer; apart from it, the snippets the
+user was downvoted for (score < 0), ViPer's "disliked" side, most negative first."""
 
 from __future__ import annotations
 
@@ -24,17 +25,23 @@ class Evidence:
     subreddit_names: list[str] = field(default_factory=list)
     snippets: list[str] = field(default_factory=list)  # the snippet texts included
     snippet_ranks: list[int] = field(default_factory=list)  # their subreddit's rank (1 = top)
+    disliked: list[str] = field(default_factory=list)  # downvoted snippet texts, not in `text`
+    disliked_ids: list[str] = field(default_factory=list)
 
 
 def _header(name: str, posts: int, comments: int) -> str:
     return f"## r/{name} (posts: {posts}, comments: {comments})\n"
 
 
-def _line(source: str, text: str, max_chars: int) -> str:
+def _clip(text: str, max_chars: int) -> str:
     text = " ".join(text.split())
     if len(text) > max_chars:
         text = text[: max_chars - 1].rstrip() + "…"
-    return f"- [{source}] {text}\n"
+    return text
+
+
+def _line(source: str, text: str, max_chars: int) -> str:
+    return f"- [{source}] {_clip(text, max_chars)}\n"
 
 
 def build_evidence(
@@ -48,9 +55,14 @@ def build_evidence(
     max_subreddits: int = 50,
     snippets_per_subreddit: int = 3,
     max_snippet_chars: int = 600,
+    max_disliked: int = 10,
 ) -> list[Evidence]:
     """Evidence for each of `users` (same order). A subreddit's header goes in only with
-    room for it; snippets that do not fit are skipped, so no user exceeds `budget`."""
+    room for it; snippets that do not fit are skipped, so no user exceeds `budget`.
+
+    Snippets with a negative score are no evidence of what a user likes: they stay out of
+    `text` and, up to `max_disliked` of any subreddit (most negative first), make up
+    `disliked` (in `full` mode)."""
     wanted = pa.array(users, pa.int32())
     att = attention.filter(
         pc.and_(
@@ -63,11 +75,16 @@ def build_evidence(
         )
     )
     per_edge: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
+    mine = snippets.filter(pc.is_in(snippets["user_id"], wanted))
+    negative = pc.fill_null(pc.less(mine["score"], 0), False)
+    disliked = (
+        _disliked(mine.filter(negative), max_disliked, max_snippet_chars) if mode == "full" else {}
+    )
     if mode == "full" and snippets_per_subreddit:
-        snip = snippets.filter(
+        snip = mine.filter(
             pc.and_(
-                pc.is_in(snippets["user_id"], wanted),
-                pc.less_equal(snippets["rank"], snippets_per_subreddit),
+                pc.invert(negative),
+                pc.less_equal(mine["rank"], snippets_per_subreddit),
             )
         ).sort_by([("user_id", "ascending"), ("subreddit_id", "ascending"), ("rank", "ascending")])
         for u, s, rid, src, text in zip(
@@ -116,8 +133,30 @@ def build_evidence(
                 subreddit_names=[names.get(s, str(s)) for s in subs],
                 snippets=[ln.split("] ", 1)[1].strip() for ln, _, r in parts if r is not None],
                 snippet_ranks=_ranks(parts),
+                disliked=[t for _, t in disliked.get(u, [])],
+                disliked_ids=[r for r, _ in disliked.get(u, [])],
             )
         )
+    return out
+
+
+def _disliked(snip: pa.Table, most: int, max_chars: int) -> dict[int, list[tuple[str, str]]]:
+    """user -> up to `most` (record id, text) of their negative-score snippets, lowest
+    score first (then newest, then id)."""
+    snip = snip.sort_by(
+        [
+            ("user_id", "ascending"),
+            ("score", "ascending"),
+            ("created_utc", "descending"),
+            ("record_id", "ascending"),
+        ]
+    )
+    out: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for u, rid, text in zip(
+        *(snip[c].to_pylist() for c in ("user_id", "record_id", "text")), strict=True
+    ):
+        if len(out[u]) < most:
+            out[u].append((rid, _clip(text, max_chars)))
     return out
 
 

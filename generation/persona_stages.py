@@ -4,7 +4,9 @@ tokenizer) verbalised by the configured LLM(s) into gold/personas, and ViPer-sty
 liked/disliked visual attributes into gold/visual_preferences.
 
 Snippets come through `io.history("silver/snippets")`: the titles of the benchmark's
-held-out reference posts and the comments under them are never evidence.
+held-out reference posts and the comments under them are never evidence. Snippets the user
+was downvoted for (score < 0) are kept out of the evidence; the preferences request gets
+them apart, as `disliked`, ViPer's negative side.
 """
 
 from __future__ import annotations
@@ -81,7 +83,6 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
 
     llm = io.config.llm
     preflight(llm.specs())  # before any evidence is built
-    messages_for = {"persona": persona_messages, "preferences": preferences_messages}[task]
     users = persona_users(io)
     rt = runtime(llm)
     mode = io.config.personas.evidence
@@ -94,7 +95,6 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
         by_id: dict[str, object] = {}
         w = Work(spec)
         for ev in evidence:
-            messages = messages_for(ev.text)
             inputs = {
                 "user": ev.user_id,
                 "subreddits": ev.subreddit_names,
@@ -102,6 +102,11 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
                 "snippet_ranks": ev.snippet_ranks,
                 "v": version,
             }
+            if task == "preferences":
+                inputs["disliked"] = ev.disliked
+                messages = preferences_messages(ev.text, ev.disliked)
+            else:
+                messages = persona_messages(ev.text)
             rid = request_id(spec.label, task, messages, inputs, rt)
             by_id[rid] = ev
             w.requests.append(ChatRequest(rid, task, messages, inputs, json=True))
@@ -109,6 +114,8 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
         def to_row(req, res, spec=spec, by_id=by_id, tok=tok, source=source) -> dict:
             out = res["output"] or {}
             row = _evidence_columns(by_id[req.id], mode, tok)
+            if task == "preferences":  # the downvoted snippets are quoted too
+                row["evidence_ids"] = [*row["evidence_ids"], *by_id[req.id].disliked_ids]
             row |= {f: out.get(f) for f in fields}
             if "source" in fields:
                 row["source"] = source

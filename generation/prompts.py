@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 PERSONA_VERSION = "persona-v1"
-PREFERENCES_VERSION = "preferences-v1"
+PREFERENCES_VERSION = "preferences-v2"
 REWRITE_VERSION = "rewrite-v1"
 
 PERSONA_SCHEMA = {
@@ -42,17 +43,29 @@ def persona_messages(evidence: str) -> list[dict[str, str]]:
     ]
 
 
-def preferences_messages(evidence: str) -> list[dict[str, str]]:
-    """Evidence -> liked and disliked visual attributes (ViPer-style baseline)."""
+def preferences_messages(evidence: str, disliked: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Evidence and the comments the user was downvoted for -> liked and disliked visual
+    attributes (ViPer-style baseline)."""
+    negative = (
+        "Comments the user was downvoted for, where they said what they dislike:\n"
+        + "".join(f"- {t}\n" for t in disliked)
+        if disliked
+        else "The user has no downvoted comments: infer dislikes only if the evidence shows them.\n"
+    )
     return [
         {
             "role": "system",
             "content": "From a Reddit user's comments, extract the visual attributes they like "
-            "and dislike: styles, subjects, colours, lighting, moods, techniques. Short "
+            "and dislike: styles, subjects, colours, lighting, moods, techniques. Likes come "
+            "from their communities and comments; dislikes from what they criticise. Name "
+            "the subjects and styles, not the judgement (not 'ugly', 'boring'). Short "
             'phrases, at most 10 each. Reply with one JSON object: {"likes": [...], '
             '"dislikes": [...]}.',
         },
-        {"role": "user", "content": f"{evidence}\n\nExtract the visual preferences JSON."},
+        {
+            "role": "user",
+            "content": f"{evidence}\n\n{negative}\nExtract the visual preferences JSON.",
+        },
     ]
 
 
