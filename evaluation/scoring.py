@@ -288,7 +288,7 @@ def score(io: StageIO) -> None:
     persona_llm = judge_persona_llm(judge.persona_llm, llm_labels(io.config.llm))
     bench_users = sorted(refs)
     pairs = agreement_pairs(ref_rows, bench_users, judge.agreement_images, judge.seed)
-    avecs = np.asarray([r["embedding"] for _, r in pairs], np.float32).reshape(len(pairs), -1)
+    avecs = np.asarray([r["embedding"] for _, r in pairs] or np.zeros((0, 0)), np.float32)
     apref, ahist = preference_scores(pref_judge, [u for u, _ in pairs], avecs)
     users = sorted({r["user_id"] for r in images} | set(bench_users))
     shown = dict(

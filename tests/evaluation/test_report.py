@@ -366,3 +366,27 @@ def test_the_report_names_no_user_and_no_raw_user_id(scored):
         assert name not in text and name.encode() not in everything
         assert str(uid) not in text
         assert f"user {uid}" not in html
+
+
+def test_with_the_llm_judge_off_the_preference_judge_scores_alone(scored, tmp_path):
+    import shutil
+
+    root, _ = scored
+    off = tmp_path / "lake"
+    shutil.copytree(root, off)
+    shutil.copytree(root.parent / "ground_truth", tmp_path / "ground_truth")
+    cfg = _config(off, "judge.backend=none")
+    for stage in (score.STAGE, report.STAGE):
+        run_stage(stage, cfg, Lake(off), Console(file=io.StringIO()))
+    lake = Lake(off)
+    for name in ("bench/scores", "bench/agreement"):
+        rows = lake.read(name).to_pylist()
+        assert rows and all(r["status"] == "skipped" and r["llm"] == "none" for r in rows)
+        assert all(r["judge_score"] is None and r["attempts"] == 0 for r in rows)
+        assert all(0 <= r["preference"] <= 1 for r in rows)
+    html = (off / "reports/zipbench/index.html").read_text()
+    assert "LLM judge: off (judge.backend: none)" in html and "Judge: template" not in html
+    table = html.split("<table class='agreement'>", 1)[1].split("</table>", 1)[0]
+    assert "preference judge" in table
+    assert "template judge" not in table and "LLM judge" not in table
+    assert is_current(score.STAGE, cfg, lake)[0]  # skipped rows are no failures to retry
