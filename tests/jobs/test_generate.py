@@ -170,7 +170,7 @@ def test_the_report_renders_its_table_and_image_grids_in_chromium(lakes):
     assert total > 0 and loaded == total  # every plot and grid image decoded
     table = re.search(r"<table class=\"methods\">(.*?)</table>", dom, re.S).group(1)
     methods = re.findall(r"<tr><td>([a-z_]+)</td>", table)
-    assert {"base", "none", "zero_shot", "swapped", "k_shot", "viper"} <= set(methods)
+    assert {"base", "none", "zero_shot", "k_shot", "viper"} <= set(methods)
     assert "CS win vs swapped" in table and "pref win vs swapped" in table and "pref ↑" in table
     assert all(0 <= p <= 1 for p in scores["preference"].to_pylist() if p is not None)
     grids = re.findall(r'<div class="grid">', dom)
