@@ -38,8 +38,8 @@ demo: setup
 	  --image-base-url http://127.0.0.1:$(DEMO_PORT)
 	@$(BIN)/python -m http.server $(DEMO_PORT) --bind 127.0.0.1 --directory $(DEMO_DIR) \
 	  >/dev/null 2>&1 & server=$$!; trap "kill $$server" EXIT; \
-	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps && \
-	$(BIN)/zipp status -c conf/local.yaml && \
+	$(BIN)/zipp run -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps report.ground_truth=$(DEMO_DIR)/ground_truth && \
+	$(BIN)/zipp status -c conf/local.yaml input.dumps=$(DEMO_DIR)/dumps report.ground_truth=$(DEMO_DIR)/ground_truth && \
 	$(BIN)/zipp attention-check -c conf/local.yaml --ground-truth $(DEMO_DIR)/ground_truth && \
 	$(BIN)/zipp persona -c conf/local.yaml && \
 	echo "ZIPBench report: $$(pwd)/lake/reports/zipbench/index.html"

@@ -85,8 +85,10 @@ def ipf_weights(
                 if have > 0:
                     w[mask] *= want / have
                 worst = max(worst, abs(want - have))
+        if w.sum() <= 0:
+            raise ValueError("ipf: every weight went to 0; these rows cannot meet the targets")
         if worst < tol:
-            return w * (n / w.sum()) if w.sum() > 0 else w
+            return w * (n / w.sum())
     raise ValueError(
         f"ipf: no convergence in {max_iter} rounds (largest share gap {worst:.3g}); "
         "these rows cannot meet the targets together"

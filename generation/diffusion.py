@@ -29,6 +29,7 @@ class RenderSpec:
     ip_adapter_subfolder: str = "models"
     ip_adapter_weight: str = "ip-adapter_sd15.bin"
     ip_adapter_scale: float = 0.6
+    viper_lambda: float = 0.85  # ViPer's weight of likes/dislikes in its guidance
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class RenderJob:
     negative_prompt: str | None
     seed: int
     history: tuple[bytes, ...] = field(default=(), repr=False)  # IP-Adapter conditioning
+    #: ViPer: (base prompt, likes, dislikes) for its guidance where the pipeline takes
+    #: prompt embeddings; elsewhere `prompt` (likes appended) and `negative_prompt` are used
+    viper: tuple[str, str, str] | None = None
 
 
 def user_key(references: list[str]) -> str:
@@ -91,13 +95,22 @@ def png_bytes(image) -> bytes:
 
 
 def render(pipe, spec: RenderSpec, jobs: list[RenderJob]) -> list:
-    """One pipeline call for a batch, a generator per image seeded by its record. With an
-    IP-Adapter, one call per job: diffusers conditions a whole call on one image set, and
-    each job brings its own user's history images."""
+    """One pipeline call for a batch, a generator per image seeded by its record. ViPer
+    jobs get ViPer's guidance (`generation.viper_guidance`) where the pipeline takes prompt
+    embeddings. With an IP-Adapter, one call per job: diffusers conditions a whole call on
+    one image set, and each job brings its own user's history images."""
     from PIL import Image
 
+    from generation.viper_guidance import supports_viper_guidance
+
     if not spec.ip_adapter:
-        return _call(pipe, spec, jobs)
+        guided = [j for j in jobs if j.viper] if supports_viper_guidance(pipe) else []
+        plain = [j for j in jobs if j not in guided]
+        made = dict(zip(map(id, plain), _call(pipe, spec, plain) if plain else [], strict=True))
+        made |= dict(
+            zip(map(id, guided), _viper(pipe, spec, guided) if guided else [], strict=True)
+        )
+        return [made[id(j)] for j in jobs]
     return [
         image
         for j in jobs
@@ -108,6 +121,23 @@ def render(pipe, spec: RenderSpec, jobs: list[RenderJob]) -> list:
             ip_adapter_image=[[Image.open(io.BytesIO(b)).convert("RGB") for b in j.history]],
         )
     ]
+
+
+def _viper(pipe, spec: RenderSpec, jobs: list[RenderJob]) -> list:
+    from generation.viper_guidance import viper_render
+
+    return viper_render(
+        pipe,
+        [j.viper[0] for j in jobs],
+        [j.viper[1] for j in jobs],
+        [j.viper[2] for j in jobs],
+        [j.seed for j in jobs],
+        spec.steps,
+        spec.guidance_scale,
+        lam=spec.viper_lambda,
+        height=spec.height,
+        width=spec.width,
+    )
 
 
 def _call(pipe, spec: RenderSpec, jobs: list[RenderJob], **extra) -> list:

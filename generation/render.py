@@ -22,18 +22,27 @@ import pyarrow.compute as pc
 from generation.persona import NO_LLM  # the llm of a row made without an LLM (base, pigeon)
 from schemas.stage_io import StageIO
 
-TINY_MODEL = "models/tiny-diffusion"
+SMOKE_MODEL = "models/smoke-diffusion"  # stage `smoke`'s output
 MEDIA = "media"
 
 
-def model_path(io: StageIO) -> tuple[str, bool]:
-    """(pipeline path or id, is the smoke model); builds the tiny pipeline when needed."""
-    from generation.tiny_diffusion import build_tiny_pipeline
+def model_path(io: StageIO) -> tuple[str, str, bool]:
+    """(pipeline path or id, its name in rows, is the smoke model). `diffusion.model:
+    null` is the smoke model stage `smoke` trained on this lake, named in rows by its
+    place and content key (so no image id depends on the lake root, and a retrained
+    model redoes every image)."""
+    from generation.smoke_model import marker
+    from generation.smoke_stage import PIPELINE
 
     if io.config.diffusion.model:
-        return io.config.diffusion.model, False
-    with io.console.status("generate: building the tiny random pipeline"):
-        return str(build_tiny_pipeline(io.path(TINY_MODEL))), True
+        return io.config.diffusion.model, io.config.diffusion.model, False
+    path = io.path(SMOKE_MODEL) / PIPELINE
+    found = marker(path)
+    if found is None:
+        raise FileNotFoundError(
+            f"no smoke model at {path}: run stage smoke first (diffusion.model is null)"
+        )
+    return str(path), f"lake:{SMOKE_MODEL}@{found['key']}", True
 
 
 def image_id(*parts: object) -> str:
@@ -62,6 +71,31 @@ def history_images(io: StageIO, users: set[int]) -> dict[int, tuple[bytes, ...]]
     return {u: tuple(v) for u, v in out.items()}
 
 
+def viper_inputs(io: StageIO, rewrites: list[dict]) -> dict[tuple, tuple[str, str, str]]:
+    """(base prompt, likes, dislikes) of each done `viper` rewrite row, keyed by (user,
+    prompt id, method, llm), from the same model's gold/visual_preferences: what ViPer's
+    guidance needs where the pipeline takes prompt embeddings."""
+    rows = [r for r in rewrites if r["method"] == "viper" and r["status"] == "done"]
+    if not rows:
+        return {}
+    prefs = {
+        (p["user_id"], p["llm"]): p
+        for p in io.read("gold/visual_preferences").to_pylist()
+        if p["status"] == "done"
+    }
+    out = {}
+    for r in rows:
+        p = prefs.get((r["user_id"], r["llm"]))
+        if p is not None:
+            likes, dislikes = ", ".join(p["likes"] or []), ", ".join(p["dislikes"] or [])
+            out[(r["user_id"], r["prompt_id"], "viper", r["llm"])] = (
+                r["base_prompt"],
+                likes,
+                dislikes,
+            )
+    return out
+
+
 def plan(io: StageIO, model: str, smoke: bool):
     """(jobs to render, their rows' columns by image id, rows made without rendering)."""
     from generation.diffusion import RenderJob, failed_row, record_seed, user_key
@@ -76,7 +110,9 @@ def plan(io: StageIO, model: str, smoke: bool):
         for p in prompts
         for m in made
     ]
-    for r in io.read("bench/rewrites").to_pylist():
+    rewrites = io.read("bench/rewrites").to_pylist()
+    viper = viper_inputs(io, rewrites)
+    for r in rewrites:
         why = None if r["status"] == "done" else f"rewrite failed: {r['reason']}"
         records.append(
             (r["user_id"], r["prompt_id"], r["method"], False, r["llm"], r["prompt"])
@@ -97,6 +133,9 @@ def plan(io: StageIO, model: str, smoke: bool):
         )
         if images and not cond and why is None:
             why = "no history image could be fetched for IP-Adapter"
+        guide = viper.get((user, pid, name, llm))
+        # a ViPer image also depends on its guidance weight and the three texts
+        guidance = [d.viper_lambda, *guide] if guide else []
         for k in range(d.seeds):
             seed = record_seed(keys[user], pid, k)
             iid = image_id(
@@ -113,6 +152,7 @@ def plan(io: StageIO, model: str, smoke: bool):
                 d.height,
                 d.width,
                 *conditioning,
+                *guidance,
             )
             cols = {
                 "image_id": iid,
@@ -131,7 +171,7 @@ def plan(io: StageIO, model: str, smoke: bool):
                 direct.append(cols | failed_row(iid, why))
                 continue
             meta[iid] = cols
-            jobs.append(RenderJob(iid, prompt, negative, seed, cond))
+            jobs.append(RenderJob(iid, prompt, negative, seed, cond, guide))
     return jobs, meta, direct
 
 
@@ -169,6 +209,7 @@ def render_spec(io: StageIO, model: str):
         num_gpus=d.num_gpus,
         num_cpus=d.num_cpus,
         compile=d.compile,
+        viper_lambda=d.viper_lambda,
     )
 
 
@@ -180,9 +221,8 @@ def generate(io: StageIO) -> None:
     from schemas.generation import BENCH_IMAGES
 
     d = io.config.diffusion
-    model, smoke = model_path(io)
-    # rows name the smoke model by its place in the lake, so ids do not depend on the root
-    jobs, meta, direct = plan(io, f"lake:{TINY_MODEL}" if smoke else model, smoke)
+    model, name, smoke = model_path(io)
+    jobs, meta, direct = plan(io, name, smoke)
     resume = io.resumable("bench/images", "image_id", [j.image_id for j in jobs])
     todo = set(resume.pending)
     pending = [j for j in jobs if j.image_id in todo]
@@ -234,5 +274,5 @@ def generate(io: StageIO) -> None:
     )
     io.console.print(
         f"  bench/images: {counts.get('done', 0):,} made, {counts.get('failed', 0):,} failed"
-        + (" — smoke model: the images are noise" if smoke else "")
+        + (" — smoke model (trained here, 32 px)" if smoke else "")
     )

@@ -29,7 +29,8 @@ VIPER_LAMBDA = 0.85
 
 def supports_viper_guidance(pipe: Any) -> bool:
     """True for a UNet pipeline with a text encoder, tokenizer, scheduler and VAE whose
-    conditioning is the text encoder's hidden states alone (Stable Diffusion 1.x/2.x-like;
+    conditioning is the text encoder's hidden states alone (Stable Diffusion 1.x/2.x-like,
+    the smoke model's pooled-text time embedding included;
     SDXL's pooled embeddings and time ids are not covered)."""
     parts = ("unet", "text_encoder", "tokenizer", "scheduler", "vae")
     if any(getattr(pipe, p, None) is None for p in parts):
@@ -37,7 +38,11 @@ def supports_viper_guidance(pipe: Any) -> bool:
     if getattr(pipe, "text_encoder_2", None) is not None:
         return False
     unet_config = getattr(pipe.unet, "config", None)
-    return unet_config is not None and getattr(unet_config, "addition_embed_type", None) is None
+    # "text": the UNet pools the same hidden states into its time embedding (the smoke model)
+    return unet_config is not None and getattr(unet_config, "addition_embed_type", None) in (
+        None,
+        "text",
+    )
 
 
 def _encode(pipe: Any, texts: list[str], negatives: list[str], device) -> tuple:

@@ -334,6 +334,9 @@ class DiffusionConfig(_Section):
     ip_adapter_subfolder: str = "models"
     ip_adapter_weight: str = "ip-adapter_sd15.bin"
     ip_adapter_scale: float = Field(0.6, ge=0)
+    viper_lambda: float = Field(
+        0.85, ge=0, description="ViPer's weight of likes/dislikes in its guidance (0: off)"
+    )
     history_images: int = Field(4, ge=1, description="history images given to IP-Adapter")
 
 
@@ -344,9 +347,9 @@ class SmokeConfig(_Section):
 
     size: int = Field(32, ge=16, le=64, description="image side in pixels (multiple of 8)")
     vocab: int = Field(3000, ge=64, description="title words kept as whole tokens")
-    vae_steps: int = Field(400, ge=0, description="autoencoder training steps")
-    steps: int = Field(3000, ge=1, description="denoiser + text encoder training steps")
-    batch_size: int = Field(64, ge=1)
+    vae_steps: int = Field(300, ge=0, description="autoencoder training steps")
+    steps: int = Field(800, ge=1, description="denoiser + text encoder training steps")
+    batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
     uncond_share: float = Field(
         0.1, ge=0, lt=1, description="titles dropped to '' (classifier-free guidance)"

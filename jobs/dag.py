@@ -13,6 +13,7 @@ from jobs import (
     report,
     rewrite,
     score,
+    smoke,
     split,
     train,
 )
@@ -26,6 +27,7 @@ STAGES: list[Stage] = [
     features.STAGE,
     train.STAGE,
     embed.STAGE,
+    smoke.STAGE,
     prompts.STAGE,
     personas.PERSONAS,
     personas.PREFERENCES,

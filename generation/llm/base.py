@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -77,11 +80,24 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+@functools.cache
+def template_code() -> str:
+    """Digest of the template backend's source (its module and the lexicon it reads): the
+    template's "weights", so editing it redoes its rows instead of reusing old replies."""
+    h = hashlib.sha1()
+    for name in ("generation.llm.template_backend", "generation.demographics"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def request_id(label: str, task: str, messages: list[dict], inputs: dict, runtime: Runtime) -> str:
-    """Stable id of an exact request: a rerun reuses a finished row only when the model,
-    the messages, the structured inputs and the sampling settings are all unchanged."""
+    """Stable id of an exact request: a rerun reuses a finished row only when the model
+    (for the template backend, its code), the messages, the structured inputs and the
+    sampling settings are all unchanged."""
     key = {
-        "llm": label,
+        "llm": f"{label}@{template_code()}" if label.startswith("template:") else label,
         "task": task,
         "messages": messages,
         "inputs": inputs,
