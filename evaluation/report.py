@@ -373,6 +373,28 @@ def agreement_section(io: StageIO, judge) -> Agreement:
     return Agreement(table=table, note=note)
 
 
+def smoke_banner(io: StageIO) -> str:
+    """What the embedded default's model is, and how text-responsive its check found it."""
+    from generation.render import SMOKE_MODEL
+
+    text = (
+        "Smoke model: a tiny Stable Diffusion pipeline (32 px) that stage smoke trained here "
+        "for a few CPU minutes on this lake's history image posts and their titles. It learns "
+        "which title words go with which colours, nothing more; it is no image model."
+    )
+    check = io.path(SMOKE_MODEL) / "check.parquet"
+    if check.exists():
+        c = pq.read_table(check).to_pandas()
+        groups = int(c["groups"].iloc[0])
+        text += (
+            f" Community check: a prompt of one subreddit's title words makes images whose "
+            f"nearest posted-image centroid among {groups} subreddits is its own for "
+            f"{c['nearest_share'].mean():.0%} (chance {1 / groups:.0%}); mean rank of its own "
+            f"{c['rank'].mean():.2f} (chance {(groups + 1) / 2:.1f})."
+        )
+    return text
+
+
 def report(io: StageIO) -> None:
     """bench/* -> reports/zipbench/index.html (+ summary.parquet, plots, images)."""
     from evaluation.summary import ipf_table, method_table, persona_gains
@@ -406,10 +428,7 @@ def report(io: StageIO) -> None:
     template_llm = any(s.backend == "template" for s in cfg.llm.specs())
     banners = []
     if smoke:
-        banners.append(
-            "Smoke model: these images come from a tiny, randomly initialised diffusion "
-            "pipeline built locally. They are noise; the scores exercise the pipeline, not a model."
-        )
+        banners.append(smoke_banner(io))
     if template_llm:
         banners.append(
             "Personas and rewrites are template-made (deterministic, no LLM): llm.backend=template."

@@ -27,11 +27,11 @@ STAGES: list[Stage] = [
     features.STAGE,
     train.STAGE,
     embed.STAGE,
-    smoke.STAGE,
     prompts.STAGE,
     personas.PERSONAS,
     personas.PREFERENCES,
     rewrite.STAGE,
+    smoke.STAGE,
     generate.STAGE,
     score.STAGE,
     report.STAGE,
@@ -39,5 +39,5 @@ STAGES: list[Stage] = [
 BY_NAME = {s.name: s for s in STAGES}
 #: `zipp bench build`: the stages that define a benchmark (the encoder's are upstream:
 #: `zipp run` builds them; bench build says when they are not current)
-BUILD_STAGES = ("split", "prompts", "personas", "preferences", "rewrite", "generate")
+BUILD_STAGES = ("split", "prompts", "personas", "preferences", "rewrite", "smoke", "generate")
 SCORE_STAGES = ("score", "report")

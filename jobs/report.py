@@ -8,6 +8,7 @@ python -m jobs.report -c conf/cluster.yaml [key=value ...]
 """
 
 from evaluation.report import OUT, report
+from generation.render import SMOKE_MODEL
 from jobs.runner import Stage
 
 STAGE = Stage(
@@ -22,6 +23,7 @@ STAGE = Stage(
         "bench/users",
         "bench/references",
         "silver/image_embeddings",
+        SMOKE_MODEL,
     ),
     files=("report.ground_truth",),
     outputs=(OUT,),

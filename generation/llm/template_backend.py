@@ -219,15 +219,22 @@ def preferences_json(inputs: dict) -> str:
 
 
 def rewrite_text(inputs: dict) -> str:
+    """The base prompt plus what the method shows: the persona's visual interests
+    (zero_shot, swapped), the user's earlier titles' keywords (history), both (k_shot:
+    zero_shot plus the titles), generic quality words (none)."""
     base = inputs["prompt"].strip().rstrip(".")
     method = inputs.get("method", "none")
     if method == "none":
         return f"{base}, detailed, well composed, balanced lighting"
-    if method in ("k_shot", "history"):
+    persona = inputs.get("persona") or {}
+    liked = (persona.get("visual_interests") or [])[:4] or (persona.get("interests") or [])[:2]
+    if method == "history":
         extra = keywords(inputs.get("examples", []), 4)
+    elif method == "k_shot":
+        shown = keywords(inputs.get("examples", []), 4)
+        extra = liked[:3] + [w for w in shown if w not in liked[:3]][:3]
     else:
-        persona = inputs.get("persona") or {}
-        extra = (persona.get("visual_interests") or [])[:4] or (persona.get("interests") or [])[:2]
+        extra = liked
     return f"{base}, {', '.join(extra)}" if extra else base
 
 

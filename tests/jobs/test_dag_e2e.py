@@ -44,6 +44,9 @@ ARGS = [
     "bench.prompts_per_user=1",
     "diffusion.steps=2",
     "diffusion.batch_size=8",
+    "smoke.steps=20",
+    "smoke.vae_steps=10",
+    "smoke.batch_size=8",
 ]
 
 
@@ -203,6 +206,14 @@ def test_canary_reaches_nothing_that_learns_or_is_measured(world):
         if name.startswith(("gold/", "bench/")):
             hits = [s for s in _strings(lake.read(name)) if CANARY in s]
             assert not hits, f"{name}: {hits[:1]}"
+    # the smoke model learnt from history titles only: the canary is no word it knows
+    model = world["root"] / "models/smoke-diffusion/pipeline"
+    vocab = json.loads((model / "tokenizer/vocab.json").read_text())
+    assert len(vocab) > 600 and not [w for w in vocab if CANARY in w]
+    smoke = json.loads((world["root"] / "_manifests/smoke.json").read_text())["details"]
+    posts = lake.read("silver/user_images")["post_id"].to_pylist()
+    history = sum(p not in set(world["refs"]["post_id"].to_pylist()) for p in posts)
+    assert smoke["trained_on"] == history > 0
     # no reference post among the personas' evidence (titles or comments under them)
     snippets = lake.read("silver/snippets")
     held = snippets.filter(pc.is_in(snippets["post_id"], pa.array(sorted(world["posts"]))))

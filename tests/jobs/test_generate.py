@@ -1,8 +1,8 @@
-"""ZIPBench generation on the tiny random pipeline: every planned image made once, stored
-by content hash, identical after a kill -9 and resume; media/ holds only what
-bench/images references (a deleted user's images disappear); held-out references (all
-images of a held-out post) never reach the personas' evidence, the rewriters' examples
-or Pigeon's conditioning images."""
+"""ZIPBench generation on the tiny random pipeline (`diffusion.model`, a fixture): every
+planned image made once, stored by content hash, identical after a kill -9 and resume;
+media/ holds only what bench/images references (a deleted user's images disappear);
+held-out references (all images of a held-out post) never reach the personas' evidence,
+the rewriters' examples or Pigeon's conditioning images."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +31,10 @@ from tests.static_server import serve_folder
 BEFORE = [BY_NAME[n] for n in ("split", "prompts", "personas", "preferences", "rewrite")]
 GENERATE = BY_NAME["generate"]
 SCORE_REPORT = [BY_NAME["score"], BY_NAME["report"]]
+#: the random tiny pipeline (a fixture: its images are noise), built once per run
+TINY = Path(tempfile.gettempdir()) / f"zipp-test-tiny-sd-{os.getpid()}"
 ARGS = [
+    f"diffusion.model={TINY}",
     "ray.num_cpus=2",
     "bench.users=4",
     "bench.prompts_per_user=2",
@@ -57,6 +61,9 @@ def _hashes(root: Path) -> dict[tuple, str]:
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory):
     """Two copies of one lake, up to the rewrites; the first generated without a break."""
+    from generation.tiny_diffusion import build_tiny_pipeline
+
+    build_tiny_pipeline(TINY)
     base = tmp_path_factory.mktemp("gen")
     first, second = base / "a", base / "b"
     write_world(first)
@@ -82,7 +89,7 @@ def test_every_planned_image_is_made_once_and_stored_by_its_hash(lakes):
         import hashlib
 
         assert hashlib.sha256(path.read_bytes()).hexdigest() == r["sha256"]
-        assert (r["width"], r["height"]) == (32, 32) and r["smoke_model"]
+        assert (r["width"], r["height"]) == (32, 32) and not r["smoke_model"]
     by = {}
     for r in done:  # same user and prompt: every method starts from the same seed
         by.setdefault((r["user_id"], r["prompt_id"]), set()).add(r["seed"])
@@ -194,7 +201,7 @@ def test_bench_build_freezes_a_manifest_a_rebuild_reproduces(lakes, tmp_path):
     assert first.exit_code == 0, first.output
     frozen = root / "_manifests/zipbench.json"
     data = json.loads(frozen.read_text())
-    assert len(data["users"]) == 4 and data["models"] == ["lake:models/tiny-diffusion"]
+    assert len(data["users"]) == 4 and data["models"] == [str(TINY)]
     assert data["config"]["bench"]["users"] == 4
     kept = tmp_path / "zipbench.json"
     kept.write_text(frozen.read_text())
