@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.image_embed import COLOUR  # the weight-free default encoder's name
+from pipelines.image_embed import COLOUR, embed_payloads  # COLOUR: the weight-free encoder
 from schemas.stage_io import REFERENCES, StageIO, held_out
 
 MEDIA = "media"
@@ -84,17 +84,6 @@ def reference_vectors(
         by_user.setdefault(r["user_id"], []).append(r["embedding"])
     empty = np.zeros((0, 0), np.float32)
     return {u: np.asarray(v, np.float32) if v else empty for u, v in by_user.items()}, encoder
-
-
-def embed_images(encoder: str, payloads: list[bytes]) -> np.ndarray:
-    """Generated images in the reference images' space (colour features or that CLIP)."""
-    from pipelines.image_features import ClipImageEncoder, colour_features
-
-    if not payloads:
-        return np.zeros((0, 0), np.float32)
-    if encoder == COLOUR:
-        return np.stack([colour_features(p) for p in payloads])
-    return ClipImageEncoder(encoder)(payloads)
 
 
 def load_clip_text(encoder: str):
@@ -282,7 +271,7 @@ def score(io: StageIO) -> None:
     pref_judge = fit_judge(io, emb)
     with io.console.status(f"score: embedding {len(images):,} images ({encoder})"):
         payloads = [media_file(io, r["path"]).read_bytes() for r in images]
-        vecs = embed_images(encoder, payloads)
+        vecs = embed_payloads(encoder, payloads)
         clip_prompt = prompt_scores(encoder, vecs, [r["prompt"] for r in images])
     pref, hist = preference_scores(pref_judge, [r["user_id"] for r in images], vecs)
     persona_llm = judge_persona_llm(judge.persona_llm, llm_labels(io.config.llm))

@@ -129,7 +129,12 @@ def ipf_table(
         rows.append(
             {"method": m, "llm": llm, "clip_ref": ok["clip_ref"].mean(), "clip_ref_ipf": raked}
         )
-    note = f"raked within each method to {targets}"
+    users = [int(u) for u in scores["user_id"].unique()]
+    known = {a: sum((demographics.get(u) or {}).get(a) is not None for u in users) for a in targets}
+    note = f"raked within each method to {targets}; " + ", ".join(
+        f"{a} known for {n} of {len(users)} users" for a, n in known.items()
+    )
+    note += " (a category without a target, unknown included, weighs 0)"
     if problems:
         note += "; not applicable for " + "; ".join(problems)
     return pd.DataFrame(rows), note

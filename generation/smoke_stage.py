@@ -55,16 +55,6 @@ def content_key(spec, rows: list[dict], payloads: list[bytes]) -> str:
     return h.hexdigest()[:24]
 
 
-def embed(encoder: str, payloads: list[bytes]) -> np.ndarray:
-    """Images in the lake's image feature space (that of silver/image_embeddings)."""
-    from pipelines.image_embed import COLOUR
-    from pipelines.image_features import ClipImageEncoder, colour_features
-
-    if encoder == COLOUR:
-        return np.stack([colour_features(p) for p in payloads])
-    return ClipImageEncoder(encoder)(payloads)
-
-
 def community_check(pipe_path, rows, payloads, encoder: str, seed: int) -> list[dict]:
     """The measure of a text-responsive model, on the lake's own groups (subreddits, not
     the sample world's truth): for each of the `CHECK_GROUPS` subreddits with the most
@@ -75,6 +65,7 @@ def community_check(pipe_path, rows, payloads, encoder: str, seed: int) -> list[
 
     from generation.diffusion import RenderSpec, load_pipeline, png_bytes
     from generation.smoke_model import distinctive_words, nearest_group_ranks
+    from pipelines.image_embed import embed_payloads as embed
 
     by_sub: dict[str, list[int]] = {}
     for i, r in enumerate(rows):

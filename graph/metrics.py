@@ -137,6 +137,8 @@ def mean_images(
     users = np.unique(users[np.isin(users, image_users)])
     sums = np.zeros((len(users), images.shape[1] if images.ndim == 2 else 0), np.float64)
     counts = np.zeros(len(users))
+    if not len(users):  # no user of `users` posted an image
+        return users, sums
     idx = np.searchsorted(users, image_users)
     mine = (idx < len(users)) & (users[idx.clip(0, max(len(users) - 1, 0))] == image_users)
     np.add.at(sums, idx[mine], images[mine])

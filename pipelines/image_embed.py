@@ -118,6 +118,18 @@ class EmbedBatch:
         return pa.table(cols).cast(IMAGE_EMBEDDINGS)
 
 
+def embed_payloads(encoder: str, payloads: list[bytes]) -> np.ndarray:
+    """Image bytes in a lake image feature space by its encoder name (that of
+    silver/image_embeddings): the colour features or that CLIP; (0, 0) for none."""
+    from pipelines.image_features import ClipImageEncoder, colour_features
+
+    if not payloads:
+        return np.zeros((0, 0), np.float32)
+    if encoder == COLOUR:
+        return np.stack([colour_features(p) for p in payloads])
+    return ClipImageEncoder(encoder)(payloads)
+
+
 def fetch_and_colour(batch: pa.Table, allow_hosts: tuple[str, ...], fetch_kw: dict) -> pa.Table:
     """Ray Data task function: fetch, then the weight-free encoder, in one step."""
     return EmbedBatch(None)(FetchBatch(allow_hosts, **fetch_kw)(batch))

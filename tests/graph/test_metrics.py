@@ -282,3 +282,14 @@ def test_probe_image_recall_reads_what_embeddings_carry():
     # held-out users never fit the probe, even when listed among the fit users
     assert probe_image_recall(informative, image_users, images, np.arange(n), held, k=5) == good
     assert math.isnan(probe_image_recall(noise, image_users, images, held[:1], held[1:], k=5))
+
+
+def test_image_metrics_with_no_user_that_posted_images():
+    """A split whose users posted no image (a small world): no crash, nothing to score."""
+    from graph.metrics import image_recall_at_k, mean_images
+
+    images = np.ones((3, 4), np.float32)
+    users, means = mean_images(np.array([7, 8]), np.array([1, 2, 2]), images)
+    assert len(users) == 0 and means.shape == (0, 4)
+    proj = torch.zeros(10, 4)
+    assert math.isnan(image_recall_at_k(proj, np.array([1, 2, 2]), images, np.array([7, 8]), 5))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from jobs.cli import app
+from tests.static_server import serve_folder
 
 runner = CliRunner()
 
@@ -43,6 +44,12 @@ def test_bad_stage_and_bad_config_are_one_line_errors(tmp_path: Path):
 
 
 def test_sample_ingest_status_end_to_end(spark, tmp_path: Path):
+    (tmp_path / "w").mkdir()
+    with serve_folder(tmp_path / "w") as url:
+        _sample_ingest_status(tmp_path, url)
+
+
+def _sample_ingest_status(tmp_path: Path, url: str) -> None:
     out = runner.invoke(
         app,
         [
@@ -55,6 +62,8 @@ def test_sample_ingest_status_end_to_end(spark, tmp_path: Path):
             "2021-05",
             "--image-size",
             "8",
+            "--image-base-url",
+            url,
         ],
     )
     assert out.exit_code == 0, out.output
@@ -97,6 +106,10 @@ def test_sample_ingest_status_end_to_end(spark, tmp_path: Path):
             f"lake.root={lake}",
             f"input.dumps={tmp_path / 'w/dumps'}",
             "spark.master=local[2]",
+            "smoke.steps=20",
+            "smoke.vae_steps=5",
+            "smoke.batch_size=8",
+            "diffusion.seeds=1",
         ],
     )
     assert out.exit_code == 0 and "up to date, skipped" in out.output

@@ -40,6 +40,10 @@ def test_every_stage_runs_then_is_skipped(spark, served_world):
             "graph.min_user_interactions=2",
             "graph.min_subreddit_users=2",
             "ray.num_cpus=2",
+            "smoke.steps=30",
+            "smoke.vae_steps=10",
+            "smoke.batch_size=8",
+            "diffusion.seeds=1",
         ],
     )
     lake = Lake(cfg.lake.root)
@@ -58,8 +62,13 @@ def test_every_stage_runs_then_is_skipped(spark, served_world):
     users_with_attention = len(set(lake.read("gold/attention")["user_id"].to_pylist()))
     assert lake.rows("gold/personas") == users_with_attention > 0
     rewrites = lake.read("bench/rewrites")
-    assert rewrites.num_rows == lake.rows("bench/prompts") * 5 > 0
-    failed = [r for r in rewrites.to_pylist() if r["status"] != "done"]
+    assert rewrites.num_rows == lake.rows("bench/prompts") * 6 > 0
+    # a tiny world may hold no benchmark user of other communities to swap personas with
+    failed = [
+        r
+        for r in rewrites.to_pylist()
+        if r["status"] != "done" and not (r["method"] == "swapped" and "swap" in r["reason"])
+    ]
     assert not failed, [(r["method"], r["reason"]) for r in failed]
     again = {s.name: run_stage(s, cfg, lake, quiet) for s in STAGES}
     assert all(again[n]["started_at"] == first[n]["started_at"] for n in first)
