@@ -92,6 +92,7 @@ def _cfg(root: Path, data: Path, blocklist: Path, *extra: str):
             f"lake.root={root}",
             f"input.dumps={data / 'dumps'}",
             f"ingest.blocklist={blocklist}",
+            f"report.ground_truth={data / 'ground_truth'}",
             *ARGS,
             *extra,
         ],
@@ -149,6 +150,7 @@ def world(tmp_path_factory):
             f"lake.root={root}",
             f"input.dumps={data / 'dumps'}",
             f"ingest.blocklist={blocklist}",
+            f"report.ground_truth={data / 'ground_truth'}",
             *ARGS,
             *extra,
         ]
@@ -208,7 +210,7 @@ def test_canary_reaches_nothing_that_learns_or_is_measured(world):
             assert not hits, f"{name}: {hits[:1]}"
     # the smoke model learnt from history titles only: the canary is no word it knows
     model = world["root"] / "models/smoke-diffusion/pipeline"
-    vocab = json.loads((model / "tokenizer/vocab.json").read_text())
+    vocab = json.loads((model / "tokenizer/tokenizer.json").read_text())["model"]["vocab"]
     assert len(vocab) > 600 and not [w for w in vocab if CANARY in w]
     smoke = json.loads((world["root"] / "_manifests/smoke.json").read_text())["details"]
     posts = lake.read("silver/user_images")["post_id"].to_pylist()
@@ -259,6 +261,33 @@ def test_canary_reaches_nothing_that_learns_or_is_measured(world):
             np.testing.assert_allclose(visual[u], hist.mean(0), rtol=1e-4, atol=1e-5)
             checked += 1
     assert checked
+
+
+def test_the_report_shows_the_smoke_models_images_agreement_and_ipf_in_chromium(world):
+    """What `make demo`'s report shows, on this world's smoke model: images that differ by
+    method for the same user, prompt and seed, the agreement table (the report read the
+    ground truth) and the IPF section, in headless Chromium."""
+    from tests.jobs.test_generate import _chromium_dom
+
+    lake: Lake = world["lake"]
+    images = lake.read("bench/images").filter(pc.equal(pc.field("status"), "done")).to_pylist()
+    assert images and all(r["smoke_model"] for r in images)
+    assert {r["model"].split("@")[0] for r in images} == {"lake:models/smoke-diffusion"}
+    by_pair: dict[tuple, set] = {}
+    for r in images:
+        by_pair.setdefault((r["user_id"], r["prompt_id"], r["seed_index"]), set()).add(r["sha256"])
+    assert all(len(v) >= 5 for v in by_pair.values())  # base, none, zero_shot, ... differ
+    dom = _chromium_dom(world["root"] / "reports/zipbench/index.html")
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    total = int(re.search(r'data-images-total="(\d+)"', body).group(1))
+    assert total > 0 and f'data-images-loaded="{total}"' in body
+    agreement = re.search(r"<table class=\"agreement\">(.*?)</table>", dom, re.S)
+    assert agreement and "preference judge" in agreement.group(1)
+    assert "CLIPScore vs references" in agreement.group(1)
+    assert "IPF re-weighting" in dom and "Smoke model" in dom and "Community check" in dom
+    grid = re.search(r'<div class="grid">(.*?)</div></div>', dom, re.S).group(1)
+    srcs = re.findall(r"<img src=['\"]([^'\"]+)['\"]", grid)
+    assert len(srcs) >= 5 and len(set(srcs)) >= 4  # one image per method, not all the same
 
 
 def test_editing_a_file_in_place_makes_exactly_its_readers_stale(world):
