@@ -57,12 +57,16 @@ def human_authors(df: DataFrame, bots: frozenset[str]) -> DataFrame:
 
 
 def interactions(subs: DataFrame, comments: DataFrame, opts: GraphOptions) -> DataFrame:
-    """(author, subreddit, created_utc, score, is_post) of every kept post and comment."""
+    """(author, subreddit, created_utc, score, is_post) of every kept post and comment.
+    A downvoted one (score < 0) is no sign of interest: it makes no edge (the encoder
+    and attention would read it as participation), but stays a snippet, the evidence of
+    what the user dislikes (ViPer's other side)."""
     cols = ["author", "subreddit", "created_utc", "score"]
     posts = subs.select(*cols, F.lit(1).alias("is_post"))
     coms = comments.select(*cols, F.lit(0).alias("is_post"))
     both = human_authors(_window(posts.unionByName(coms), opts), opts.bots)
-    return both.where(F.col("subreddit").isNotNull())
+    liked = F.col("score").isNull() | (F.col("score") >= 0)
+    return both.where(F.col("subreddit").isNotNull() & liked)
 
 
 def _filter(inter: DataFrame, opts: GraphOptions) -> DataFrame:

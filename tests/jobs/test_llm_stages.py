@@ -87,13 +87,20 @@ def test_rewrites_cover_every_prompt_method_and_baseline(template_lake):
     prompts = lake.read("bench/prompts")
     rewrites = lake.read("bench/rewrites")
     assert prompts.num_rows == 6 * 2
-    assert rewrites.num_rows == prompts.num_rows * 5
+    assert rewrites.num_rows == prompts.num_rows * 6
     assert len(set(rewrites["rewrite_id"].to_pylist())) == rewrites.num_rows
-    assert set(rewrites["status"].to_pylist()) == {"done"}
+    # a 6-user world may leave a user no benchmark user of other communities to swap with
+    failed = [r for r in rewrites.to_pylist() if r["status"] != "done"]
+    assert all(r["method"] == "swapped" and "to swap with" in r["reason"] for r in failed)
     by = Counter(rewrites["method"].to_pylist())
-    assert by == dict.fromkeys(["none", "zero_shot", "k_shot", "viper", "history"], 12)
+    assert by == dict.fromkeys(["none", "zero_shot", "swapped", "k_shot", "viper", "history"], 12)
+    made = {(r["user_id"], r["prompt_id"], r["method"]): r["prompt"] for r in rewrites.to_pylist()}
+    # the control: the same base prompt rewritten with another user's persona
+    assert all(
+        made[(u, p, "swapped")] != made[(u, p, "zero_shot")] for u, p, m in made if m == "none"
+    )
     prefs = {r["user_id"]: r for r in lake.read("gold/visual_preferences").to_pylist()}
-    for r in rewrites.to_pylist():
+    for r in (r for r in rewrites.to_pylist() if r["status"] == "done"):
         assert r["prompt"].startswith(r["base_prompt"].rstrip("."))
         if r["method"] == "viper":
             likes = prefs[r["user_id"]]["likes"]
@@ -103,7 +110,7 @@ def test_rewrites_cover_every_prompt_method_and_baseline(template_lake):
             assert all(set(e.split()) <= set(VOCAB[community[r["user_id"]]]) for e in r["examples"])
         else:
             assert r["examples"] == []
-    assert "bench/rewrites: 60 done, 0 failed" in log
+    assert f"bench/rewrites: {72 - len(failed)} done, {len(failed)} failed" in log
 
 
 def test_zipp_persona_shows_the_persona_and_the_rewrites(template_lake):
@@ -232,7 +239,7 @@ def test_a_sweep_runs_every_stage_for_each_model(tmp_path, monkeypatch):
     assert set(personas["status"].to_pylist()) == {"done"}
     rewrites = lake.read("bench/rewrites")
     per_llm = Counter(rewrites["llm"].to_pylist())
-    assert per_llm == {"template:template": 60, "openai:test-model": 60}
+    assert per_llm == {"template:template": 72, "openai:test-model": 72}
     made = rewrites.filter(pc.equal(rewrites["llm"], "openai:test-model"))
     zero = made.filter(pc.equal(made["method"], "zero_shot"))["prompt"].to_pylist()
     assert all(", rewritten " in p for p in zero)  # the server's answers, not the template's
