@@ -66,7 +66,8 @@ def test_edges_match_bronze(built):
     expect: dict[tuple[int, int], Counter] = defaultdict(Counter)
     for name, kind in (("bronze/submissions", "posts"), ("bronze/comments", "comments")):
         for r in lake.read(name).select(["author", "subreddit", "score"]).to_pylist():
-            if r["author"] in users and r["subreddit"] in subs:
+            downvoted = (r["score"] or 0) < 0  # no sign of interest: no edge
+            if r["author"] in users and r["subreddit"] in subs and not downvoted:
                 key = (users[r["author"]], subs[r["subreddit"]])
                 expect[key][kind] += 1
                 expect[key]["score"] += r["score"] or 0
