@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.tiny_diffusion import clip_tokenizer_files
+from generation.tiny_diffusion import clip_tokenizer_files, save_sd_pipeline
 
 LABEL = "smoke-sd (a tiny diffusers pipeline trained here on the lake's history image posts)"
 MARKER = "zipp_smoke_model.json"
@@ -224,7 +224,7 @@ def train_smoke_pipeline(
     diffusers folder with `MARKER`); returns the training record (losses, sizes).
     Seeded by `spec.seed`: the same data and spec give the same weights."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline
+    from diffusers import DDIMScheduler
     from transformers import CLIPTokenizer
 
     if not images:
@@ -273,18 +273,6 @@ def train_smoke_pipeline(
     scheduler = DDIMScheduler.from_config(
         noise.config, clip_sample=False, set_alpha_to_one=False, steps_offset=1
     )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(tmp)
-    shutil.rmtree(tmp / "tok", ignore_errors=True)
     record = {
         "label": LABEL,
         "key": key,
@@ -295,10 +283,9 @@ def train_smoke_pipeline(
         "denoiser_loss": losses,
         "latent_scale": scale,
     }
-    (tmp / MARKER).write_text(json.dumps({k: v for k, v in record.items() if "loss" not in k}))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet}
+    info = {k: v for k, v in record.items() if "loss" not in k}
+    save_sd_pipeline(parts | {"scheduler": scheduler}, tmp, out, MARKER, info)
     return record
 
 

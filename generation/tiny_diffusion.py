@@ -48,7 +48,6 @@ def build_tiny_pipeline(out: str | Path, image_size: int = 32, seed: int = 0) ->
     from diffusers import (
         AutoencoderKL,
         DDIMScheduler,
-        StableDiffusionPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -101,25 +100,34 @@ def build_tiny_pipeline(out: str | Path, image_size: int = 32, seed: int = 0) ->
         clip_sample=False,
         steps_offset=1,
     )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+    parts = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "unet": unet}
+    save_sd_pipeline(
+        parts | {"scheduler": scheduler},
+        tmp,
+        out,
+        MARKER,
+        {"label": LABEL, "image_size": image_size},
     )
-    pipe.save_pretrained(tmp)
-    (tmp / MARKER).write_text(json.dumps({"label": LABEL, "image_size": image_size}))
+    return out
+
+
+def save_sd_pipeline(parts: dict, tmp: Path, out: Path, marker: str, info: dict) -> None:
+    """A `StableDiffusionPipeline` of `parts` (vae, text_encoder, tokenizer, unet,
+    scheduler; no safety checker) saved into `tmp` with the marker file `marker` holding
+    `info`, the tokenizer's build files (`tmp/tok`) removed, then swapped in as `out`."""
     import shutil
 
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    pipe.save_pretrained(tmp)
+    (tmp / marker).write_text(json.dumps(info))
     shutil.rmtree(tmp / "tok", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
-    return out
 
 
 def is_tiny(path: str | Path) -> bool:
