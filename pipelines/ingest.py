@@ -24,17 +24,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from pipelines.dumps import dump_kind
+from pipelines.reddit_source import plan_partitions
 from schemas.lake import Lake, data_files, fingerprint, swap_in
-from schemas.reddit import INGEST_FILES
 
 OUTPUTS = ("bronze/submissions", "bronze/comments", "quarantine/records")
 JOURNAL = "ingest.journal.jsonl"
 #: Bump when the bronze/quarantine content for the same input would change.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta_* columns from Arctic Shift's _meta; parts written by tasks
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,10 @@ class IngestOptions:
     files_per_job: int = 4
     chunk_bytes: int = 16 << 20
     max_line_bytes: int = 64 << 20
+    #: Parsing threads per task; 0 = the job's cores over its partitions (at most 8).
+    threads_per_task: int = 0
+    #: Compressed MB per task of a ``.zst_blocks`` file.
+    split_mb: float = 256
 
     def content_hash(self) -> str:
         """What changes the tables' content (not speed knobs). The blocklist is not in it:
@@ -168,29 +171,73 @@ def plan_batches(dumps: list[str], done: set[str], opts: IngestOptions) -> list[
     return batches
 
 
+def _threads(spark: SparkSession, partitions: int, opts: IngestOptions) -> int:
+    if opts.threads_per_task:
+        return opts.threads_per_task
+    cores = spark.sparkContext.defaultParallelism
+    return max(1, min(8, cores // max(1, partitions)))
+
+
+def merge_ledgers(rows: list[dict]) -> list[dict]:
+    """One ledger row per file from its partitions' rows (a split file has several)."""
+    by_file: dict[str, dict] = {}
+    for row in rows:
+        seen = by_file.get(row["source_file"])
+        if seen is None:
+            by_file[row["source_file"]] = dict(row)
+            continue
+        for key, value in row.items():
+            if key in ("source_file", "kind"):
+                continue
+            if key == "truncated":
+                seen[key] = seen[key] or value
+            elif key == "peak_rss_bytes":
+                seen[key] = max(seen[key] or 0, value or 0)
+            else:
+                seen[key] += value
+    return [by_file[f] for f in sorted(by_file)]
+
+
+def _keep_only(folder: Path, listed: set[str]) -> None:
+    """Delete Parquet parts under `folder` that no successful task attempt listed."""
+    for f in data_files(folder):
+        if str(f) not in listed:
+            f.unlink()
+
+
 def run_batch(spark: SparkSession, lake: Lake, batch: dict, opts: IngestOptions) -> list[dict]:
-    """Ingest one batch with Spark and commit it; returns its per-file ledger rows."""
+    """Ingest one batch with Spark and commit it; returns its per-file ledger rows.
+
+    Spark plans the partitions (files, runs of blocks), runs and retries the tasks; each
+    task writes its own Parquet parts and returns their names with its ledger; only the
+    parts named by the attempts Spark kept are committed."""
     staging = lake.staging("ingest", batch["batch"])
     shutil.rmtree(staging, ignore_errors=True)
-    side = staging / "_side"
     kind = batch["kind"]
-    df = (
+    paths = sorted(batch["files"])
+    threads = _threads(spark, len(plan_partitions(paths, int(opts.split_mb * (1 << 20)))), opts)
+    written = (
         spark.read.format("reddit_dumps")
         .option("kind", kind)
-        .option("paths", json.dumps(sorted(batch["files"])))
-        .option("side_output", str(side))
+        .option("paths", json.dumps(paths))
+        .option("write_to", str(staging))
+        .option("threads", str(threads))
+        .option("split_mb", str(opts.split_mb))
         .option("blocklist", json.dumps(sorted(opts.blocklist)))
         .option("chunk_bytes", str(opts.chunk_bytes))
         .option("max_line_bytes", str(opts.max_line_bytes))
         .load()
+        .collect()
     )
-    df.write.mode("overwrite").partitionBy("month").parquet(str(staging / kind))
-    ledger = pq.read_table(side / "files", schema=INGEST_FILES).to_pylist()
+    ledger = merge_ledgers([json.loads(r["ledger"]) for r in written if r["table"] == "ledger"])
     missing = set(batch["files"]) - {r["source_file"] for r in ledger}
     if missing:
         raise RuntimeError(f"ingest: no ledger row for {sorted(missing)}; batch not committed")
+    listed = {r["path"] for r in written if r["path"]}
+    for folder in (staging / kind, staging / "quarantine"):
+        _keep_only(folder, listed)
     lake.append_parts(f"bronze/{kind}", staging / kind, batch["batch"])
-    lake.append_parts("quarantine/records", side / "quarantine", batch["batch"])
+    lake.append_parts("quarantine/records", staging / "quarantine", batch["batch"])
     _append_journal(lake, {**batch, "ledger": ledger})
     shutil.rmtree(staging, ignore_errors=True)
     return ledger

@@ -1,10 +1,11 @@
 """Parsing chunks of dump lines into typed Arrow tables plus quarantine rows.
 
 Fast path: polars' NDJSON reader over the whole chunk with the bronze types. Anything it
-rejects (type drift between years, corrupt lines, invalid UTF-8, lone surrogates) sends
-the chunk down a bisection to a per-line path that coerces each field and quarantines
-each bad line with its number, the error and the first 1 KB of raw text. Both paths
-produce the same typed values.
+rejects (type drift between years, corrupt lines, invalid UTF-8), and a NUL in a parsed
+string (polars reads a lone surrogate escape as NUL; the per-line path repairs it to
+U+FFFD), sends the chunk down a bisection to a per-line path that coerces each field and
+quarantines each bad line with its number, the error and the first 1 KB of raw text.
+Both paths produce the same typed values.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import html
 import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.reddit import FIELDS, KINDS, REQUIRED_FIELDS
+from schemas.reddit import FIELDS, KINDS, META_FIELDS, REQUIRED_FIELDS
 
 #: Earliest / latest plausible created_utc (2005-01-01, 2100-01-01).
 MIN_UTC, MAX_UTC = 1104537600, 4102444800
@@ -32,8 +32,6 @@ _SMALL_CHUNK_LINES = 64
 #: Submission fields kept as JSON text by the fast path and unpacked into typed media columns.
 MEDIA_FIELDS = ("media_metadata", "gallery_data", "preview")
 URL_FIELDS = ("url", "thumbnail")
-_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB]")
-_LONE_HIGH_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _HTML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&amp;", "&"))
 _POLARS = {pa.string(): pl.String, pa.int64(): pl.Int64, pa.bool_(): pl.Boolean}
 
@@ -222,18 +220,41 @@ class ChunkParser:
         self.media = kind == "submissions"
         pl_schema = {n: _POLARS[t] for n, t in self.fields.items()}
         pl_schema["edited"] = pl.String  # false | true | epoch float: typed below
+        pl_schema["_meta"] = pl.Struct({n: _POLARS[t] for n, t in META_FIELDS.items()})
         if self.media:
             pl_schema.update({m: pl.String for m in MEDIA_FIELDS})
         self.pl_schema = pl_schema
-        names = [*self.fields, "edited_utc"] + (["preview_url", "gallery"] if self.media else [])
+        self.strings = [n for n, t in self.fields.items() if t == pa.string()]
+        meta = [f"meta_{n}" for n in META_FIELDS]
+        names = [*self.fields, "edited_utc", *meta] + (
+            ["preview_url", "gallery"] if self.media else []
+        )
         self.parsed_schema = pa.schema(
             [self.schema.field(n) for n in names] + [pa.field("source_line", pa.int64())]
         )
 
     # -------------------------------------------------------------- public
-    def parse(self, chunk: bytes, first_line: int) -> ParsedChunk:
-        """Parse a chunk of whole lines whose first line is `first_line` (1-based)."""
-        out = self._parse_any(chunk, first_line)
+    def parse(
+        self,
+        chunk: bytes,
+        first_line: int,
+        lines: int | None = None,
+        line_numbers: np.ndarray | None = None,
+    ) -> ParsedChunk:
+        """Parse a chunk of whole lines whose first line is `first_line` (1-based), or
+        whose lines are numbered `line_numbers`; `lines` saves counting them."""
+        if line_numbers is None:
+            out = self._parse_any(chunk, first_line, lines)
+        else:
+            out = self._parse_any(chunk, 1, lines)
+            local = out.table["source_line"].to_numpy() - 1
+            out.table = out.table.set_column(
+                out.table.schema.get_field_index("source_line"),
+                "source_line",
+                pa.array(line_numbers[local]),
+            )
+            for q in out.quarantine:
+                q["source_line"] = int(line_numbers[q["source_line"] - 1])
         table = out.table
         if len(self.blocklist) and table.num_rows:
             authors = pc.utf8_lower(table["author"])
@@ -245,12 +266,13 @@ class ChunkParser:
         return out
 
     # -------------------------------------------------------------- fast path
-    def _parse_any(self, chunk: bytes, first_line: int) -> ParsedChunk:
+    def _parse_any(self, chunk: bytes, first_line: int, lines: int | None = None) -> ParsedChunk:
+        if lines is None:
+            lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         try:
-            return self._fast(chunk, first_line)
+            return self._fast(chunk, first_line, lines)
         except (pl.exceptions.PolarsError, _Fallback):
             pass
-        lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         if lines <= _SMALL_CHUNK_LINES:
             return self._slow(chunk, first_line)
         mid = chunk.find(b"\n", len(chunk) // 2)
@@ -268,11 +290,10 @@ class ChunkParser:
             utf8_repaired=a.utf8_repaired + b.utf8_repaired,
         )
 
-    def _fast(self, chunk: bytes, first_line: int) -> ParsedChunk:
-        if _HIGH_SURROGATE.search(chunk) and _LONE_HIGH_SURROGATE.search(chunk):
-            raise _Fallback
+    def _fast(self, chunk: bytes, first_line: int, lines: int | None = None) -> ParsedChunk:
+        if lines is None:
+            lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         df = pl.read_ndjson(io.BytesIO(chunk), schema=self.pl_schema)
-        lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         blank = 0
         if df.height == lines:
             line_no = pa.array(np.arange(first_line, first_line + lines, dtype=np.int64))
@@ -298,12 +319,18 @@ class ChunkParser:
             ).any(),
             lo=pl.col("created_utc").min(),
             hi=pl.col("created_utc").max(),
+            nul=pl.any_horizontal(
+                [c.str.contains("\x00", literal=True) for c in self._string_columns()]
+            ).any(),
         ).row(0, named=True)
-        if checks["bad_required"] or checks["bad_edited"]:
+        if checks["bad_required"] or checks["bad_edited"] or checks["nul"]:
             raise _Fallback
         if df.height and (checks["lo"] < MIN_UTC or checks["hi"] >= MAX_UTC):
             raise _Fallback
-        df = df.with_columns(edited.alias("edited"))
+        meta = pl.col("_meta").struct
+        df = df.with_columns(
+            edited.alias("edited"), *(meta.field(n).alias(f"meta_{n}") for n in META_FIELDS)
+        ).drop("_meta")
         table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
         table = table.rename_columns(
             ["edited_utc" if c == "edited" else c for c in table.column_names]
@@ -314,6 +341,12 @@ class ChunkParser:
         return ParsedChunk(
             table=table.select(self.parsed_schema.names).cast(self.parsed_schema), blank_lines=blank
         )
+
+    def _string_columns(self) -> list[pl.Expr]:
+        meta = pl.col("_meta").struct
+        return [pl.col(n) for n in self.strings] + [
+            meta.field(n) for n, t in META_FIELDS.items() if t == pa.string()
+        ]
 
     def _media_from_json(self, table: pa.Table) -> pa.Table:
         cols = {m: table[m].to_pylist() for m in MEDIA_FIELDS}
@@ -376,6 +409,14 @@ class ChunkParser:
             row["edited_utc"] = _to_edited(obj.get("edited"))
         except FieldError as e:
             raise FieldError(f"field 'edited': {e}") from None
+        meta = obj.get("_meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise FieldError(f"field '_meta': a JSON {type(meta).__name__}, not an object")
+        for name, typ in META_FIELDS.items():
+            try:
+                row[f"meta_{name}"] = _scrub(_COERCE[typ](meta.get(name))) if meta else None
+            except FieldError as e:
+                raise FieldError(f"field '_meta.{name}': {e}") from None
         for name in REQUIRED_FIELDS:
             if row[name] is None or row[name] == "":
                 raise FieldError(f"required field {name!r} is missing")

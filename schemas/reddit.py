@@ -74,6 +74,18 @@ COMMENT_FIELDS: dict[str, pa.DataType] = {
     "retrieved_on": pa.int64(),
 }
 
+#: Arctic Shift's ``_meta`` object (dumps from 2023 on): name inside ``_meta`` -> type.
+#: Kept as ``meta_<name>`` columns, null where a dump has no ``_meta``.
+META_FIELDS: dict[str, pa.DataType] = {
+    "retrieved_2nd_on": pa.int64(),  # the second retrieval, ~36 h after the first
+    "removal_type": pa.string(),  # deleted | removed | moderator | reddit | ...
+    "was_deleted_later": pa.bool_(),
+    "was_initially_deleted": pa.bool_(),
+    "is_edited": pa.bool_(),
+    "note": pa.string(),  # no_2nd_retrieval | initially_unavailable
+}
+META_COLUMNS = [pa.field(f"meta_{n}", t) for n, t in META_FIELDS.items()]
+
 #: Fields without which a record is unusable: missing -> quarantine.
 REQUIRED_FIELDS = ("id", "created_utc")
 
@@ -90,7 +102,7 @@ SUBMISSION_MEDIA = [
 
 def _bronze(fields: dict[str, pa.DataType], extra: list[pa.Field]) -> pa.Schema:
     cols = [pa.field(n, t, nullable=n not in REQUIRED_FIELDS) for n, t in fields.items()]
-    return pa.schema(cols + [EDITED, *extra, *LINEAGE, MONTH])
+    return pa.schema(cols + [EDITED, *META_COLUMNS, *extra, *LINEAGE, MONTH])
 
 
 BRONZE_SUBMISSIONS = _bronze(SUBMISSION_FIELDS, SUBMISSION_MEDIA)
@@ -124,6 +136,8 @@ INGEST_FILES = pa.schema(
         pa.field("utf8_repaired", pa.int64(), nullable=False),
         pa.field("truncated", pa.bool_(), nullable=False),
         pa.field("seconds", pa.float64(), nullable=False),
+        #: Peak resident memory of the task's process (the largest of a split file's tasks).
+        pa.field("peak_rss_bytes", pa.int64()),
     ]
 )
 
