@@ -1,12 +1,20 @@
-"""Ingest throughput: `zipp ingest` (.zst -> bronze Parquet) vs the popular dump scripts.
+"""Ingest efficiency: `zipp ingest` (.zst -> bronze Parquet) per CPU-second, against two
+peers measured in the same run, and its scaling from one core to two.
 
-Peer, measured in the same run: one process streaming the decompressed file through
-`json.loads`, nothing written (the approach of the widely used Pushshift dump scripts).
-Ours: the real `zipp ingest` command on the same file; its run on a tiny file is
-subtracted to remove session start-up. Both figures are records/s per core: ours divides
-by the cores Spark was given (local[*] = every core here), the peer uses one core.
+CPU is what the kernel charges to a fresh cpuacct cgroup (v1) holding the command's whole
+process tree: driver, JVM, Python workers, threads. Steady state = the run on the big
+file minus the run on a 1,000-line file (session start-up, JVM warm-up).
 
-    .venv/bin/python perf/ingest.py [--lines 2000000]
+Peers:
+* loop: the popular dump scripts' reader -- zstd stream, split lines, `json.loads` each,
+  nothing written;
+* native: one core, zstd stream -> polars NDJSON with the bronze comment fields as schema
+  -> pyarrow ParquetWriter (snappy, as bronze), nothing else (no lineage, no checks).
+
+Scaling: wall time of `zipp ingest` on the big file pinned to one core (`taskset`, Spark
+`local[1]`) over its wall time on two (`local[2]`), both minus their start-up runs.
+
+    .venv/bin/python perf/ingest.py [--lines 2000000] [--files 1]
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import zstandard
@@ -130,53 +140,117 @@ def make_dump(path: Path, lines: int, seed: int = 0) -> None:
     tmp.rename(path)
 
 
-def peer(path: Path) -> tuple[int, float]:
-    """The popular scripts: stream-decompress, split lines, json.loads each."""
-    t = time.perf_counter()
-    n = 0
-    with open(path, "rb") as f:
-        reader = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(f)
-        buffer = ""
-        while chunk := reader.read(2**27):
-            lines = (buffer + chunk.decode()).split("\n")
-            for line in lines[:-1]:
-                json.loads(line)
-                n += 1
-            buffer = lines[-1]
-    return n, time.perf_counter() - t
+CGROUP = Path("/sys/fs/cgroup/cpuacct")
 
 
-def reader_only(path: Path) -> float:
-    """Seconds for the data source's read path alone: decompress, parse, type (no Spark)."""
-    from pipelines.reddit_source import read_dump_file
-
-    t = time.perf_counter()
-    for _ in read_dump_file(str(path), "comments", frozenset(), None):
-        pass
-    return time.perf_counter() - t
+@dataclass
+class Run:
+    wall: float
+    cpu: float
 
 
-def ours(path: Path, lake: Path) -> float:
-    """Wall seconds of `zipp ingest` on one file into a fresh lake."""
+def measured(cmd: list[str], cores: str | None = None, env: dict | None = None) -> Run:
+    """Run `cmd` in a fresh cpuacct cgroup (optionally pinned to `cores`); wall and the
+    CPU seconds of its whole process tree."""
+    if not os.access(CGROUP, os.W_OK):
+        raise SystemExit(f"perf/ingest.py needs a writable cgroup v1 cpuacct at {CGROUP} (root)")
+    group = CGROUP / f"zipp-perf-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    pin = ["taskset", "-c", cores] if cores else []
+    enter = f'echo $$ > {group}/cgroup.procs && exec "$@"'
+    try:
+        t = time.perf_counter()
+        subprocess.run(
+            ["sh", "-c", enter, "sh", *pin, *cmd],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+        wall = time.perf_counter() - t
+        return Run(wall, int((group / "cpuacct.usage").read_text()) / 1e9)
+    finally:
+        for _ in range(100):  # the last processes may take a moment to leave the group
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+def _python(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", code, *args]
+
+
+LOOP = """
+import json, sys, zstandard
+n = 0
+with open(sys.argv[1], "rb") as f:
+    reader = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(f)
+    buffer = ""
+    while chunk := reader.read(2**27):
+        lines = (buffer + chunk.decode()).split("\\n")
+        for line in lines[:-1]:
+            json.loads(line)
+            n += 1
+        buffer = lines[-1]
+"""
+
+NATIVE = """
+import io, sys, zstandard, polars as pl, pyarrow.parquet as pq
+from pipelines.records import _POLARS
+from schemas.reddit import COMMENT_FIELDS
+schema = {n: _POLARS[t] for n, t in COMMENT_FIELDS.items()}
+schema["edited"] = pl.String
+writer, pending = None, b""
+with open(sys.argv[1], "rb") as f:
+    reader = zstandard.ZstdDecompressor(max_window_size=2**31).stream_reader(f)
+    while data := reader.read(16 << 20):
+        buf = pending + data
+        cut = buf.rfind(b"\\n") + 1
+        pending = buf[cut:]
+        table = pl.read_ndjson(io.BytesIO(buf[:cut]), schema=schema).to_arrow()
+        writer = writer or pq.ParquetWriter(sys.argv[2], table.schema, compression="snappy")
+        writer.write_table(table)
+writer.close()
+"""
+
+
+def peer(code: str, big: Path, tiny: Path, lines: int) -> float:
+    """Steady-state records per CPU-second of a one-core peer script."""
+    out = OUT / "peer.parquet"
+    env = {"POLARS_MAX_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    runs = [measured(_python(code, str(p), str(out)), "0", env) for p in (big, tiny)]
+    return (lines - 1000) / (runs[0].cpu - runs[1].cpu)
+
+
+def ours(files: list[Path], lake: Path, cores: int) -> Run:
+    """`zipp ingest` of `files` into a fresh lake on `cores` cores (pinned, local[cores])."""
     shutil.rmtree(lake, ignore_errors=True)
     dumps = lake.parent / f"{lake.name}-dumps"
     shutil.rmtree(dumps, ignore_errors=True)
     dumps.mkdir(parents=True)
-    os.link(path, dumps / path.name)
+    for i, path in enumerate(files):
+        name = path.name if len(files) == 1 else path.name.replace("2021-06", f"2021-{i + 1:02d}")
+        os.link(path, dumps / name)
     zipp = Path(sys.executable).parent / "zipp"
-    t = time.perf_counter()
-    subprocess.run(
-        [str(zipp), "ingest", "--dumps", str(dumps), "--lake", str(lake), "ingest.blocklist=null"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    wall = time.perf_counter() - t
-    return wall
+    cmd = [str(zipp), "ingest", "--dumps", str(dumps), "--lake", str(lake)]
+    cmd += ["ingest.blocklist=null", f"spark.master=local[{cores}]"]
+    run = measured(cmd, ",".join(str(c) for c in range(cores)))
+    shutil.rmtree(dumps, ignore_errors=True)
+    return run
+
+
+def peak_rss(lake: Path) -> int:
+    """The largest peak RSS a task reported (the ingest journal's ledger rows)."""
+    journal = lake / "_manifests" / "ingest.journal.jsonl"
+    rows = [r for line in journal.read_text().splitlines() for r in json.loads(line)["ledger"]]
+    return max(r["peak_rss_bytes"] for r in rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--files", type=int, default=1, help="copies of the big file ingested")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     big = OUT / f"RC_2021-06_{args.lines}_v2.zst"
@@ -192,27 +266,33 @@ def main() -> None:
         f"{raw / args.lines:.0f} bytes/line",
         flush=True,
     )
-    cores = os.cpu_count() or 1
-    n, peer_s = peer(big)
-    peer_rate = n / peer_s
-    print(f"peer  json.loads stream: {peer_rate:,.0f} records/s on 1 core ({peer_s:.1f}s)")
-    tiny_wall = ours(tiny, OUT / "lake-tiny")
-    big_wall = ours(big, OUT / "lake-big")
-    steady = (args.lines - 1000) / (big_wall - tiny_wall)
-    per_core = steady / cores
+    cores = min(2, os.cpu_count() or 1)
+    steady = args.lines - 1000
+    loop = peer(LOOP, big, tiny, args.lines)
+    native = peer(NATIVE, big, tiny, args.lines)
+    print(f"loop   (zstd + json.loads, 1 core):          {loop:9,.0f} records per CPU-second")
+    print(f"native (zstd + polars + pyarrow, 1 core):   {native:9,.0f} records per CPU-second")
+    start = {c: ours([tiny], OUT / "lake-tiny", c) for c in (1, cores)}
+    runs = {c: ours([big] * args.files, OUT / "lake-big", c) for c in (1, cores)}
+    rss = peak_rss(OUT / "lake-big")
+    n = steady * args.files
+    rate = n / (runs[cores].cpu - start[cores].cpu)
+    rate_1 = n / (runs[1].cpu - start[1].cpu)
     print(
-        f"zipp ingest: {steady:,.0f} records/s steady state on {cores} cores "
-        f"({big_wall:.1f}s - {tiny_wall:.1f}s start-up run)"
+        f"zipp ingest on {cores} cores:                 {rate:9,.0f} records per CPU-second "
+        f"({runs[cores].cpu:.1f} - {start[cores].cpu:.1f} CPU-s start-up run)"
     )
-    reader_s = reader_only(big)
+    print(f"zipp ingest on 1 core:                      {rate_1:9,.0f} records per CPU-second")
+    print(f"ratio vs loop:   {rate / loop:.2f}x (bar 1.0x)")
+    print(f"ratio vs native: {rate / native:.2f}x (bar 0.8x)")
+    wall_1 = runs[1].wall - start[1].wall
+    wall_n = runs[cores].wall - start[cores].wall
     print(
-        f"breakdown: read path alone (zstd + polars + typing, no Spark) "
-        f"{args.lines / reader_s:,.0f} records/s in one process ({reader_s:.1f}s)"
+        f"scaling, {args.files} file(s): 1 core {wall_1:.1f}s, {cores} cores {wall_n:.1f}s "
+        f"(start-up runs subtracted) -> {wall_1 / wall_n:.2f}x (bar 1.6x)"
     )
-    print(
-        f"per core (wall x cores):   ours {per_core:,.0f}/s vs peer {peer_rate:,.0f}/s "
-        f"-> ratio {per_core / peer_rate:.2f}x (bar 2.0x)"
-    )
+    print(f"peak RSS per task: {rss / 2**30:.2f} GiB (bar 2 GiB)")
+    print(f"steady state: {n / wall_n:,.0f} records/s wall on {cores} cores")
 
 
 if __name__ == "__main__":

@@ -178,10 +178,11 @@ class FileScan:
             )
         quarantined_lines = len(quarantine)
         if stats.truncated:
+            at = stats.lines + 1 if stats.truncated_at is None else stats.truncated_at
             quarantine.append(
                 quarantine_row(
                     self.path,
-                    stats.lines + 1,
+                    at,
                     self.kind,
                     "truncated_file",
                     f"{stats.truncation}; {stats.lines} lines read",

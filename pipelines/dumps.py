@@ -96,6 +96,8 @@ class DumpStats:
     oversize: list[tuple[int, bytes, int]] = field(default_factory=list)
     #: ``.zst_blocks`` blocks that could not be read: ``(source_line of the block, error)``.
     bad_blocks: list[tuple[int, str]] = field(default_factory=list)
+    #: ``.zst_blocks``: the address (``block * 10**6``) of the block cut short.
+    truncated_at: int | None = None
 
 
 def _zstd_blocks(path: str, stats: DumpStats) -> Iterator[bytes]:
@@ -252,6 +254,7 @@ def _zst_blocks_file(path: str, span: BlockRange | None, stats: DumpStats) -> It
             blob = f.read(size) if size is not None else b""
             if size is None or len(blob) < size:
                 stats.truncated = True
+                stats.truncated_at = block * BLOCK_ROWS
                 stats.truncation = (
                     f"file ended early (truncated download?): block {block} incomplete, "
                     f"{len(blob)} of {size if size is not None else '?'} bytes"
