@@ -79,8 +79,8 @@ class IngestConfig(_Section):
     files_per_job: int = Field(4, ge=1)
     chunk_mb: int = Field(16, ge=1)
     max_line_mb: int = Field(64, ge=1)
-    threads_per_task: int = Field(
-        0, ge=0, description="parsing threads per ingest task; 0 = cores over partitions"
+    workers_per_task: int = Field(
+        0, ge=0, description="parsing processes per ingest task; 0 = cores over partitions"
     )
     split_mb: float = Field(256, gt=0, description="compressed MB per task of a .zst_blocks file")
 

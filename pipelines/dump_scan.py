@@ -1,23 +1,25 @@
 """One dump file (or a run of its blocks) scanned into bronze rows, quarantine rows and
 its ledger row: the work of one ingest task.
 
-`FileScan.batches` yields the rows in file order (the data source's row path);
-`FileScan.write` parses chunks on several threads while one thread decompresses, and
-writes the rows itself as Parquet parts (one file per thread and month, row groups of
-`ROW_GROUP_ROWS`), so that bytes go from zstd to Parquet without passing through
-Spark's row-based writer. A task's files carry a per-attempt id: a failed attempt's
-files are never listed in what the task returns, and the driver commits only listed ones.
+`FileScan.batches` yields the rows in file order (the data source's row path).
+`FileScan.write` decompresses in this process and parses chunks in `workers` worker
+processes (chunk files in /dev/shm that polars maps; no GIL between them), each writing
+the rows itself as Parquet parts (one file per worker and month, row groups of
+`ROW_GROUP_ROWS`), so that bytes go from zstd to Parquet without passing through Spark's
+row-based writer. A task's files carry a per-attempt id: a failed attempt's files are
+never listed in what the task returns, and the driver commits only listed ones.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import resource
-import threading
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -26,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines.dumps import BlockRange, Chunk, DumpReader
 from pipelines.records import ChunkParser, ParsedChunk, quarantine_row
-from schemas.reddit import KINDS, QUARANTINE_RECORDS
+from schemas.reddit import QUARANTINE_RECORDS
 
 BATCH_ROWS = 65536
 #: Rows buffered per thread and month before a row group is written.
@@ -63,9 +65,10 @@ class _PartWriter:
         self.buffered: dict[str, int] = {}
 
     def add(self, table: pa.Table) -> None:
-        months = table["month"].unique().to_pylist() if table.num_rows else []
+        month_col = table["month"].cast(pa.string())
+        months = month_col.unique().to_pylist() if table.num_rows else []
         for month in months:
-            part = table if len(months) == 1 else table.filter(pc.equal(table["month"], month))
+            part = table if len(months) == 1 else table.filter(pc.equal(month_col, month))
             part = part.drop_columns(["month"])
             self.pending.setdefault(month, []).append(part)
             self.buffered[month] = self.buffered.get(month, 0) + part.num_rows
@@ -81,7 +84,11 @@ class _PartWriter:
             folder = os.path.join(self.folder, f"month={month}")
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, f"{self.stem}.parquet")
-            self.writers[month] = pq.ParquetWriter(path, self.schema, compression=COMPRESSION)
+            # no Arrow schema in the file: readers see plain strings for the
+            # dictionary-encoded lineage, as they do in Spark's files
+            self.writers[month] = pq.ParquetWriter(
+                path, self.schema, compression=COMPRESSION, store_schema=False
+            )
         data = pa.concat_tables(tables)
         self.writers[month].write_table(data, row_group_size=data.num_rows)
         self.rows[month] = self.rows.get(month, 0) + data.num_rows
@@ -110,9 +117,11 @@ class FileScan:
         span: BlockRange | None = None,
     ):
         self.path, self.kind = path, kind
+        self.blocklist = blocklist
         self.parser = ChunkParser(kind, path, blocklist)
         self.reader = DumpReader(path, chunk_bytes, max_line_bytes, span)
         self.counts = _Counts()
+        self.worker_rss = 0
         self.started = time.perf_counter()
 
     def _parse(self, chunk: Chunk) -> ParsedChunk:
@@ -125,36 +134,59 @@ class FileScan:
             self.counts.add(out)
             yield from out.table.to_batches(max_chunksize=BATCH_ROWS)
 
-    def write(self, folder: str, stem: str, threads: int = 1) -> list[tuple[str, int]]:
-        """Parse on `threads` threads and write the rows as Parquet parts under
-        ``folder/month=YYYY-MM/``; returns ``(path, rows)`` of each part written."""
-        local = threading.local()
-        writers: list[_PartWriter] = []
-        lock = threading.Lock()
-        schema = KINDS[self.kind]
-
-        def work(chunk: Chunk) -> ParsedChunk:
-            writer = getattr(local, "writer", None)
-            if writer is None:
-                with lock:
-                    writer = _PartWriter(folder, f"{stem}-t{len(writers)}", schema)
-                    writers.append(writer)
-                local.writer = writer
+    def write(self, folder: str, stem: str, workers: int = 1) -> list[tuple[str, int]]:
+        """Parse and write the rows as Parquet parts under ``folder/month=YYYY-MM/``;
+        returns ``(path, rows)`` of each part written. With `workers` > 1, chunks go
+        through shared memory to that many worker processes (no GIL between them), each
+        writing its own parts, while this process decompresses."""
+        if workers > 1:
+            return self._write_parallel(folder, stem, workers)
+        self.parser = ChunkParser(self.kind, self.path, self.blocklist, dictionary_lineage=True)
+        writer = _PartWriter(folder, f"{stem}-w0", self.parser.out_schema)
+        for chunk in self.reader.chunks():
             out = self._parse(chunk)
             writer.add(out.table)
-            return out
+            self.counts.add(out)
+        return writer.close()
 
-        with ThreadPoolExecutor(max(1, threads), thread_name_prefix="zipp-parse") as pool:
-            running: set[Future] = set()
-            for chunk in self.reader.chunks():
-                running.add(pool.submit(work, chunk))
-                if len(running) > threads:  # bound the chunks held in memory
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        self.counts.add(f.result())
-            for f in running:
-                self.counts.add(f.result())
-        return [part for w in writers for part in w.close()]
+    def _write_parallel(self, folder: str, stem: str, workers: int) -> list[tuple[str, int]]:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        barrier = ctx.Barrier(workers)
+        spec = (self.kind, self.path, self.blocklist, folder, stem, barrier)
+        os.environ["POLARS_MAX_THREADS"] = "1"  # each worker parses on one core
+        running: dict[Future, str] = {}
+        with tempfile.TemporaryDirectory(prefix="zipp-chunks-", dir=scratch_dir()) as scratch:
+            # chunk files reused one after another: workers map them, nothing is copied
+            free = [os.path.join(scratch, f"chunk-{i}") for i in range(workers + 1)]
+            with ProcessPoolExecutor(workers, ctx, _init_worker, spec) as pool:
+                for chunk in self.reader.chunks(pieces=True):
+                    if not free:  # bound the chunks held in memory
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        free += self._collect(done, running)
+                    path = free.pop()
+                    with open(path, "wb") as f:
+                        f.writelines(chunk.data if isinstance(chunk.data, list) else [chunk.data])
+                    running[pool.submit(_parse_job, path, *chunk[1:])] = path
+                self._collect(list(running), running)
+                closing = [pool.submit(_close_job) for _ in range(workers)]
+                closed = [f.result() for f in closing]
+        self.worker_rss = sum(rss for _, rss in closed)
+        return [part for parts, _ in closed for part in parts]
+
+    def _collect(self, done, running: dict) -> list[str]:
+        """Count finished chunks; returns their files for reuse."""
+        freed = []
+        for f in done:
+            records, blank, blocked, repaired, quarantine = f.result()
+            freed.append(running.pop(f))
+            c = self.counts
+            c.records += records
+            c.blank += blank
+            c.blocked += blocked
+            c.repaired += repaired
+            c.quarantine += quarantine
+        return freed
 
     def finish(self) -> tuple[list[dict], dict]:
         """(quarantine rows, ledger row) once every chunk has been read."""
@@ -204,7 +236,9 @@ class FileScan:
             "utf8_repaired": c.repaired,
             "truncated": stats.truncated,
             "seconds": time.perf_counter() - self.started,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            # this process plus its parsing workers (each at its own peak: an upper bound)
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            + self.worker_rss,
         }
         return quarantine, ledger
 
@@ -222,3 +256,42 @@ def write_quarantine(folder: str, stem: str, rows: list[dict]) -> str | None:
 def attempt_stem(index: int) -> str:
     """File stem of one task attempt's parts: the partition and a fresh attempt id."""
     return f"p{index:05d}-{uuid.uuid4().hex[:8]}"
+
+
+# ---------------------------------------------------------------- worker processes
+_STATE: dict = {}
+
+
+def _init_worker(kind, path, blocklist, folder, stem, barrier) -> None:
+    parser = ChunkParser(kind, path, blocklist, dictionary_lineage=True)
+    _STATE.update(
+        parser=parser,
+        writer=_PartWriter(folder, f"{stem}-w{os.getpid()}", parser.out_schema),
+        barrier=barrier,
+    )
+
+
+def _parse_job(path: str, first_line: int, lines: int, line_numbers) -> tuple:
+    out = _STATE["parser"].parse(path, first_line, lines, line_numbers)
+    _STATE["writer"].add(out.table)
+    return out.table.num_rows, out.blank_lines, out.blocklisted, out.utf8_repaired, out.quarantine
+
+
+def _close_job() -> tuple[list[tuple[str, int]], int]:
+    """Close this worker's parts (their paths and rows, and the worker's peak RSS);
+    waits for every worker, so that each runs it exactly once."""
+    parts = _STATE["writer"].close()
+    _STATE["barrier"].wait()
+    return parts, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def scratch_dir() -> str:
+    """Where chunks go to the workers: /dev/shm (memory) when it has room, else the
+    temporary folder (a container's /dev/shm is often 64 MB)."""
+    try:
+        st = os.statvfs("/dev/shm")
+        if os.access("/dev/shm", os.W_OK) and st.f_bavail * st.f_frsize >= 1 << 30:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return tempfile.gettempdir()

@@ -298,8 +298,13 @@ class Chunk(NamedTuple):
     line_numbers: np.ndarray | None = None
 
 
+def _newlines(data: bytes) -> int:
+    """Newlines in `data`, counted by numpy (which lets other threads run meanwhile)."""
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
+
+
 def _line_count(data: bytes) -> int:
-    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    return _newlines(data) + (0 if not data or data.endswith(b"\n") else 1)
 
 
 class DumpReader:
@@ -328,13 +333,15 @@ class DumpReader:
         for chunk in self.chunks():
             yield chunk.data, chunk.first_line
 
-    def chunks(self) -> Iterator[Chunk]:
-        """Every chunk, in file order."""
+    def chunks(self, pieces: bool = False) -> Iterator[Chunk]:
+        """Every chunk, in file order. `pieces`: a chunk's data may be a list of buffers
+        (decompressed blocks, the last cut at a newline) for a caller that copies them
+        somewhere anyway, saving the copy that joins them."""
         if is_zst_blocks(self.path):
             return _prefetch(self._block_chunks())
         if self.path.endswith(".zst"):
-            return self._line_chunks(_prefetch(_zstd_blocks(self.path, self.stats)))
-        return self._line_chunks(_plain_blocks(self.path, self.stats))
+            return self._line_chunks(_prefetch(_zstd_blocks(self.path, self.stats)), pieces)
+        return self._line_chunks(_plain_blocks(self.path, self.stats), pieces)
 
     def _block_chunks(self) -> Iterator[Chunk]:
         """Blocks gathered into chunks of about chunk_bytes, rows numbered by address.
@@ -376,7 +383,7 @@ class DumpReader:
             part = chunk[seg_start:]
             yield Chunk(part, seg_first, _line_count(part))
 
-    def _line_chunks(self, blocks: Iterator[bytes]) -> Iterator[Chunk]:
+    def _line_chunks(self, blocks: Iterator[bytes], pieces: bool = False) -> Iterator[Chunk]:
         parts: list[bytes] = []
         size = 0
         skipping = False  # inside an over-long line: discard up to its newline
@@ -395,25 +402,50 @@ class DumpReader:
             size += len(block)
             if size < self.chunk_bytes and size <= self.max_line_bytes:
                 continue
+            cut = block.rfind(b"\n")
+            if (
+                cut >= 0
+                and size >= self.chunk_bytes
+                and len(block) - cut - 1 <= self.max_line_bytes
+            ):
+                # the usual case: the pieces up to the last newline
+                head = [*parts[:-1], memoryview(block)[: cut + 1]]
+                rest = block[cut + 1 :]
+                parts, size = [rest], len(rest)
+                total = sum(len(p) for p in head)
+                if pieces and total <= self.max_line_bytes:
+                    lines = sum(_newlines(p) for p in head)
+                    yield Chunk(head, next_line, lines)
+                    next_line += lines
+                    continue
+                chunk = b"".join(head)
+                if len(chunk) <= self.max_line_bytes:
+                    piece = Chunk(chunk, next_line, _newlines(chunk))
+                    yield piece
+                    next_line += piece.lines
+                else:
+                    yield from self._checked(chunk, next_line)
+                    next_line += _newlines(chunk)
+                continue
             pending = b"".join(parts) if len(parts) > 1 else parts[0]
             last_nl = pending.rfind(b"\n")
             if len(pending) - last_nl - 1 > self.max_line_bytes:
                 if last_nl >= 0:
                     yield from self._checked(pending[: last_nl + 1], next_line)
-                    next_line += pending.count(b"\n", 0, last_nl + 1)
+                    next_line += _newlines(pending[: last_nl + 1])
                 tail = pending[last_nl + 1 :]
                 self.stats.oversize.append((next_line, tail[:1024], len(tail)))
                 parts, size, skipping = [], 0, True
             elif size >= self.chunk_bytes and last_nl >= 0:
                 chunk, rest = pending[: last_nl + 1], pending[last_nl + 1 :]
                 parts, size = [rest], len(rest)
-                if len(chunk) <= self.max_line_bytes:  # the usual case: count lines once
-                    piece = Chunk(chunk, next_line, chunk.count(b"\n"))
+                if len(chunk) <= self.max_line_bytes:
+                    piece = Chunk(chunk, next_line, _newlines(chunk))
                     yield piece
                     next_line += piece.lines
                 else:
                     yield from self._checked(chunk, next_line)
-                    next_line += chunk.count(b"\n")
+                    next_line += _newlines(chunk)
             else:
                 parts = [pending]
         if skipping:

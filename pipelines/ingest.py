@@ -42,8 +42,8 @@ class IngestOptions:
     files_per_job: int = 4
     chunk_bytes: int = 16 << 20
     max_line_bytes: int = 64 << 20
-    #: Parsing threads per task; 0 = the job's cores over its partitions (at most 8).
-    threads_per_task: int = 0
+    #: Parsing processes per task; 0 = the job's cores over its partitions (at most 8).
+    workers_per_task: int = 0
     #: Compressed MB per task of a ``.zst_blocks`` file.
     split_mb: float = 256
 
@@ -171,9 +171,9 @@ def plan_batches(dumps: list[str], done: set[str], opts: IngestOptions) -> list[
     return batches
 
 
-def _threads(spark: SparkSession, partitions: int, opts: IngestOptions) -> int:
-    if opts.threads_per_task:
-        return opts.threads_per_task
+def _workers(spark: SparkSession, partitions: int, opts: IngestOptions) -> int:
+    if opts.workers_per_task:
+        return opts.workers_per_task
     cores = spark.sparkContext.defaultParallelism
     return max(1, min(8, cores // max(1, partitions)))
 
@@ -215,13 +215,13 @@ def run_batch(spark: SparkSession, lake: Lake, batch: dict, opts: IngestOptions)
     shutil.rmtree(staging, ignore_errors=True)
     kind = batch["kind"]
     paths = sorted(batch["files"])
-    threads = _threads(spark, len(plan_partitions(paths, int(opts.split_mb * (1 << 20)))), opts)
+    workers = _workers(spark, len(plan_partitions(paths, int(opts.split_mb * (1 << 20)))), opts)
     written = (
         spark.read.format("reddit_dumps")
         .option("kind", kind)
         .option("paths", json.dumps(paths))
         .option("write_to", str(staging))
-        .option("threads", str(threads))
+        .option("workers", str(workers))
         .option("split_mb", str(opts.split_mb))
         .option("blocklist", json.dumps(sorted(opts.blocklist)))
         .option("chunk_bytes", str(opts.chunk_bytes))

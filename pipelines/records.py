@@ -210,11 +210,27 @@ def media_columns(media_metadata, gallery_data, preview) -> tuple[str | None, li
 class ChunkParser:
     """Parses chunks of one dump file of one kind into bronze rows and quarantine rows."""
 
-    def __init__(self, kind: str, source_file: str, blocklist: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        kind: str,
+        source_file: str,
+        blocklist: frozenset[str] = frozenset(),
+        dictionary_lineage: bool = False,
+    ):
+        """`dictionary_lineage`: keep ``source_file`` and ``month`` dictionary-encoded
+        (for a Parquet writer: hashing a long path per row costs more than the rest of
+        the write)."""
         self.kind = kind
         self.source_file = source_file
         self.fields = FIELDS[kind]
         self.schema = KINDS[kind]
+        self.dictionary_lineage = dictionary_lineage
+        self.out_schema = self.schema
+        if dictionary_lineage:
+            for name in ("source_file", "month"):
+                i = self.out_schema.get_field_index(name)
+                typ = pa.dictionary(pa.int32(), pa.string())
+                self.out_schema = self.out_schema.set(i, self.schema.field(name).with_type(typ))
         # Reddit matches usernames case-insensitively, and so does the blocklist
         self.blocklist = pa.array(sorted({n.lower() for n in blocklist}), pa.string())
         self.media = kind == "submissions"
@@ -236,13 +252,14 @@ class ChunkParser:
     # -------------------------------------------------------------- public
     def parse(
         self,
-        chunk: bytes,
+        chunk: bytes | str,
         first_line: int,
         lines: int | None = None,
         line_numbers: np.ndarray | None = None,
     ) -> ParsedChunk:
-        """Parse a chunk of whole lines whose first line is `first_line` (1-based), or
-        whose lines are numbered `line_numbers`; `lines` saves counting them."""
+        """Parse a chunk of whole lines (bytes, or the path of a file holding them) whose
+        first line is `first_line` (1-based), or whose lines are numbered `line_numbers`;
+        `lines` saves counting them."""
         if line_numbers is None:
             out = self._parse_any(chunk, first_line, lines)
         else:
@@ -266,13 +283,18 @@ class ChunkParser:
         return out
 
     # -------------------------------------------------------------- fast path
-    def _parse_any(self, chunk: bytes, first_line: int, lines: int | None = None) -> ParsedChunk:
-        if lines is None:
+    def _parse_any(
+        self, chunk: bytes | str, first_line: int, lines: int | None = None
+    ) -> ParsedChunk:
+        if lines is None and isinstance(chunk, bytes):
             lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
         try:
             return self._fast(chunk, first_line, lines)
         except (pl.exceptions.PolarsError, _Fallback):
             pass
+        if isinstance(chunk, str):  # a file the fast path could not vouch for: its bytes
+            with open(chunk, "rb") as f:
+                return self._parse_any(f.read(), first_line, lines)
         if lines <= _SMALL_CHUNK_LINES:
             return self._slow(chunk, first_line)
         mid = chunk.find(b"\n", len(chunk) // 2)
@@ -290,10 +312,16 @@ class ChunkParser:
             utf8_repaired=a.utf8_repaired + b.utf8_repaired,
         )
 
-    def _fast(self, chunk: bytes, first_line: int, lines: int | None = None) -> ParsedChunk:
-        if lines is None:
-            lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
-        df = pl.read_ndjson(io.BytesIO(chunk), schema=self.pl_schema)
+    def _fast(self, chunk: bytes | str, first_line: int, lines: int | None = None) -> ParsedChunk:
+        """`chunk`: the lines, or a file holding them (polars maps it: no copy)."""
+        if isinstance(chunk, str):
+            df = pl.read_ndjson(chunk, schema=self.pl_schema)
+            if lines is None or df.height != lines:
+                raise _Fallback  # blank lines: numbered from the bytes
+        else:
+            if lines is None:
+                lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+            df = pl.read_ndjson(io.BytesIO(chunk), schema=self.pl_schema)
         blank = 0
         if df.height == lines:
             line_no = pa.array(np.arange(first_line, first_line + lines, dtype=np.int64))
@@ -442,16 +470,17 @@ class ChunkParser:
         source = pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(n, np.int32)), pa.array([self.source_file], pa.string())
         )
-        table = table.append_column("source_file", source.cast(pa.string()))
-        table = table.append_column("month", month_labels(table["created_utc"]))
-        return table.select(self.schema.names).cast(self.schema)
+        keep = self.dictionary_lineage
+        table = table.append_column("source_file", source if keep else source.cast(pa.string()))
+        table = table.append_column("month", month_labels(table["created_utc"], keep))
+        return table.select(self.schema.names).cast(self.out_schema)
 
 
-def month_labels(created_utc: pa.ChunkedArray) -> pa.Array:
+def month_labels(created_utc: pa.ChunkedArray, dictionary: bool = False) -> pa.Array:
     """``YYYY-MM`` of each epoch second, vectorised (a chunk spans few months)."""
     secs = created_utc.to_numpy()
     if len(secs) == 0:
-        return pa.array([], pa.string())
+        return pa.array([], pa.dictionary(pa.int32(), pa.string()) if dictionary else pa.string())
     lo = datetime.fromtimestamp(int(secs.min()), UTC)
     hi = datetime.fromtimestamp(int(secs.max()), UTC)
     starts, labels = [], []
@@ -462,7 +491,7 @@ def month_labels(created_utc: pa.ChunkedArray) -> pa.Array:
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     idx = np.searchsorted(np.asarray(starts), secs, side="right") - 1
     arr = pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), pa.array(labels))
-    return arr.cast(pa.string())
+    return arr if dictionary else arr.cast(pa.string())
 
 
 class _Fallback(Exception):

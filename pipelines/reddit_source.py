@@ -8,7 +8,7 @@ and file-level problems do not fail the task: they become quarantine rows.
 
 With the ``write_to`` option (what `zipp ingest` uses) each task writes its rows itself
 as Parquet parts under that folder (`pipelines.dump_scan`: decompress on one thread,
-parse and write on ``threads``), and the DataFrame holds only what the tasks wrote:
+parse and write in ``workers`` processes), and the DataFrame holds only what the tasks wrote:
 one `WRITTEN` row per file (``table``, ``path``, ``rows``) and one ``ledger`` row per
 partition. Without it, quarantine and ledger rows go to the ``side_output`` folder.
 """
@@ -55,8 +55,8 @@ class RedditDumpSource(DataSource):
     ``paths`` (JSON list; else the load path: folder, glob or file), ``blocklist``
     (JSON list of usernames dropped and counted), ``chunk_bytes``, ``max_line_bytes``,
     ``split_mb`` (compressed MB per partition of a ``.zst_blocks`` file), ``write_to``
-    (folder: tasks write Parquet parts there and return `WRITTEN` rows), ``threads``
-    (parsing threads per task with ``write_to``)."""
+    (folder: tasks write Parquet parts there and return `WRITTEN` rows), ``workers``
+    (parsing processes per task with ``write_to``)."""
 
     @classmethod
     def name(cls) -> str:
@@ -91,7 +91,7 @@ class RedditDumpSource(DataSource):
             max_line_bytes=int(opts.get("max_line_bytes", 64 << 20)),
             split_bytes=int(float(opts.get("split_mb", 256)) * (1 << 20)),
             write_to=opts.get("write_to"),
-            threads=int(opts.get("threads", 1)),
+            workers=int(opts.get("workers", 1)),
         )
 
 
@@ -114,7 +114,7 @@ class RedditDumpReader(DataSourceReader):
     max_line_bytes: int
     split_bytes: int = 256 << 20
     write_to: str | None = None
-    threads: int = 1
+    workers: int = 1
 
     def partitions(self) -> list[DumpPartition]:
         return plan_partitions(self.paths, self.split_bytes)
@@ -127,7 +127,7 @@ class RedditDumpReader(DataSourceReader):
     def read(self, partition: DumpPartition) -> Iterator[pa.RecordBatch]:
         scan = self._scan(partition)
         if self.write_to:
-            yield write_partition(scan, self.write_to, partition.index, self.threads)
+            yield write_partition(scan, self.write_to, partition.index, self.workers)
             return
         yield from scan.batches()
         quarantine, ledger = scan.finish()
@@ -138,11 +138,11 @@ class RedditDumpReader(DataSourceReader):
             _write_side(self.side_output, "files", partition.index, ledger_table)
 
 
-def write_partition(scan: FileScan, root: str, index: int, threads: int) -> pa.RecordBatch:
+def write_partition(scan: FileScan, root: str, index: int, workers: int) -> pa.RecordBatch:
     """Scan one partition into Parquet parts under `root` (``<kind>/month=.../`` and
     ``quarantine/``); the `WRITTEN` rows that name them and the partition's ledger."""
     stem = attempt_stem(index)
-    parts = scan.write(os.path.join(root, scan.kind), stem, threads)
+    parts = scan.write(os.path.join(root, scan.kind), stem, workers)
     quarantine, ledger = scan.finish()
     rows = [{"table": scan.kind, "path": p, "rows": n, "ledger": None} for p, n in parts]
     q_path = write_quarantine(os.path.join(root, "quarantine"), stem, quarantine)
@@ -159,5 +159,3 @@ def _write_side(root: str, what: str, index: int, table: pa.Table) -> None:
     tmp = final + ".tmp"
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, final)
-
-

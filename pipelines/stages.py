@@ -44,7 +44,7 @@ def ingest(io: StageIO) -> None:
         files_per_job=c.files_per_job,
         chunk_bytes=c.chunk_mb << 20,
         max_line_bytes=c.max_line_mb << 20,
-        threads_per_task=c.threads_per_task,
+        workers_per_task=c.workers_per_task,
         split_mb=c.split_mb,
     )
     io.console.print(f"{len(dumps)} dump files under {io.config.input.dumps}")

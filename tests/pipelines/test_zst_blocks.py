@@ -405,7 +405,7 @@ def test_threaded_write_equals_one_thread(big_zst: Path, tmp_path: Path) -> None
     q_one, led_one = one.finish()
 
     two = FileScan(str(big_zst), "comments", chunk_bytes=4096)
-    parts = two.write(str(tmp_path / "out"), "p00000-test", threads=2)
+    parts = two.write(str(tmp_path / "out"), "p00000-test", workers=2)
     q_two, led_two = two.finish()
     assert len({p for p, _ in parts}) == len(parts) >= 2
     tables = []
@@ -437,10 +437,10 @@ def test_threaded_write_equals_one_thread(big_zst: Path, tmp_path: Path) -> None
     assert drift["meta_retrieved_2nd_on"].to_pylist() == [1690000000]
 
 
-def test_ingest_threads_per_task_same_bronze(spark, big_zst: Path, tmp_path: Path) -> None:
+def test_ingest_workers_per_task_same_bronze(spark, big_zst: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
-    led_one = run_ingest(spark, one, [big_zst], threads_per_task=1, chunk_bytes=4096)
-    led_two = run_ingest(spark, two, [big_zst], threads_per_task=2, chunk_bytes=4096)
+    led_one = run_ingest(spark, one, [big_zst], workers_per_task=1, chunk_bytes=4096)
+    led_two = run_ingest(spark, two, [big_zst], workers_per_task=2, chunk_bytes=4096)
     bronze = rows_by_line(one, "bronze/comments")
     assert len(bronze) == 3000 - 6
     assert rows_by_line(two, "bronze/comments") == bronze
