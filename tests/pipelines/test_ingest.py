@@ -254,7 +254,10 @@ def test_new_and_changed_files_only_redo_their_batch(spark, dumps: Path, tmp_pat
 
 
 def no_seconds(ledger: list[dict]) -> list[dict]:
-    return sorted(({k: v for k, v in r.items() if k not in ("seconds", "peak_rss_bytes")} for r in ledger), key=str)
+    return sorted(
+        ({k: v for k, v in r.items() if k not in ("seconds", "peak_rss_bytes")} for r in ledger),
+        key=str,
+    )
 
 
 def versions(lake: Lake) -> dict[str, int]:
