@@ -31,7 +31,7 @@ from pipelines.records import ChunkParser, ParsedChunk, quarantine_row
 from schemas.reddit import QUARANTINE_RECORDS
 
 BATCH_ROWS = 65536
-#: Rows buffered per thread and month before a row group is written.
+#: Rows buffered per worker and month before a row group is written.
 ROW_GROUP_ROWS = 262_144
 #: The compression of every bronze Parquet file (Spark stages use the same codec).
 COMPRESSION = "snappy"
@@ -46,11 +46,21 @@ class _Counts:
     quarantine: list[dict] = field(default_factory=list)
 
     def add(self, out: ParsedChunk) -> None:
-        self.records += out.table.num_rows
-        self.blank += out.blank_lines
-        self.blocked += out.blocklisted
-        self.repaired += out.utf8_repaired
-        self.quarantine += out.quarantine
+        self.add_counts(*_counts_of(out))
+
+    def add_counts(
+        self, records: int, blank: int, blocked: int, repaired: int, quarantine: list[dict]
+    ) -> None:
+        self.records += records
+        self.blank += blank
+        self.blocked += blocked
+        self.repaired += repaired
+        self.quarantine += quarantine
+
+
+def _counts_of(out: ParsedChunk) -> tuple:
+    """What a parsed chunk adds to its file's counts (a worker returns just this)."""
+    return out.table.num_rows, out.blank_lines, out.blocklisted, out.utf8_repaired, out.quarantine
 
 
 class _PartWriter:
@@ -178,14 +188,8 @@ class FileScan:
         """Count finished chunks; returns their files for reuse."""
         freed = []
         for f in done:
-            records, blank, blocked, repaired, quarantine = f.result()
+            self.counts.add_counts(*f.result())
             freed.append(running.pop(f))
-            c = self.counts
-            c.records += records
-            c.blank += blank
-            c.blocked += blocked
-            c.repaired += repaired
-            c.quarantine += quarantine
         return freed
 
     def finish(self) -> tuple[list[dict], dict]:
@@ -274,7 +278,7 @@ def _init_worker(kind, path, blocklist, folder, stem, barrier) -> None:
 def _parse_job(path: str, first_line: int, lines: int, line_numbers) -> tuple:
     out = _STATE["parser"].parse(path, first_line, lines, line_numbers)
     _STATE["writer"].add(out.table)
-    return out.table.num_rows, out.blank_lines, out.blocklisted, out.utf8_repaired, out.quarantine
+    return _counts_of(out)
 
 
 def _close_job() -> tuple[list[tuple[str, int]], int]:

@@ -22,7 +22,7 @@ import queue
 import re
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -383,6 +383,16 @@ class DumpReader:
             part = chunk[seg_start:]
             yield Chunk(part, seg_first, _line_count(part))
 
+    def _whole_lines(self, chunk: bytes, first_line: int) -> Generator[Chunk, None, int]:
+        """Yield `chunk` (whole lines, ending with a newline) as it is, or without its
+        lines over max_line_bytes; returns how many lines it held."""
+        if len(chunk) <= self.max_line_bytes:
+            lines = _newlines(chunk)
+            yield Chunk(chunk, first_line, lines)
+            return lines
+        yield from self._checked(chunk, first_line)
+        return _newlines(chunk)
+
     def _line_chunks(self, blocks: Iterator[bytes], pieces: bool = False) -> Iterator[Chunk]:
         parts: list[bytes] = []
         size = 0
@@ -418,34 +428,20 @@ class DumpReader:
                     yield Chunk(head, next_line, lines)
                     next_line += lines
                     continue
-                chunk = b"".join(head)
-                if len(chunk) <= self.max_line_bytes:
-                    piece = Chunk(chunk, next_line, _newlines(chunk))
-                    yield piece
-                    next_line += piece.lines
-                else:
-                    yield from self._checked(chunk, next_line)
-                    next_line += _newlines(chunk)
+                next_line += yield from self._whole_lines(b"".join(head), next_line)
                 continue
             pending = b"".join(parts) if len(parts) > 1 else parts[0]
             last_nl = pending.rfind(b"\n")
             if len(pending) - last_nl - 1 > self.max_line_bytes:
                 if last_nl >= 0:
-                    yield from self._checked(pending[: last_nl + 1], next_line)
-                    next_line += _newlines(pending[: last_nl + 1])
+                    next_line += yield from self._whole_lines(pending[: last_nl + 1], next_line)
                 tail = pending[last_nl + 1 :]
                 self.stats.oversize.append((next_line, tail[:1024], len(tail)))
                 parts, size, skipping = [], 0, True
             elif size >= self.chunk_bytes and last_nl >= 0:
                 chunk, rest = pending[: last_nl + 1], pending[last_nl + 1 :]
                 parts, size = [rest], len(rest)
-                if len(chunk) <= self.max_line_bytes:
-                    piece = Chunk(chunk, next_line, _newlines(chunk))
-                    yield piece
-                    next_line += piece.lines
-                else:
-                    yield from self._checked(chunk, next_line)
-                    next_line += _newlines(chunk)
+                next_line += yield from self._whole_lines(chunk, next_line)
             else:
                 parts = [pending]
         if skipping:
