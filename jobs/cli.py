@@ -153,22 +153,78 @@ def status(
 @app.command()
 def dag(
     config: ConfigOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="machine-readable (--format json)")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table | json | shell | airflow | k8s (schedules)")
+    ] = "table",
+    out: Annotated[str | None, typer.Option("--out", help="write to FILE, not stdout")] = None,
+    schedule: Annotated[
+        str | None, typer.Option(help="cron expression (default 0 3 2 * *: monthly)")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="-c path the scheduled commands pass (default: -c)")
+    ] = None,
+    image: Annotated[str | None, typer.Option(help="k8s: container image")] = None,
+    namespace: Annotated[str | None, typer.Option(help="k8s: namespace")] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="when the profile leaves spark.master null")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray dashboard for `ray job submit` (http://head:8265)")
+    ] = None,
+    project_root: Annotated[
+        str | None, typer.Option(help="project folder on the scheduler's machine")
+    ] = None,
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
     """The DAG: each stage, its engine, which stage produces each table it reads, the
-    files and config it declares, and whether it is current and why not."""
+    files and config it declares, and whether it is current and why not. `--format
+    shell|airflow|k8s` renders it as a schedule (jobs/schedules.py)."""
     import json
+    from pathlib import Path
 
+    from jobs import schedules
+
+    fmt = "json" if as_json else fmt
+    if fmt not in ("table", "json", *schedules.FORMATS):
+        _fail(f"unknown --format {fmt!r}: table, json, {', '.join(schedules.FORMATS)}")
     cfg = _load(config, overrides)
+    if fmt in schedules.FORMATS:
+        try:
+            target = schedules.make_target(
+                cfg,
+                profile or config or "conf/local.yaml",
+                overrides,
+                schedule=schedule,
+                spark_master=spark_master,
+                ray_address=ray_address,
+                project_root_dir=project_root,
+                image=image,
+                namespace=namespace,
+            )
+        except ValueError as e:
+            _fail(str(e))
+        text = schedules.render(fmt, STAGES, target, script=out)
+        if out:
+            Path(out).write_text(text)
+            console.print(f"wrote {out}")
+        else:
+            sys.stdout.write(text)
+        return
     rows = dag_states(STAGES, cfg, _lake(cfg))
-    if as_json:
-        out = [
+    if fmt == "json":
+        out_rows = [
             stage_summary(r["stage"])
             | {"current": r["current"], "why": r["why"], "producers": r["inputs"]}
             for r in rows
         ]
-        print(json.dumps(out, indent=1))
+        text = json.dumps(out_rows, indent=1)
+        if out:
+            Path(out).write_text(text + "\n")
+        else:
+            print(text)
         return
     t = Table(title="zipp dag")
     for col in ("stage", "engine", "reads (← producer)", "files", "config", "state"):
