@@ -10,6 +10,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 
 from generation.llm import ChatRequest, Completion, Runtime, backend_info, make_backend
@@ -186,6 +187,7 @@ def fan_out(
         return status
 
     import ray
+    from ray.exceptions import RayActorError
 
     from engines.ray import feed_actors
 
@@ -197,7 +199,8 @@ def fan_out(
     try:
         feed_actors(pool, batches, per_actor, record)
     finally:
-        ray.get([a.close.remote() for a in pool])
-        for a in pool:
+        for a, closed in [(a, a.close.remote()) for a in pool]:
+            with suppress(RayActorError):  # an actor lost with its node has nothing to close
+                ray.get(closed)
             ray.kill(a)
     return status
