@@ -22,13 +22,15 @@ DEFAULTS = {
 def spark_session(
     master: str | None = "local[*]", app_name: str = "zipp", conf: dict[str, str] | None = None
 ) -> SparkSession:
-    """Get or create a SparkSession; ``master=None`` leaves it to spark-submit. On a
-    non-local master the project's code is shipped to the executors as a zip
-    (``addPyFile``), so executors need the dependencies but not the project."""
+    """Get or create a SparkSession. Under spark-submit its ``--master`` wins and
+    `master` is ignored (a config's ``local[*]`` must not override the submit); elsewhere
+    ``master=None`` means ``local[*]``. On a non-local master the project's code is
+    shipped to the executors as a zip (``addPyFile``), so executors need the
+    dependencies but not the project."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    if master:
+    if master and not under_spark_submit():
         builder = builder.master(master)
     for key, value in {**DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
@@ -37,3 +39,9 @@ def spark_session(
     if not is_local_master(spark.sparkContext.master):
         spark.sparkContext.addPyFile(str(project_zip()))
     return spark
+
+
+def under_spark_submit() -> bool:
+    """True in a driver that spark-submit launched: its JVM is already up and handed its
+    gateway to this Python (``PYSPARK_GATEWAY_PORT``), with spark-submit's master."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

@@ -52,6 +52,21 @@ def test_local_and_cluster_differ_where_they_should() -> None:
     assert cluster.spark.conf["spark.sql.shuffle.partitions"] == "2000"
 
 
+def test_cluster_profile_wires_delta_spark_for_this_spark() -> None:
+    """`conf/cluster.yaml` writes Delta through delta-spark: the session extension and
+    catalog, and a delta-spark build for the Scala line this pyspark runs on."""
+    import pyspark
+
+    spark = load_config(CLUSTER).spark.conf
+    assert spark["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert spark["spark.sql.catalog.spark_catalog"].endswith("delta.catalog.DeltaCatalog")
+    group, artifact, version = spark["spark.jars.packages"].split(":")
+    jars = Path(pyspark.__file__).parent / "jars"
+    scala = next(jars.glob("scala-library-*.jar")).stem.removeprefix("scala-library-")
+    assert (group, artifact) == ("io.delta", f"delta-spark_{scala.rsplit('.', 1)[0]}")
+    assert int(version.split(".")[0]) == int(pyspark.__version__.split(".")[0])
+
+
 def test_default_profile_is_conf_local_when_present(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
