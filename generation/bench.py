@@ -33,11 +33,27 @@ def prompt_id(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def name_key(author: str) -> str:
+    """A user's content key: a digest of the lower-cased user name (Reddit matches names
+    case-insensitively). It stands in for the dense user id wherever a row key, a
+    request or a draw must not move when a refresh (a new month, a deletion) shifts the
+    dense ids; it only ever goes into hashes and orderings, never into a table."""
+    return hashlib.sha256(b"user\0" + author.lower().encode()).hexdigest()[:16]
+
+
+def _draw(seed: int, key: str) -> str:
+    """A user's seeded place in a draw: the same across refreshes for the same user."""
+    return hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest()
+
+
 def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0) -> pa.Table:
     """Up to `n` users with at least `min_posts` image posts, stratified by community
     (their most active subreddit) and activity tercile, taken round-robin across strata
     so small strata are represented. `candidates` has user_id, community, activity,
-    images, image_posts."""
+    images, image_posts and (optionally) key, the user's content key: within a stratum
+    users come in the order of a seeded digest of their key, so a refresh that adds
+    users or shifts dense ids keeps every still-eligible user of an unchanged stratum
+    unless a newcomer outranks them (without keys, the dense id stands in)."""
     rows = [r for r in candidates.to_pylist() if r["image_posts"] >= min_posts]
     if not rows:
         return BENCH_USERS.empty_table()
@@ -47,13 +63,16 @@ def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0
     for r, a in zip(rows, activity, strict=True):
         tier = ("low", "mid", "high")[int(np.searchsorted(cuts, a, side="right"))]
         strata[f"{r['community']}/{tier}"].append(r)
-    rng = np.random.default_rng(seed)
-    queues = {k: [v[i] for i in rng.permutation(len(v))] for k, v in sorted(strata.items())}
+
+    def place(r: dict) -> str:
+        return _draw(seed, r.get("key") or str(r["user_id"]))
+
+    queues = {k: sorted(v, key=place) for k, v in sorted(strata.items())}
     picked: list[dict] = []
     while len(picked) < n and any(queues.values()):
         for key, q in queues.items():
             if q and len(picked) < n:
-                picked.append({**q.pop(), "stratum": key})
+                picked.append({**q.pop(0), "stratum": key})
     picked.sort(key=lambda r: r["user_id"])
     return pa.Table.from_pylist(
         [
@@ -118,31 +137,40 @@ def candidates(users: pa.Table, edges: pa.Table, images: pa.Table, subreddits: p
     per_user = images.group_by("user_id").aggregate(
         [("post_id", "count"), ("post_id", "count_distinct")]
     )
+    cols = ["user_id", "posts", "comments"] + (["author"] if "author" in users.column_names else [])
     t = (
-        users.select(["user_id", "posts", "comments"])
+        users.select(cols)
         .join(top, "user_id")
         .join(subs, "subreddit_id")
         .join(per_user, "user_id", join_type="left outer")
     )
-    return pa.table(
-        {
-            "user_id": t["user_id"],
-            "community": t["subreddit"],
-            "activity": pc.add(t["posts"], t["comments"]),
-            "images": pc.fill_null(t["post_id_count"], 0),
-            "image_posts": pc.fill_null(t["post_id_count_distinct"], 0),
-        }
-    ).sort_by("user_id")
+    out = {
+        "user_id": t["user_id"],
+        "community": t["subreddit"],
+        "activity": pc.add(t["posts"], t["comments"]),
+        "images": pc.fill_null(t["post_id_count"], 0),
+        "image_posts": pc.fill_null(t["post_id_count_distinct"], 0),
+    }
+    if "author" in cols:
+        out["key"] = pa.array([name_key(a) for a in t["author"].to_pylist()], pa.string())
+    return pa.table(out).sort_by("user_id")
 
 
 def assign_prompts(
-    user_ids: list[int], prompts: list[str], per_user: int, seed: int = 0
+    user_ids: list[int],
+    prompts: list[str],
+    per_user: int,
+    seed: int = 0,
+    keys: dict[int, str] | None = None,
 ) -> pa.Table:
-    """`per_user` distinct base prompts per user, drawn by a seeded generator."""
-    rng = np.random.default_rng(seed)
+    """`per_user` distinct base prompts per user, drawn by a generator seeded by `seed`
+    and the user's stable key (`keys`, by user id; the id itself without): a user's
+    draw does not depend on who else is in the benchmark or on their dense id."""
     k = min(per_user, len(prompts))
     rows = []
     for u in sorted(user_ids):
+        key = (keys or {}).get(u, str(u))
+        rng = np.random.default_rng([seed, int(_draw(seed, key)[:15], 16)])
         for i in sorted(rng.choice(len(prompts), size=k, replace=False)):
             text = prompts[int(i)]
             rows.append(

@@ -81,8 +81,14 @@ def prompts(io: StageIO) -> None:
         table, details = caption_references(io, io.read("bench/references"), b)
         io.details.update(details)
     else:
+        from generation.diffusion import user_key
+
+        keys = {
+            r["user_id"]: user_key(r["references"])
+            for r in io.read("bench/users", ["user_id", "references"]).to_pylist()
+        }
         table = assign_prompts(
-            users, read_prompts(io.file("bench.prompts")), b.prompts_per_user, b.seed
+            users, read_prompts(io.file("bench.prompts")), b.prompts_per_user, b.seed, keys
         )
     io.write("bench/prompts", table)
     io.details.update(prompts=table.num_rows)

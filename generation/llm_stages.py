@@ -54,13 +54,17 @@ def runtime(cfg) -> Runtime:
 
 @dataclass
 class Work:
-    """One model's share of a stage: requests to send, how a reply becomes a row, and rows
-    that need no call (made directly, e.g. failed for a missing input)."""
+    """One model's share of a stage: requests to send, how a reply becomes a row, rows
+    that need no call (made directly, e.g. failed for a missing input), and per request
+    id the row's columns that come from this run's plan, not from the reply (`planned`:
+    the user's dense id, subreddit ids): a row reused from an earlier run gets them anew,
+    since a request's id names its content, never a dense id that a refresh shifts."""
 
     spec: ModelSpec
     requests: list = field(default_factory=list)
     to_row: Callable[[object, dict], dict] | None = None
     direct: list[dict] = field(default_factory=list)
+    planned: dict[str, dict] = field(default_factory=dict)
 
 
 def progress_bar(console) -> Progress:
@@ -95,6 +99,12 @@ def run_llm_stage(
     resume = io.resumable(table, "request_id", planned)
     pending = set(resume.pending)
     todo = {id(w): [r for r in w.requests if r.id in pending] for w in work}
+    # what a refresh redid: requests sent this run vs rows reused from the table or log
+    io.details.setdefault("calls", {})[table] = {
+        "planned": len(planned),
+        "sent": len(pending),
+        "reused": resume.resumed,
+    }
     if pending:
         with io.console.status(f"{stage}: starting Ray"):
             io.ray()
@@ -129,7 +139,19 @@ def run_llm_stage(
                 progress,
                 parsers,
             )
-    return resume.result([row for w in work for row in w.direct])
+    out = resume.result([row for w in work for row in w.direct])
+    return with_planned(out, {k: v for w in work for k, v in w.planned.items()}, schema)
+
+
+def with_planned(out: pa.Table, planned: dict[str, dict], schema: pa.Schema) -> pa.Table:
+    """`out` with each row's plan-made columns (`Work.planned`, by request id) set to
+    this run's values (a reused row may carry an earlier run's dense ids)."""
+    if not planned:
+        return out
+    rows = out.to_pylist()
+    for r in rows:
+        r.update(planned.get(r["request_id"], {}))
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> None:

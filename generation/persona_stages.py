@@ -38,6 +38,17 @@ def persona_users(io: StageIO) -> list[int]:
     return sorted(ids[:cap] if cap else ids)
 
 
+def user_keys(io: StageIO) -> dict[int, str]:
+    """Each graph user's content key (`generation.bench.name_key`) by dense id: what a
+    persona request names its user by, so a refresh that shifts dense ids resends
+    nothing for a user whose evidence is unchanged."""
+    from generation.bench import name_key
+
+    users = io.read("silver/users", ["user_id", "author"])
+    ids, names = users["user_id"].to_pylist(), users["author"].to_pylist()
+    return {u: name_key(a) for u, a in zip(ids, names, strict=True)}
+
+
 def evidence_for(io: StageIO, spec, users: list[int], cache: dict) -> list:
     """Each user's evidence, counted with this model's tokenizer (cached per tokenizer)."""
     from generation.evidence import build_evidence
@@ -84,6 +95,7 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
     llm = io.config.llm
     preflight(llm.specs())  # before any evidence is built
     users = persona_users(io)
+    keys = user_keys(io)
     rt = runtime(llm)
     mode = io.config.personas.evidence
     cache: dict = {}
@@ -96,7 +108,7 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
         w = Work(spec)
         for ev in evidence:
             inputs = {
-                "user": ev.user_id,
+                "user": keys[ev.user_id],  # content key: a refresh shifts dense ids
                 "subreddits": ev.subreddit_names,
                 "snippets": ev.snippets,
                 "snippet_ranks": ev.snippet_ranks,
@@ -110,12 +122,13 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
             rid = request_id(spec.label, task, messages, inputs, rt)
             by_id[rid] = ev
             w.requests.append(ChatRequest(rid, task, messages, inputs, json=True))
-
-        def to_row(req, res, spec=spec, by_id=by_id, tok=tok, source=source) -> dict:
-            out = res["output"] or {}
-            row = _evidence_columns(by_id[req.id], mode, tok)
+            w.planned[rid] = _evidence_columns(ev, mode, tok)
             if task == "preferences":  # the downvoted snippets are quoted too
-                row["evidence_ids"] = [*row["evidence_ids"], *by_id[req.id].disliked_ids]
+                w.planned[rid]["evidence_ids"] = [*ev.snippet_ids, *ev.disliked_ids]
+
+        def to_row(req, res, spec=spec, planned=w.planned, source=source) -> dict:
+            out = res["output"] or {}
+            row = dict(planned[req.id])
             row |= {f: out.get(f) for f in fields}
             if "source" in fields:
                 row["source"] = source

@@ -49,11 +49,14 @@ class RewriteJob:
     method: str
     base_prompt: str
     examples: tuple[str, ...] = ()
+    #: the user's stable key (`generation.diffusion.user_key`): what the request names
+    #: the user by, since a refresh shifts dense ids (the id stands in when empty)
+    key: str = ""
 
 
-def rewrite_id(user_id: int, prompt_id: str, method: str, llm: str) -> str:
-    """A row's key in bench/rewrites."""
-    return hashlib.sha1(f"{user_id}\0{prompt_id}\0{method}\0{llm}".encode()).hexdigest()[:16]
+def rewrite_id(user: int | str, prompt_id: str, method: str, llm: str) -> str:
+    """A row's key in bench/rewrites (`user`: the user's stable key)."""
+    return hashlib.sha1(f"{user}\0{prompt_id}\0{method}\0{llm}".encode()).hexdigest()[:16]
 
 
 def rewrite_request(
@@ -68,7 +71,7 @@ def rewrite_request(
     messages = m.build()(RewriteCase(job.base_prompt, roleplay=text, examples=job.examples))
     examples = list(job.examples)
     inputs = {
-        "row": [job.user_id, job.prompt_id, job.method],  # one request per table row
+        "row": [job.key or job.user_id, job.prompt_id, job.method],  # one request per row
         "method": job.method,
         "prompt": job.base_prompt,
         "examples": examples,

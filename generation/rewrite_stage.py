@@ -27,6 +27,7 @@ from schemas.stage_io import StageIO
 
 PERSONA_KEYS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
 NO_EXAMPLES = "no earlier prompts or image titles of this user"
+REPLY_COLUMNS = ("prompt", "negative_prompt")  # made from an LLM method's reply
 
 
 def embed_texts(io: StageIO, texts: list[str]) -> dict[str, object]:
@@ -159,7 +160,7 @@ def rewrite(io: StageIO) -> None:
             history = [t for pid, t in titles.get(u, []) if pid != p.get("post_id")]
             for m in methods:
                 base = {
-                    "rewrite_id": rewrite_id(u, p["prompt_id"], m.name, label),
+                    "rewrite_id": rewrite_id(keys[u], p["prompt_id"], m.name, label),
                     "user_id": u,
                     "prompt_id": p["prompt_id"],
                     "method": m.name,
@@ -184,11 +185,15 @@ def rewrite(io: StageIO) -> None:
                     call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "failed", case)
                     w.direct.append(base | call)
                 elif m.llm:
-                    job = RewriteJob(u, p["prompt_id"], m.name, p["prompt"], case.examples)
+                    job = RewriteJob(u, p["prompt_id"], m.name, p["prompt"], case.examples, keys[u])
                     shown = {k: persona[k] for k in PERSONA_KEYS} if m.persona else None
                     req = rewrite_request(job, shown, label, rt)
                     meta[req.id] = base | {"examples": list(case.examples)}
                     w.requests.append(req)
+                    # a reused row's plan columns (not the reply's prompt) come anew
+                    w.planned[req.id] = {
+                        k: v for k, v in meta[req.id].items() if k not in REPLY_COLUMNS
+                    }
                 else:
                     pos, neg = m.build()(case)
                     call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "done")

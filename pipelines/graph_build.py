@@ -1,7 +1,9 @@
 """Graph build (Spark): bronze -> the silver user–subreddit graph, snippets, user images.
 
 Outputs, each a DataFrame with the schema of `schemas.silver`:
-  users, subreddits  dense int32 ids (rank of the name: stable across reruns on one input)
+  users, subreddits  dense int32 ids (rank of the name: stable across reruns on one input,
+                     shifted by a refresh that adds names; whatever must stay put across
+                     refreshes is drawn from the names, see `generation.bench.name_key`)
   edges              one row per (user, subreddit): posts, comments, score sum, first/last
                      time, and the link-prediction split
   snippets           per user and subreddit, comments and post titles ranked as evidence
@@ -117,8 +119,10 @@ def build_graph(
         F.max("created_utc").alias("last_utc"),
     )
     edges = edge_stats.join(users, "author").join(subreddits, "subreddit")
-    u = _unit_hash(opts.seed + 1, F.col("user_id"), F.col("subreddit_id"))
-    first = Window.partitionBy("user_id").orderBy(u, "subreddit_id")
+    # drawn from the names, not the dense ids: a refresh that adds a user or a subreddit
+    # shifts the ids of every later name, and would redraw every edge's split
+    u = _unit_hash(opts.seed + 1, F.lower(F.col("author")), F.col("subreddit"))
+    first = Window.partitionBy("user_id").orderBy(u, "subreddit")
     split = (
         F.when(F.col("role") == "inductive", "inductive")
         .when(F.row_number().over(first) == 1, "train")  # every user keeps a train edge

@@ -119,9 +119,14 @@ def test_zipp_persona_shows_the_persona_and_the_rewrites(template_lake):
     from jobs.cli import app
 
     root, _, _ = template_lake
-    result = CliRunner().invoke(app, ["persona", "--user", "user_2", f"lake.root={root}"])
+    lake = Lake(root)
+    u = min(lake.read("bench/users")["user_id"].to_pylist())  # one with rewrites
+    users = lake.read("silver/users").to_pylist()
+    author = next(r["author"] for r in users if r["user_id"] == u)
+    result = CliRunner().invoke(app, ["persona", "--user", author, f"lake.root={root}"])
     assert result.exit_code == 0, result.output
-    assert "persona of user 2" in result.output and "[template-made, no LLM]" in result.output
+    assert f"persona of user {u}" in result.output
+    assert "[template-made, no LLM]" in result.output
     assert "zero_shot" in result.output and "viper" in result.output
     missing = CliRunner().invoke(app, ["persona", "--user", "nobody", f"lake.root={root}"])
     assert missing.exit_code == 2 and "no user 'nobody'" in missing.output
