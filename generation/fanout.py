@@ -194,7 +194,11 @@ def fan_out(
     weights = info.gpu != "no"  # a model in the actor: one generate call at a time
     per_actor = 1 if weights else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
     options = {"num_gpus": runtime.num_gpus} if weights else {"num_cpus": 0.25}
-    worker = ray.remote(LLMWorker).options(max_concurrency=max(2, per_actor), **options)
+    # SPREAD: one actor per node while nodes last (small CPU actors would otherwise pack
+    # on the driver's node), so a lost node costs only its share; no-op on one node
+    worker = ray.remote(LLMWorker).options(
+        max_concurrency=max(2, per_actor), scheduling_strategy="SPREAD", **options
+    )
     pool = [worker.remote(spec, runtime, api_key, tokenizer, parsers) for _ in range(actors)]
     try:
         feed_actors(pool, batches, per_actor, record)

@@ -175,12 +175,15 @@ def _node_command(temp: Path, *args: str) -> list[str]:
 
 @contextmanager
 def ray_cluster(
-    head_cpus: int = 1, node2_cpus: int = 1, timeout: float = 180
+    head_cpus: int = 1, node2_cpus: int = 1, jobs_api: bool = True, timeout: float = 180
 ) -> Iterator[RayCluster]:
-    """Start a head (`head_cpus`, dashboard and Jobs API) and a second node (`node2_cpus`,
+    """Start a head (`head_cpus`; with `jobs_api` the dashboard and its Jobs API, from
+    ``ray[default]``; off, a few seconds less to start) and a second node (`node2_cpus`,
     custom resource ``node2``) on 127.0.0.1 under a fresh temp folder (short: Ray's unix
     socket paths are limited to ~107 characters); yield once both are alive; kill every
-    process of both nodes on exit, whatever happened."""
+    process of both nodes on exit, whatever happened. The nodes' ``PATH`` starts with
+    this venv's ``bin``: a Ray job's ``python`` entrypoint is the Python that has Ray, as
+    on a cluster's image."""
     folder = Path(tempfile.mkdtemp(prefix="zray-"))
     site = folder / "site"
     site.mkdir()
@@ -192,6 +195,7 @@ def ray_cluster(
         **os.environ,
         **FAST_NODE_DEATH,
         "PYTHONPATH": os.pathsep.join([str(site), *([extra] if extra else [])]),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "RAY_ADDRESS": "",
         "RAY_AUTH_MODE": "disabled",  # loopback only; not whatever ~/.ray/auth_token says
     }
@@ -201,7 +205,7 @@ def ray_cluster(
         "--head",
         f"--port={port}",
         f"--num-cpus={head_cpus}",
-        "--include-dashboard=true",
+        f"--include-dashboard={str(jobs_api).lower()}",  # the Jobs API needs ray[default]
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
         f"--ray-client-server-port={free_port()}",
@@ -228,7 +232,8 @@ def ray_cluster(
                 )
             )
             _wait(lambda n=n: len(cluster.alive_nodes()) == n + 1, timeout, "node", procs)
-        _wait(lambda: _jobs_api_up(cluster.dashboard), timeout, "Jobs API", procs)
+        if jobs_api:
+            _wait(lambda: _jobs_api_up(cluster.dashboard), timeout, "Jobs API", procs)
         yield cluster
     finally:
         _stop(procs, folder)

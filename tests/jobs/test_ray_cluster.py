@@ -10,6 +10,7 @@ started in the repo would hand same-machine workers the project without shipping
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -17,9 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -28,7 +32,8 @@ from rich.console import Console
 from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from schemas.lake import Lake
+from jobs.schedules import make_target, ray_command, tasks
+from schemas.lake import Lake, data_files
 from tests.graph.world import write_silver_world
 from tests.ray_cluster import RayCluster, ray_cluster
 
@@ -190,7 +195,7 @@ def probe(cluster: RayCluster, cwd: Path, *py_modules: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with ray_cluster() as c:
+    with ray_cluster(jobs_api=True) as c:  # `ray job submit` needs the Jobs API
         yield c
 
 
@@ -253,3 +258,92 @@ def test_zipp_run_on_the_cluster_equals_a_local_run(lakes):
     ub, eb = embeddings(remote)
     assert ua == ub
     np.testing.assert_allclose(ea, eb, rtol=0, atol=1e-5)
+
+
+def test_ray_job_submit_runs_rewrite_on_the_cluster(cluster, lakes):
+    """`ray job submit --working-dir <project> -- python -m jobs.rewrite ...` as `zipp dag`
+    renders it (`jobs.schedules.ray_command`): the job's driver and its workers on both
+    nodes import the project only from the uploaded working dir (the nodes' Python lacks
+    it), the driver adds no py_modules of its own (`engines.ray.code_runtime_env`), and
+    bench/rewrites equals the local run's."""
+    from ray.job_submission import JobSubmissionClient
+    from ray.util.state import list_actors
+
+    root = lakes["base"] / "job"
+    shutil.copytree(lakes["cluster"], root)  # personas and preferences made on the cluster
+    overrides = [f"lake.root={root}", *ARGS, "llm.actors=2", "llm.batch_size=4"]
+    cfg = load_config(REPO / "conf/local.yaml", overrides)
+    target = make_target(cfg, "conf/local.yaml", overrides, ray_address=cluster.dashboard)
+    cmd = ray_command(tasks([BY_NAME["rewrite"]])[0], target)
+    assert cmd[:5] == ["ray", "job", "submit", "--address", cluster.dashboard]
+    assert cmd[5:7] == ["--working-dir", str(REPO)] and cmd[-1] == "ray.address=auto"
+    sid = f"zipp-rewrite-{uuid.uuid4().hex[:8]}"
+    out = cluster.submit("--submission-id", sid, *cmd[5:], "--force", timeout=240)
+    assert out.returncode == 0, out.stdout[-6000:]
+    assert "rewrite (ray) — forced" in out.stdout and "✓ rewrite done" in out.stdout
+    assert rows(root, "bench/rewrites") == rows(lakes["local"], "bench/rewrites")
+    info = JobSubmissionClient(cluster.dashboard).get_job_info(sid)
+    assert list(info.runtime_env) == ["working_dir"], info.runtime_env
+    assert info.runtime_env["working_dir"].startswith("gcs://_ray_pkg_")
+    workers = list_actors(
+        address=cluster.dashboard,
+        filters=[("class_name", "=", "LLMWorker"), ("job_id", "=", info.driver_info.id)],
+        detail=True,
+    )
+    # SPREAD (generation.fanout): one LLM actor on each node
+    assert {a.node_id for a in workers} == {n["node_id"] for n in cluster.alive_nodes()}
+
+
+def node2_rendering(cluster: RayCluster) -> bool:
+    """Whether a Renderer actor on the second node is running a batch (its process title
+    is the method Ray is executing)."""
+    for p in cluster.node2_processes():
+        with suppress(psutil.Error):  # gone meanwhile
+            if p.cmdline()[:1] == ["ray::Renderer.run"]:
+                return True
+    return False
+
+
+def test_killing_node2_mid_generate_loses_and_duplicates_nothing(cluster, lakes):
+    """Last in the module: it leaves the cluster with one node. `zipp run generate` on the
+    cluster, one diffusion actor per node; once both render and rows are in the row log,
+    the second node is killed (-9, raylet, agents and workers at once). The lost actor's
+    batches go to the head's (`engines.ray.feed_actors`); the run ends 0 with every image
+    of the local run once, each file on disk the bytes its row's sha256 names."""
+    cluster.wait_nodes(2)
+    root = lakes["base"] / "kill"
+    shutil.copytree(lakes["cluster"], root)
+    row_log = Lake(root).staging("rows", "generate", "bench/images")
+    log = lakes["base"] / "kill.log"
+    cmd = [str(ZIPP), "run", "-c", str(REPO / "conf/local.yaml"), "generate", "--force"]
+    with open(log, "w") as f:
+        run = subprocess.Popen(
+            [*cmd, f"lake.root={root}", f"ray.address={cluster.address}", *ARGS],
+            cwd=lakes["base"],
+            env=driver_env(),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        end = time.monotonic() + 180
+        while not (data_files(row_log) and node2_rendering(cluster)):
+            assert run.poll() is None, log.read_text()[-6000:]
+            assert time.monotonic() < end, "generate never rendered on both nodes"
+            time.sleep(0.1)
+        logged = len(data_files(row_log))  # batch_size 1: a part per image
+        assert cluster.kill_node2() > 0
+        assert run.wait(timeout=240) == 0, log.read_text()[-6000:]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    text = log.read_text()
+    cluster.wait_nodes(1)
+    images = Lake(root).read("bench/images")
+    done = images.filter(pc.equal(images["status"], "done"))
+    assert 0 < logged < done.num_rows  # killed mid-stage
+    assert "actor lost" in text, text[-6000:]
+    assert rows(root, "bench/images") == rows(lakes["local"], "bench/images")  # no dups
+    for path, sha in zip(done["path"].to_pylist(), done["sha256"].to_pylist(), strict=True):
+        assert hashlib.sha256((root / path).read_bytes()).hexdigest() == sha
+    assert not row_log.exists()  # the table written, its row log cleared
