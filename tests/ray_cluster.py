@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from tests.bare_python import SITECUSTOMIZE
+from tests.daemons import free_port, start_daemon, wait_for
 
 #: the GCS declares a node dead after ~3 missed 1-s health checks (Ray's default: 5 x 3 s)
 FAST_NODE_DEATH = {
@@ -30,13 +29,6 @@ FAST_NODE_DEATH = {
     "RAY_health_check_timeout_ms": "1000",
     "RAY_health_check_failure_threshold": "3",
 }
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -120,15 +112,7 @@ def _kill(procs: list[psutil.Process]) -> None:
 
 
 def _wait(check, timeout: float, what: str, procs: list[subprocess.Popen]) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"a Ray node exited while waiting for {what}")
-        with suppress(Exception):
-            if check():
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"Ray cluster: no {what} after {timeout:.0f} s")
+    wait_for(check, timeout, what, procs, "Ray node")
 
 
 def _stop(procs: list[subprocess.Popen], folder: Path) -> None:
@@ -220,17 +204,7 @@ def ray_cluster(
     procs = cluster.nodes
     try:
         for n, cmd in enumerate((head, node2)):
-            log = open(folder / f"node-{n}.log", "wb")  # noqa: SIM115 - lives with the node
-            procs.append(
-                subprocess.Popen(
-                    cmd,
-                    env=env,
-                    cwd=folder,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            procs.append(start_daemon(cmd, env, folder, folder / f"node-{n}.log"))
             _wait(lambda n=n: len(cluster.alive_nodes()) == n + 1, timeout, "node", procs)
         if jobs_api:
             _wait(lambda: _jobs_api_up(cluster.dashboard), timeout, "Jobs API", procs)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,15 +18,10 @@ import psutil
 import pyspark
 
 from tests.bare_python import bare_python
+from tests.daemons import free_port, start_daemon, wait_for
 
 SPARK_HOME = Path(pyspark.__file__).parent
 EXECUTOR_MAIN = "CoarseGrainedExecutorBackend"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -66,17 +59,7 @@ def _cmdline(p: psutil.Process) -> list[str]:
 
 
 def _wait(check, timeout: float, what: str, procs: list[subprocess.Popen]) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if any(p.poll() is not None for p in procs):
-            raise RuntimeError(f"a Spark daemon exited while waiting for {what}")
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"Spark standalone: no {what} after {timeout:.0f} s")
+    wait_for(check, timeout, what, procs, "Spark daemon", errors=(OSError,))
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -123,17 +106,7 @@ def spark_standalone(folder: Path, cores: int = 2, memory: str = "3g") -> Iterat
     cluster = SparkCluster(f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}", work, env, procs)
     try:
         for n, cmd in enumerate(commands):
-            log = open(folder / f"daemon-{n}.log", "wb")  # noqa: SIM115 - lives with the daemon
-            procs.append(
-                subprocess.Popen(
-                    cmd,
-                    env=env,
-                    cwd=folder,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            procs.append(start_daemon(cmd, env, folder, folder / f"daemon-{n}.log"))
             if n == 0:
                 _wait(lambda: cluster.state().get("status") == "ALIVE", 90, "master", procs)
         _wait(lambda: cluster.state().get("aliveworkers", 0) >= 1, 90, "worker", procs)

@@ -34,6 +34,7 @@ from jobs.dag import BY_NAME
 from jobs.runner import run_stage
 from jobs.schedules import make_target, ray_command, tasks
 from schemas.lake import Lake, data_files
+from tests.daemons import run_ok
 from tests.graph.world import write_silver_world
 from tests.ray_cluster import RayCluster, ray_cluster
 
@@ -132,18 +133,7 @@ def driver_env() -> dict[str, str]:
 
 def zipp(cwd: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
     """`zipp ARGS` as a subprocess run in `cwd` (outside the repo)."""
-    out = subprocess.run(
-        [str(ZIPP), *args],
-        cwd=cwd,
-        env=driver_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout[-6000:]
-    return out
+    return run_ok([str(ZIPP), *args], cwd, driver_env(), timeout)
 
 
 def rows(root: Path, table: str) -> dict:

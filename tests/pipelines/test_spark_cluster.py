@@ -12,7 +12,6 @@ work folder."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -22,6 +21,7 @@ import pytest
 from rich.console import Console
 
 from schemas.lake import Lake
+from tests.daemons import run_ok
 from tests.spark_cluster import SPARK_HOME, SparkCluster, spark_standalone
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,18 +50,7 @@ spark.stop()
 
 def run(cmd: list[str], env: dict | None = None, timeout: float = 300) -> str:
     """Run `cmd` in the repo; its output (fails the test on a non-zero exit)."""
-    out = subprocess.run(
-        cmd,
-        cwd=REPO,
-        env=env or dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout[-6000:]
-    return out.stdout
+    return run_ok(cmd, REPO, env or dict(os.environ), timeout).stdout
 
 
 def zipp_run(lake: Path, dumps: Path, master: str, *stages: str, env=None) -> str:
