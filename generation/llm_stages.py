@@ -139,19 +139,8 @@ def run_llm_stage(
                 progress,
                 parsers,
             )
-    out = resume.result([row for w in work for row in w.direct])
-    return with_planned(out, {k: v for w in work for k, v in w.planned.items()}, schema)
-
-
-def with_planned(out: pa.Table, planned: dict[str, dict], schema: pa.Schema) -> pa.Table:
-    """`out` with each row's plan-made columns (`Work.planned`, by request id) set to
-    this run's values (a reused row may carry an earlier run's dense ids)."""
-    if not planned:
-        return out
-    rows = out.to_pylist()
-    for r in rows:
-        r.update(planned.get(r["request_id"], {}))
-    return pa.Table.from_pylist(rows, schema=schema)
+    direct = [row for w in work for row in w.direct]
+    return resume.result(direct, plan={k: v for w in work for k, v in w.planned.items()})
 
 
 def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> None:

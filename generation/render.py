@@ -175,18 +175,6 @@ def plan(io: StageIO, model: str, smoke: bool):
     return jobs, meta, direct
 
 
-def reuse_with_plan(out: pa.Table, meta: dict[str, dict]) -> pa.Table:
-    """bench/images with each row's plan columns from this run (`meta`, by image id): an
-    image reused from an earlier run is named by content (`image_id`, `record_seed` of
-    the user's stable key) but may carry that run's dense user id."""
-    from schemas.generation import BENCH_IMAGES
-
-    rows = out.to_pylist()
-    for r in rows:
-        r.update(meta.get(r["image_id"], {}))
-    return pa.Table.from_pylist(rows, BENCH_IMAGES)
-
-
 def remove_orphans(io: StageIO, images: pa.Table) -> int:
     """Delete every file under media/ that no row of `images` (bench/images) references:
     images of rows that are gone (a deleted user's, an old model's) and partial files of
@@ -270,7 +258,7 @@ def generate(io: StageIO) -> None:
                     ip_adapter_scale=d.ip_adapter_scale,
                 )
                 fan_out_render(cond, ip, lake_root, d.actors, on_batch)
-    out = reuse_with_plan(resume.result(direct), meta)
+    out = resume.result(direct, plan=meta)  # a reused image gets this run's dense ids
     io.write("bench/images", out)
     io.removed("media files", remove_orphans(io, out))
     counts = Counter(out["status"].to_pylist())

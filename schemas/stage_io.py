@@ -199,9 +199,14 @@ class Resume:
         if rows is not None:
             self._log.append(rows)
 
-    def result(self, direct: list[dict] | None = None) -> pa.Table:
+    def result(
+        self, direct: list[dict] | None = None, plan: dict[str, dict] | None = None
+    ) -> pa.Table:
         """One row per planned key (done beats failed, newest among equals) plus the
-        `direct` rows made without the fan-out; raises when a row is missing."""
+        `direct` rows made without the fan-out; raises when a row is missing. `plan`, by
+        key: the columns this run's plan sets rather than the work (e.g. dense ids), put
+        on every row, so a row reused from an earlier run or the log never keeps that
+        run's values (rows are keyed by content, which a refresh need not change)."""
         from schemas.tables import table as spec
 
         out = self._log.merge(self.planned, self._previous)
@@ -210,6 +215,11 @@ class Resume:
         want = len(self.planned) + len(direct or [])
         if out.num_rows != want:
             raise RuntimeError(f"{self.table}: {want} rows planned, {out.num_rows} made")
+        if plan:
+            rows = out.to_pylist()
+            for r in rows:
+                r.update(plan.get(r[self.key], {}))
+            out = pa.Table.from_pylist(rows, schema=out.schema)
         return out.cast(spec(self.table).schema)
 
     def clear(self) -> None:
