@@ -11,6 +11,7 @@ them apart, as `disliked`, ViPer's negative side.
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from generation.llm_stages import Work, call_columns, finish, preflight, run_llm_stage, runtime
@@ -38,13 +39,14 @@ def persona_users(io: StageIO) -> list[int]:
     return sorted(ids[:cap] if cap else ids)
 
 
-def user_keys(io: StageIO) -> dict[int, str]:
-    """Each graph user's content key (`generation.bench.name_key`) by dense id: what a
-    persona request names its user by, so a refresh that shifts dense ids resends
-    nothing for a user whose evidence is unchanged."""
+def user_keys(io: StageIO, user_ids: list[int]) -> dict[int, str]:
+    """The content key (`generation.bench.name_key`) of each of `user_ids` by dense id:
+    what a persona request names its user by, so a refresh that shifts dense ids
+    resends nothing for a user whose evidence is unchanged."""
     from generation.bench import name_key
 
     users = io.read("silver/users", ["user_id", "author"])
+    users = users.filter(pc.is_in(users["user_id"], pa.array(user_ids, users["user_id"].type)))
     ids, names = users["user_id"].to_pylist(), users["author"].to_pylist()
     return {u: name_key(a) for u, a in zip(ids, names, strict=True)}
 
@@ -95,7 +97,7 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
     llm = io.config.llm
     preflight(llm.specs())  # before any evidence is built
     users = persona_users(io)
-    keys = user_keys(io)
+    keys = user_keys(io, users)
     rt = runtime(llm)
     mode = io.config.personas.evidence
     cache: dict = {}
@@ -104,7 +106,6 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
         evidence = evidence_for(io, spec, users, cache)
         tok = tokenizer_source(spec.backend, spec.model, spec.tokenizer)
         source = "template" if backend_info(spec.backend).template else "llm"
-        by_id: dict[str, object] = {}
         w = Work(spec)
         for ev in evidence:
             inputs = {
@@ -120,7 +121,6 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
             else:
                 messages = persona_messages(ev.text)
             rid = request_id(spec.label, task, messages, inputs, rt)
-            by_id[rid] = ev
             w.requests.append(ChatRequest(rid, task, messages, inputs, json=True))
             w.planned[rid] = _evidence_columns(ev, mode, tok)
             if task == "preferences":  # the downvoted snippets are quoted too
