@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 import time
@@ -35,6 +36,8 @@ from graph.metrics import (
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss, softmax_link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
 from schemas.stage_io import REFERENCES, TableAccess
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -475,6 +478,36 @@ def _report(metrics: dict, state: dict, rank: int) -> None:
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
 
+#: Ray Train's own record of a run's checkpoints, rewritten in place after each report
+RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"
+
+
+def _resume_after_cut_snapshot(run_dir: Path):
+    """None, unless a kill cut Ray Train's snapshot mid-rewrite (Ray then refuses to start
+    the run): the cut file is removed and the newest checkpoint that loads is returned,
+    to resume from (``resume_from_checkpoint``) instead of losing the run."""
+    import ray.train
+
+    snapshot = run_dir / RAY_SNAPSHOT
+    try:
+        json.loads(snapshot.read_text())
+        return None
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        pass
+    snapshot.unlink()
+    for d in sorted(run_dir.glob("checkpoint_*"), reverse=True):  # names sort by time
+        try:
+            json.loads((d / "metrics.json").read_text())
+            torch.load(d / "state.pt", map_location="cpu", weights_only=False)
+        except (OSError, ValueError, RuntimeError, EOFError):
+            continue  # cut too
+        log.warning("Ray Train's snapshot in %s was cut; resuming from %s", run_dir, d.name)
+        return ray.train.Checkpoint.from_directory(str(d))
+    return None
+
+
 def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
     """Train with `TorchTrainer` (DDP over gloo on CPU, nccl on GPU); a rerun with the same
     `storage`/`name` resumes from the last checkpoint. Returns the final checkpoint state."""
@@ -483,6 +516,7 @@ def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
 
     if isinstance(tables, str):
         tables = lake_tables(tables)
+    resume = _resume_after_cut_snapshot(Path(storage) / name)
     loop_cfg = dict(cfg, tables=tables, threads=max(1, int(cfg["cpus_per_worker"])))
     trainer = TorchTrainer(
         train_worker,
@@ -498,6 +532,7 @@ def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
             storage_path=str(storage),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
+        resume_from_checkpoint=resume,
     )
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     result = trainer.fit()

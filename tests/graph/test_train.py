@@ -314,3 +314,28 @@ def test_two_workers_match_one(trained, tmp_path_factory):
     assert abs(details["test"]["posting_acc"] - one["test"]["posting_acc"]) < 0.12
     # the two runs really differ (each worker sees half the edges per epoch)
     assert any(r2["loss_link"] != r1["loss_link"] for r1, r2 in zip(ref, rows, strict=True))
+
+
+def test_a_cut_ray_snapshot_resumes_from_the_newest_whole_checkpoint(tmp_path):
+    """A kill while Ray Train rewrites its snapshot leaves it cut (Ray then refuses the
+    run): `fit` drops it and resumes from the newest checkpoint that loads."""
+    import torch
+
+    from graph.train import RAY_SNAPSHOT, _resume_after_cut_snapshot
+
+    run = tmp_path / "run"
+    assert _resume_after_cut_snapshot(run) is None  # no run yet
+    for epoch, stamp in ((1, "2026-12-02_10-00-01.0"), (2, "2026-12-02_10-00-09.0")):
+        d = run / f"checkpoint_{stamp}"
+        d.mkdir(parents=True)
+        torch.save({"epoch": epoch}, d / "state.pt")
+        (d / "metrics.json").write_text(json.dumps({"epoch": epoch}))
+    (run / RAY_SNAPSHOT).write_text(json.dumps({"checkpoint_results": []}))
+    assert _resume_after_cut_snapshot(run) is None  # a whole snapshot: Ray resumes itself
+    newest = run / "checkpoint_2026-12-02_10-00-12.0"  # cut while being written
+    newest.mkdir()
+    (newest / "state.pt").write_bytes(b"PK\x03")
+    (run / RAY_SNAPSHOT).write_text("")
+    ckpt = _resume_after_cut_snapshot(run)
+    assert ckpt is not None and Path(ckpt.path).name == "checkpoint_2026-12-02_10-00-09.0"
+    assert not (run / RAY_SNAPSHOT).exists()
