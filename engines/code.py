@@ -8,7 +8,21 @@ import zipfile
 from pathlib import Path
 
 #: the project's import packages (what an executor or worker needs to run our code)
-PACKAGES = ("schemas", "engines", "pipelines", "graph", "generation", "evaluation", "jobs")
+PACKAGES = (
+    "schemas",
+    "storage",
+    "contract",
+    "engines",
+    "media",
+    "llm",
+    "pipelines",
+    "world",
+    "graph",
+    "generation",
+    "evaluation",
+    "exports",
+    "jobs",
+)
 
 
 def project_root() -> Path:

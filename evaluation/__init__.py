@@ -1,2 +1,2 @@
 """CLIPScore, CMMD, judges, win rates, IPF; the `score` and `report` stages' domain
-(`evaluation.scoring`, `evaluation.report`) and the exports (`evaluation.export`)."""
+(`evaluation.stages.score`, `evaluation.stages.report`) and the exports (`exports.personas`)."""

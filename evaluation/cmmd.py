@@ -3,7 +3,7 @@
 MMD with a Gaussian RBF kernel over CLIP image embeddings: sigma 10, scale 1000, the
 biased (V-statistic) estimator, diagonal terms included. The embeddings are taken as
 given; google-research L2-normalises CLIP ViT-L/14-336 image embeddings before this step
-(the CLIP encoder in `pipelines/image_features.py` does the same). With the default
+(the CLIP encoder in `media/image_features.py` does the same). With the default
 colour features of the sample world the number is CMMD's formula in that space, not the
 published metric; the report names the feature space.
 """

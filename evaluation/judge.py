@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 
-from generation.persona import json_object
+from schemas.persona import json_object
 
 JUDGE_VERSION = "judge-v1"
 

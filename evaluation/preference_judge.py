@@ -8,7 +8,7 @@ negatives ask other users' history images against the same set. Features: max an
 cosine to the set, cosine to its centroid, the nearest and the centroid distance, an RBF
 kernel score and the set's size, all in the standardised feature space. Seeded and
 deterministic. It never sees the benchmark's held-out references: `history_by_user`
-applies the stage contract's history view (`schemas.stage_io.without_held_out`).
+applies the stage contract's history view (`contract.stage_io.without_held_out`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.stage_io import without_held_out
+from contract.history import without_held_out
 
 PREFERENCE_VERSION = "preference-v1"
 FEATURES = (

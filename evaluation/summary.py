@@ -12,7 +12,7 @@ import pandas as pd
 
 from evaluation.cmmd import cmmd
 from evaluation.stats import ipf_weights, weighted_mean, win_rate
-from generation.methods import CONTROL, PERSONA_METHODS
+from schemas.methods import CONTROL, PERSONA_METHODS
 
 BASELINE = "none"  # the generic rewrite without persona
 #: the methods every other one is compared with (same LLM), paired by PAIR

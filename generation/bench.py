@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.generation import BENCH_PROMPTS, BENCH_REFERENCES, BENCH_USERS
+from schemas.bench import BENCH_PROMPTS, BENCH_REFERENCES, BENCH_USERS
 
 
 def read_prompts(path: str | Path) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from schemas.lake import Lake
+from schemas.tables import BENCH_MANIFEST as MANIFEST
+from storage.lake import Lake
 
 FROZEN_SECTIONS = ("bench", "personas", "llm", "rewrite", "diffusion")
-MANIFEST = "_manifests/zipbench.json"
+
 TABLES = ("bench/users", "bench/references", "bench/prompts", "bench/rewrites", "bench/images")
 
 

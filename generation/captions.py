@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from generation.bench import prompt_id
-from schemas.generation import BENCH_PROMPTS
+from schemas.bench import BENCH_PROMPTS
 
 
 def normalise(text: str) -> str:

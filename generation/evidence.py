@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generation.tokens import TokenCounter
+from llm.tokens import TokenCounter
 
 
 @dataclass

@@ -69,15 +69,6 @@ def preferences_messages(evidence: str, disliked: Sequence[str] = ()) -> list[di
     ]
 
 
-def repair_message(error: str) -> dict[str, str]:
-    """The one repair attempt after a reply fails validation."""
-    return {
-        "role": "user",
-        "content": f"That reply could not be used: {error}. Reply again with only the "
-        "corrected output, in the required format.",
-    }
-
-
 _REWRITE_ASK = (
     "Rewrite this text-to-image prompt. Keep its subject; add the style, mood, composition "
     "and details that fit. Reply with the rewritten prompt only, at most 60 words."
@@ -116,9 +107,9 @@ def roleplay_rewrite_messages(
 def rewrite_messages(
     method: str, prompt: str, roleplay: str | None = None, examples: list[str] | None = None
 ) -> list[dict[str, str]]:
-    """The messages registered rewrite method `method` sends (`generation.methods`) for a
+    """The messages registered rewrite method `method` sends (`schemas.methods`) for a
     base prompt, a persona's roleplay text and the examples shown."""
-    from generation.methods import RewriteCase, get_method
+    from schemas.methods import RewriteCase, get_method
 
     m = get_method(method)
     if not m.llm:

@@ -1,5 +1,5 @@
 """Persona-conditioned prompt rewriting and its baselines: the rewrite methods' functions
-(registered in `generation.methods`), their requests, the examples they show (the user's
+(registered in `schemas.methods`), their requests, the examples they show (the user's
 earlier titles, most similar first for `history`), ViPer-style prompts, and validation
 of a rewritten prompt."""
 
@@ -14,15 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from generation.llm import ChatRequest, Runtime, request_id
-from generation.methods import RewriteCase, get_method
-from generation.persona import roleplay
 from generation.prompts import (
     REWRITE_VERSION,
     history_rewrite_messages,
     plain_rewrite_messages,
     roleplay_rewrite_messages,
 )
+from llm import ChatRequest, Runtime, request_id
+from schemas.methods import RewriteCase, get_method
+from schemas.persona import roleplay
 
 _PREFIX = re.compile(r"^(?:here(?:'s| is)[^:\n]*:|rewritten prompt:|prompt:)\s*", re.IGNORECASE)
 
@@ -38,6 +38,10 @@ def clean_rewrite(text: str) -> str:
     if len(t) > 2000:
         raise ValueError(f"the rewritten prompt is {len(t)} characters long (limit 2000)")
     return t
+
+
+#: the rewrite task's reply parser (`llm.fanout.process`)
+REPLY_PARSERS = {"rewrite": clean_rewrite}
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def rewrite_id(user: int | str, prompt_id: str, method: str, llm: str) -> str:
 def rewrite_request(
     job: RewriteJob, persona: dict | None, label: str, runtime: Runtime
 ) -> ChatRequest:
-    """The chat request of an LLM method (`generation.methods`, `llm=True`): the
+    """The chat request of an LLM method (`schemas.methods`, `llm=True`): the
     messages its function makes, and the same content in structured form (`inputs`)."""
     m = get_method(job.method)
     if m.persona and not persona:
@@ -83,7 +87,7 @@ def rewrite_request(
     )
 
 
-# -- the rewrite methods' functions (registered in generation.methods) ------------------
+# -- the rewrite methods' functions (registered in schemas.methods) ------------------
 
 
 def plain_rewrite(case: RewriteCase) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ import torch
 
 from graph.als import als_embeddings, interaction_counts
 from graph.train import TrainInputs, image_probe, link_metrics, read_inputs
+from schemas.tables import ABLATION
 
 VARIANTS: tuple[tuple[str, bool], ...] = (
     ("tfidf", False),
@@ -114,7 +115,7 @@ def _gnn_embeddings(
 
     run_cfg = dict(cfg, conv=conv, image_weight=cfg["image_weight"] if image_align else 0.0)
     name = f"{conv}-{'ia' if image_align else 'lp'}"
-    storage = Path(lake_root) / "models" / "ablation"
+    storage = Path(lake_root) / ABLATION
     state = fit(run_cfg, lake_root, str(storage), name)
     model = build_objective(run_cfg, inputs)
     model.load_state_dict(state["best_model"])
@@ -149,7 +150,7 @@ def run_ablation(
     test edges of training users and on unseen users' held-out edges."""
     import shutil
 
-    shutil.rmtree(Path(lake_root) / "models" / "ablation", ignore_errors=True)
+    shutil.rmtree(Path(lake_root) / ABLATION, ignore_errors=True)
     inputs = read_inputs(lake_root, cfg["seed"], message="observed")
     rows = []
     for conv, image_align in variants:
@@ -189,5 +190,5 @@ def run_ablation(
         )
     # the variants' checkpoints are trained on today's users: none outlives the report, so
     # a later deletion request leaves no model of the deleted user's data behind
-    shutil.rmtree(Path(lake_root) / "models" / "ablation", ignore_errors=True)
+    shutil.rmtree(Path(lake_root) / ABLATION, ignore_errors=True)
     return rows

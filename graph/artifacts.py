@@ -9,6 +9,9 @@ import torch
 
 from graph.model import Encoder
 
+#: the trained encoder's file in models/encoder
+MODEL_FILE = "model.pt"
+
 
 def save_model(path: Path, cfg: dict, encoder_state: dict, dims: dict, run: str) -> None:
     """Write the best encoder weights with what is needed to rebuild it (atomic)."""

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from contract.history import REFERENCES
+from contract.stage_io import TableAccess
 from graph.data import BipartiteGraph, load_graph, user_image_embeddings
 from graph.infer import embed_all
 from graph.metrics import (
@@ -35,7 +37,6 @@ from graph.metrics import (
 )
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss, softmax_link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
-from schemas.stage_io import REFERENCES, TableAccess
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from jobs.dag import BUILD_STAGES, SCORE_STAGES, STAGES
 from jobs.entry import console, fail
 from jobs.entry import run_stages as run_declared
 from jobs.runner import dag_states, read_manifest, select, stage_summary
-from schemas.lake import Lake
+from schemas.tables import ABLATION_REPORT, BENCH_MANIFEST
+from storage.lake import Lake
 
 app = typer.Typer(
     add_completion=False,
@@ -74,8 +75,8 @@ def sample(
 ) -> None:
     """Write a Reddit world (planted world v2) as monthly RS_/RC_ .zst dumps, images and
     its ground truth."""
-    from pipelines.sample.world import SampleSpec
-    from pipelines.sample.write import write_sample
+    from world.planted import SampleSpec
+    from world.write import write_sample
 
     spec = SampleSpec(
         users=users,
@@ -312,7 +313,7 @@ def ablation(
         t.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     console.print(t)
-    out = lake.path("reports/ablation")
+    out = lake.path(ABLATION_REPORT)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), out / "ablation.parquet")
     (out / "ablation.md").write_text("\n".join(lines) + "\n")
@@ -358,7 +359,7 @@ def bench_build(
     console.print(
         f"ZIPBench: {len(built['users']):,} users, {len(built['prompts']):,} (user, prompt) "
         f"pairs, {built['tables']['bench/images']['rows']:,} images; manifest "
-        f"{_lake(cfg).path('_manifests/zipbench.json')}"
+        f"{_lake(cfg).path(BENCH_MANIFEST)}"
     )
     if frozen is not None:
         diffs = compare(frozen, built)
@@ -494,8 +495,8 @@ def export(
 
     from rich.markup import escape
 
-    from evaluation.export import FORMATS, KINDS, ExportError
-    from evaluation.export import export as run_export
+    from exports.personas import FORMATS, KINDS, ExportError
+    from exports.personas import export as run_export
 
     if kind not in KINDS:
         _fail(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")

@@ -15,8 +15,8 @@ from typing import Literal
 from omegaconf import OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from generation.llm import BACKENDS  # the LLM backends' registry
-from generation.methods import REWRITE_METHODS  # the rewrite methods' registry
+from llm import BACKENDS  # the LLM backends' registry
+from schemas.methods import REWRITE_METHODS  # the rewrite methods' registry
 
 DEFAULT_PROFILE = Path("conf/local.yaml")
 
@@ -183,7 +183,7 @@ class LLMSpec(_Section):
 
     backend: str = Field(
         "template",
-        description="a registered backend (generation.llm.BACKENDS: template, openai, hf, "
+        description="a registered backend (llm.BACKENDS: template, openai, hf, "
         "vllm); template: deterministic, no model (the embedded default)",
     )
     model: str = Field("template", description="model name (openai) or path/id (hf, vllm)")
@@ -298,7 +298,7 @@ class BenchConfig(_Section):
 class RewriteConfig(_Section):
     methods: list[str] = Field(
         default_factory=lambda: list(REWRITE_METHODS),
-        description="registered rewrite methods (generation.methods: none, zero_shot, "
+        description="registered rewrite methods (schemas.methods: none, zero_shot, "
         "swapped, k_shot, viper, history)",
     )
     k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")

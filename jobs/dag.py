@@ -1,23 +1,12 @@
-"""The DAG: every stage in run order. The benchmark split comes right after `graph`,
+"""The DAG: every stage in run order, each declared beside its function in
+`<package>/stages/<stage>.py`. The benchmark split comes right after `graph`,
 before anything learns, builds evidence or conditions."""
 
-from jobs import (
-    embed,
-    features,
-    generate,
-    graph,
-    images,
-    ingest,
-    personas,
-    prompts,
-    report,
-    rewrite,
-    score,
-    smoke,
-    split,
-    train,
-)
-from jobs.runner import Stage
+from contract.stage import Stage
+from evaluation.stages import report, score
+from generation.stages import generate, personas, prompts, rewrite, smoke, split
+from graph.stages import embed, train
+from pipelines.stages import features, graph, images, ingest
 
 STAGES: list[Stage] = [
     ingest.STAGE,

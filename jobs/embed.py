@@ -1,22 +1,10 @@
-"""Stage `embed` (local): embeddings of every user (unseen included) and attention.
+"""`python -m jobs.embed`: stage `embed` (local) as a standalone job, for spark-submit, Ray Jobs
+and cron; declared in `graph.stages.embed`.
 
 python -m jobs.embed -c conf/cluster.yaml [key=value ...]
 """
 
-from graph.stages import embed
-from graph.train import HISTORY_TABLES, INPUT_TABLES
-from jobs.runner import Stage
-
-STAGE = Stage(
-    name="embed",
-    run=embed,
-    engine="local",
-    inputs=("models/encoder", *INPUT_TABLES),
-    history=HISTORY_TABLES,
-    outputs=("gold/user_embeddings", "gold/attention"),
-    config=("encoder.inference_chunk",),
-    summary="embeddings of every user (unseen included) and per-edge attention",
-)
+from graph.stages.embed import STAGE
 
 if __name__ == "__main__":
     from jobs.entry import stage_main

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from contract.errors import ContractError
 from jobs.config import ConfigError, load_config
 from jobs.runner import Stage, removed_summary, run_stage
-from schemas.lake import Lake
-from schemas.stage_io import ContractError
+from storage.lake import Lake
 
 ENGINE_NOTE = {
     "spark": "Needs Spark: runs under spark-submit or starts a local[*] session (Java 17+).",

@@ -1,22 +1,10 @@
-"""Stage `features` (Ray Data): subreddit text vectors and user visual profiles, from
-history only (no held-out reference post).
+"""`python -m jobs.features`: stage `features` (ray) as a standalone job, for spark-submit, Ray Jobs
+and cron; declared in `pipelines.stages.features`.
 
 python -m jobs.features -c conf/cluster.yaml [key=value ...]
 """
 
-from jobs.runner import Stage
-from pipelines.stages import features
-
-STAGE = Stage(
-    name="features",
-    run=features,
-    engine="ray",
-    inputs=("silver/subreddits",),
-    history=("silver/edges", "silver/snippets", "silver/image_embeddings"),
-    outputs=("silver/node_features",),
-    config=("features",),
-    summary="subreddit text features (sentence-transformers) and user visual profiles",
-)
+from pipelines.stages.features import STAGE
 
 if __name__ == "__main__":
     from jobs.entry import stage_main

@@ -20,49 +20,20 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 
+from contract.stage import Stage
+from contract.stage_io import ConfigView, StageIO, TableAccess
 from engines import starter
 from engines.code import PACKAGES, project_root
 from jobs.config import ZippConfig
-from schemas.lake import Lake, fingerprint
-from schemas.stage_io import REFERENCES, ConfigView, StageIO, TableAccess
+from storage.lake import Lake, fingerprint
 
-Engine = Literal["spark", "ray", "local"]
-RAW_SOURCES = ("input.dumps",)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A step of the DAG, declared in ``jobs/<stage>.py``."""
-
-    name: str
-    run: Callable[[StageIO], None]
-    engine: Engine
-    outputs: tuple[str, ...]
-    inputs: tuple[str, ...] = ()  # lake tables and raw sources ("input.dumps")
-    history: tuple[str, ...] = ()  # lake tables read without the held-out reference posts
-    files: tuple[str, ...] = ()  # config keys naming input files, fingerprinted by content
-    config: tuple[str, ...] = ()  # config sections ("graph") or keys ("bench.seed")
-    folders: tuple[str, ...] = ()  # lake folders it uses that are not tables (media/, models)
-    version: str = "1"  # bump when outputs change for the same inputs and code hash
-    summary: str = ""
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        """Every lake table it reads (history tables bring the benchmark split with them)."""
-        tables = [t for t in self.inputs if t not in RAW_SOURCES] + list(self.history)
-        if self.history and REFERENCES not in tables:
-            tables.append(REFERENCES)
-        return tuple(dict.fromkeys(tables))
-
-
-#: a registry entry naming code by string ("generation.llm.openai_backend:OpenAIBackend")
+#: a registry entry naming code by string ("llm.openai_backend:OpenAIBackend")
 _CODE_REF = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+)+):[A-Za-z_][A-Za-z_0-9]*$")
 
 

@@ -1,24 +1,10 @@
-"""Stage `train` (Ray Train): the persona-mining encoder (GATv2, link prediction +
-ImageAlign on history images only).
+"""`python -m jobs.train`: stage `train` (ray) as a standalone job, for spark-submit, Ray Jobs
+and cron; declared in `graph.stages.train`.
 
 python -m jobs.train -c conf/cluster.yaml [key=value ...]
 """
 
-from graph.stages import CHECKPOINTS, train
-from graph.train import HISTORY_TABLES, INPUT_TABLES
-from jobs.runner import Stage
-
-STAGE = Stage(
-    name="train",
-    run=train,
-    engine="ray",
-    inputs=INPUT_TABLES,
-    history=HISTORY_TABLES,
-    outputs=("models/encoder",),
-    folders=(CHECKPOINTS,),
-    config=("encoder",),
-    summary="Ray Train: GATv2 encoder, link prediction + ImageAlign, checkpoints, early stop",
-)
+from graph.stages.train import STAGE
 
 if __name__ == "__main__":
     from jobs.entry import stage_main

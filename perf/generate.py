@@ -5,7 +5,7 @@ Pipeline: the project's tiny random Stable Diffusion (`build_tiny_pipeline`) bui
 (--image-size px, default 64) into perf/out/, so that a batch costs real UNet/VAE compute
 and per-image overheads do not dominate. Jobs: --images records over a fixed list of
 varied prompts (some with negative prompts), seeds from `record_seed`, image ids and row
-columns built as `generation.render.plan` builds them.
+columns built as `generation.stages.generate.plan` builds them.
 
 Product: `generation.diffusion.fan_out_render` -> Ray actor(s) of `Renderer` (pipeline
 loaded in the actor with `load_pipeline`, `render` per batch, PNG encode, sha256, PNG
@@ -87,10 +87,10 @@ def build_model(image_size: int) -> Path:
 
 
 def plan(n: int, model: str, spec) -> tuple[list, dict[str, dict]]:
-    """`n` render jobs and their rows' columns by image id, as `generation.render.plan`
+    """`n` render jobs and their rows' columns by image id, as `generation.stages.generate.plan`
     makes them: prompt i % len(PROMPTS), seed index i // len(PROMPTS)."""
     from generation.diffusion import RenderJob, record_seed
-    from generation.render import image_id
+    from generation.stages.generate import image_id
 
     jobs, meta = [], {}
     for i in range(n):
@@ -202,7 +202,7 @@ def product(spec, jobs: list, meta: dict[str, dict], actors: int) -> dict:
     import pyarrow as pa
 
     from generation.diffusion import fan_out_render
-    from schemas.lake import Lake, RowLog
+    from storage.lake import Lake, RowLog
 
     with tempfile.TemporaryDirectory() as tmp:
         log = RowLog(Lake(tmp), "perf", "bench/images", key="image_id")

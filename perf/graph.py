@@ -31,8 +31,8 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.image_features import colour_features  # noqa: E402
-from schemas.lake import Lake, data_files  # noqa: E402
+from media.image_features import colour_features  # noqa: E402
+from storage.lake import Lake, data_files  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 ZIPP = str(Path(sys.executable).parent / "zipp")
@@ -138,8 +138,8 @@ def image_bench(n: int) -> None:
     import numpy as np
 
     from engines.ray import ray_session
-    from pipelines.image_embed import fetch_and_embed
-    from pipelines.sample.images import render_png
+    from media.image_embed import fetch_and_embed
+    from world.images import render_png
 
     rng = np.random.default_rng(0)
     pngs = [render_png(rng.uniform(0, 1, 6), rng, 64) for _ in range(64)]

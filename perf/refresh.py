@@ -51,8 +51,8 @@ def write_world(
 ) -> None:
     """The sample world's dumps, images and ground truth under `data`; `activity` scales
     the monthly post and comment rates (fewer users active in any one month)."""
-    from pipelines.sample.world import SampleSpec
-    from pipelines.sample.write import write_sample
+    from world.planted import SampleSpec
+    from world.write import write_sample
 
     spec = SampleSpec(
         users=users,
@@ -75,7 +75,7 @@ def run_dag(root: Path, data: Path, args: list[str], stages: list | None = None)
     from jobs.config import load_config
     from jobs.dag import STAGES
     from jobs.runner import run_stage
-    from schemas.lake import Lake
+    from storage.lake import Lake
 
     cfg = load_config(
         str(ROOT / "conf/local.yaml"), [f"lake.root={root}", f"input.dumps={data / 'dumps'}", *args]
@@ -113,8 +113,8 @@ def active_share(root: Path, month: str) -> float:
     outranks the ones it holds, or the retrained encoder's attention reorders it)."""
     import pyarrow.compute as pc
 
-    from pipelines.sample.world import month_bounds
-    from schemas.lake import Lake
+    from storage.lake import Lake
+    from world.planted import month_bounds
 
     lake = Lake(root)
     users = set(lake.read("silver/users", ["author"])["author"].to_pylist())

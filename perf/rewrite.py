@@ -2,7 +2,7 @@
 
 Starts the local chat-completions server (`tests/llm_server.py`, a separate process,
 --latency 0.2 s per call), then sends N rewrite requests through the product path:
-`generation.fanout.fan_out` -> Ray actor(s) -> the `openai` backend (aiohttp, bounded
+`llm.fanout.fan_out` -> Ray actor(s) -> the `openai` backend (aiohttp, bounded
 concurrency, retries) -> validation -> rows logged to a RowLog. Bar: >= 80% of the ideal
 concurrency / latency = 320 rewrites/s at concurrency 64.
 
@@ -85,11 +85,12 @@ def product(url: str, reqs, runtime, actors: int) -> tuple[float, float, dict]:
     finished batch, and rows by status."""
     import pyarrow as pa
 
-    from generation.fanout import fan_out
-    from generation.llm_stages import call_columns
+    from generation.rewrite import REPLY_PARSERS
     from jobs.config import LLMSpec
-    from schemas.generation import REWRITES
-    from schemas.lake import Lake, RowLog
+    from llm.fanout import fan_out
+    from llm.llm_stage import call_columns
+    from schemas.bench import REWRITES
+    from storage.lake import Lake, RowLog
 
     spec = LLMSpec(backend="openai", model="perf", base_url=url)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +123,7 @@ def product(url: str, reqs, runtime, actors: int) -> tuple[float, float, dict]:
             "all-MiniLM-L6-v2 (packaged)",
             to_row,
             lambda rows: log.append(pa.Table.from_pylist(rows, schema=REWRITES)),
+            REPLY_PARSERS,
             progress,
         )
         seconds = time.perf_counter() - t0
@@ -143,7 +145,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from engines.ray import ray_session
-    from generation.llm import Runtime
+    from llm import Runtime
 
     runtime = Runtime(concurrency=args.concurrency, batch_size=args.batch_size, timeout_s=30)
     reqs = requests(args.requests, runtime)

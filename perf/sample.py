@@ -29,9 +29,9 @@ from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.sample.lines import zstd_params  # noqa: E402
-from pipelines.sample.world import SampleSpec  # noqa: E402
-from pipelines.sample.write import write_sample  # noqa: E402
+from world.lines import zstd_params  # noqa: E402
+from world.planted import SampleSpec  # noqa: E402
+from world.write import write_sample  # noqa: E402
 
 OUT = Path(__file__).parent / "out"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.lake import Lake
+from storage.lake import Lake
 
 BRONZE = ("bronze/submissions", "bronze/comments")
 QUARANTINE = "quarantine/records"

@@ -28,7 +28,7 @@ from pyspark.sql import SparkSession
 
 from pipelines.dumps import dump_kind
 from pipelines.reddit_source import plan_partitions
-from schemas.lake import Lake, data_files, fingerprint, swap_in
+from storage.lake import Lake, data_files, fingerprint, swap_in
 
 OUTPUTS = ("bronze/submissions", "bronze/comments", "quarantine/records")
 JOURNAL = "ingest.journal.jsonl"

@@ -1,6 +1,9 @@
-"""Gold tables (encoder outputs) and the encoder's training-metrics table."""
+"""Gold tables: the encoder's outputs and training metrics, the LLM-verbalised personas
+and the ViPer-style visual preferences."""
 
 import pyarrow as pa
+
+from schemas.llm_call import CALL
 
 USER_EMBEDDINGS = pa.schema(
     [
@@ -36,5 +39,47 @@ TRAIN_METRICS = pa.schema(
         pa.field("image_recall_at_k", pa.float64()),
         pa.field("seconds", pa.float64()),
         pa.field("stopped_early", pa.bool_()),
+    ]
+)
+
+_EVIDENCE = [
+    pa.field("evidence_mode", pa.string(), nullable=False),  # "full" or "subreddits"
+    pa.field("evidence_subreddits", pa.list_(pa.int32()), nullable=False),
+    pa.field("evidence_ids", pa.list_(pa.string()), nullable=False),  # snippet record ids
+    pa.field("evidence_tokens", pa.int32(), nullable=False),
+    pa.field("tokenizer", pa.string(), nullable=False),  # what counted the budget
+    pa.field("evidence", pa.string(), nullable=False),  # the text the LLM saw
+]
+
+DEMOGRAPHICS = pa.struct(
+    [
+        pa.field("age", pa.string()),
+        pa.field("gender", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("occupation", pa.string()),
+    ]
+)
+
+PERSONAS = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),  # "llm", "template" or "override"
+        pa.field("demographics", DEMOGRAPHICS),
+        pa.field("interests", pa.list_(pa.string())),
+        pa.field("affective_traits", pa.list_(pa.string())),
+        pa.field("visual_interests", pa.list_(pa.string())),
+        pa.field("text", pa.string()),  # free text, first person
+        *_EVIDENCE,
+        *CALL,
+    ]
+)
+
+VISUAL_PREFERENCES = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("likes", pa.list_(pa.string())),
+        pa.field("dislikes", pa.list_(pa.string())),
+        *_EVIDENCE,
+        *CALL,
     ]
 )

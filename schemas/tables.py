@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas import generation, gold, reddit, silver
+from schemas import bench, gold, reddit, silver
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,15 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("models/encoder", gold.TRAIN_METRICS),
         TableSpec("gold/user_embeddings", gold.USER_EMBEDDINGS),
         TableSpec("gold/attention", gold.ATTENTION),
-        TableSpec("gold/personas", generation.PERSONAS),
-        TableSpec("gold/visual_preferences", generation.VISUAL_PREFERENCES),
-        TableSpec("bench/users", generation.BENCH_USERS),
-        TableSpec("bench/references", generation.BENCH_REFERENCES),
-        TableSpec("bench/prompts", generation.BENCH_PROMPTS),
-        TableSpec("bench/rewrites", generation.REWRITES),
-        TableSpec("bench/images", generation.BENCH_IMAGES),
-        TableSpec("bench/scores", generation.BENCH_SCORES),
-        TableSpec("bench/agreement", generation.BENCH_AGREEMENT),
+        TableSpec("gold/personas", gold.PERSONAS),
+        TableSpec("gold/visual_preferences", gold.VISUAL_PREFERENCES),
+        TableSpec("bench/users", bench.BENCH_USERS),
+        TableSpec("bench/references", bench.BENCH_REFERENCES),
+        TableSpec("bench/prompts", bench.BENCH_PROMPTS),
+        TableSpec("bench/rewrites", bench.REWRITES),
+        TableSpec("bench/images", bench.BENCH_IMAGES),
+        TableSpec("bench/scores", bench.BENCH_SCORES),
+        TableSpec("bench/agreement", bench.BENCH_AGREEMENT),
     ]
 }
 
@@ -51,3 +51,15 @@ def table(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown lake table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+#: the lake's folders that are not tables, each named once (model folders, media files,
+#: reports, the frozen benchmark manifest); a stage declares the ones it uses
+MEDIA = "media"  # generated images, by benchmark and user
+SMOKE_MODEL = "models/smoke-diffusion"  # stage `smoke`: the embedded default's diffusers model
+CHECKPOINTS = "models/checkpoints"  # stage `train`: Ray Train checkpoints of the current run
+ABLATION = "models/ablation"  # `zipp ablation`: its runs' checkpoints (scratch)
+ABLATION_REPORT = "reports/ablation"  # `zipp ablation`: its tables and plots
+REPORT = "reports/zipbench"  # stage `report`: the ZIPBench HTML report
+BENCH_MANIFEST = "_manifests/zipbench.json"  # `zipp bench freeze`: a frozen benchmark
+FOLDERS = (MEDIA, SMOKE_MODEL, CHECKPOINTS, ABLATION, ABLATION_REPORT, REPORT, BENCH_MANIFEST)

@@ -21,7 +21,7 @@ from rich.console import Console
 from jobs import report, score
 from jobs.config import load_config
 from jobs.runner import is_current, run_stage
-from schemas.lake import Lake
+from storage.lake import Lake
 
 #: distinctive ids and names, so finding them anywhere in the report means a leak
 USERS = {40117: "zz_alice_secret", 52093: "zz_bob_secret", 61288: "zz_carol_secret"}
@@ -81,7 +81,7 @@ def _persona(u: int, llm: str, status: str = "done") -> dict:
 def write_lake(root: Path) -> dict:
     """The tables `score` and `report` read, plus silver/users (names the report must not
     show); returns the colour features of each user's reference images."""
-    from pipelines.image_features import colour_features
+    from media.image_features import colour_features
 
     lake = Lake(root)
     ids = sorted(USERS)
@@ -240,7 +240,7 @@ def scored(tmp_path_factory):
 
 def test_scores_compare_each_image_with_its_users_held_out_references(scored):
     from evaluation.stats import clip_score_to_set
-    from pipelines.image_features import colour_features
+    from media.image_features import colour_features
 
     root, features = scored
     lake = Lake(root)

@@ -15,7 +15,7 @@ from rich.console import Console
 from jobs.config import ConfigError, load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.generation.world import write_generation_world
 from tests.static_server import serve_folder
 

@@ -18,11 +18,11 @@ from rich.console import Console
 from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from pipelines.sample.vocab import NEGATIVE
-from pipelines.sample.world import SampleSpec
-from pipelines.sample.write import write_sample
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.static_server import serve_folder
+from world.planted import SampleSpec
+from world.vocab import NEGATIVE
+from world.write import write_sample
 
 QUIET = Console(file=io.StringIO())
 # heavy commenters, so that most users have a few downvoted comments at the planted share

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from generation.evidence import build_evidence
-from generation.tokens import PACKAGED, counter
-from schemas.lake import Lake
+from llm.tokens import PACKAGED, counter
+from storage.lake import Lake
 from tests.generation.world import SUB_COMMUNITY
 from tests.jobs.test_llm_stages import write_world
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from schemas.lake import Lake
+from storage.lake import Lake
 
 VOCAB = {
     "film": ["kodak", "portra", "grain", "darkroom", "aperture", "emulsion"],

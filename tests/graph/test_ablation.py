@@ -22,8 +22,8 @@ from graph.als import GRID, als_embeddings, confidence, fold_in, interaction_cou
 from graph.metrics import edge_keys
 from graph.train import link_metrics, read_inputs
 from jobs.config import load_config
-from schemas.lake import Lake
 from schemas.silver import IMAGE_EMBEDDINGS
+from storage.lake import Lake
 from tests.graph.world import write_silver_world
 
 REPO = Path(__file__).resolve().parents[2]

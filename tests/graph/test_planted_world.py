@@ -18,10 +18,10 @@ from graph.train import blind_user_embeddings, build_objective, fit, image_probe
 from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec
-from pipelines.sample.write import write_sample
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.static_server import serve_folder
+from world.planted import SampleSpec
+from world.write import write_sample
 
 QUIET = Console(file=io.StringIO())
 SPEC = dict(users=700, communities=16, subreddits=200, image_size=32, seed=3)

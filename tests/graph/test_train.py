@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from graph.stages import MODEL_FILE
+from graph.artifacts import MODEL_FILE
 from jobs.config import load_config
 from jobs.embed import STAGE as EMBED
 from jobs.runner import run_stage
 from jobs.train import STAGE as TRAIN
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.graph.world import write_silver_world
 
 REPO = Path(__file__).resolve().parents[2]

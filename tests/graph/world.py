@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from schemas.lake import Lake
 from schemas.silver import IMAGE_EMBEDDINGS
+from storage.lake import Lake
 
 TEXT_DIM = 16
 IMAGE_DIM = 8

@@ -9,10 +9,11 @@ import pyarrow as pa
 import pytest
 from rich.console import Console
 
+from contract.errors import ContractError
+from contract.history import without_held_out
 from jobs.config import load_config
 from jobs.runner import Stage, config_hash, dag_states, is_current, run_stage, stage_io
-from schemas.lake import Lake
-from schemas.stage_io import ContractError, without_held_out
+from storage.lake import Lake
 
 QUIET = Console(file=io.StringIO())
 

@@ -28,8 +28,8 @@ from jobs.cli import app
 from jobs.config import load_config
 from jobs.dag import STAGES
 from jobs.runner import dag_states, run_stage
-from schemas.lake import Lake
 from schemas.tables import TABLES
+from storage.lake import Lake
 from tests.static_server import serve_folder
 
 CANARY = "quokkazebra"
@@ -107,8 +107,8 @@ def _strings(table: pa.Table) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The lake after a full DAG run in Delta format, canary planted."""
-    from pipelines.sample.world import SampleSpec
-    from pipelines.sample.write import write_sample
+    from world.planted import SampleSpec
+    from world.write import write_sample
 
     base = tmp_path_factory.mktemp("e2e")
     data, root = base / "data", base / "lake"

@@ -26,7 +26,7 @@ from rich.console import Console
 from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import is_current, run_stage, stage_io
-from schemas.lake import Lake, RowLog
+from storage.lake import Lake, RowLog
 from tests.jobs.test_llm_stages import write_world
 from tests.static_server import serve_folder
 
@@ -315,7 +315,7 @@ def _generate_io(root: Path, *extra: str):
 def test_media_keeps_only_what_bench_images_references(lakes, tmp_path):
     """A deleted user's prompts and rewrites are gone upstream: the next generate drops
     their rows and their files, and any stray file under media/, and counts them."""
-    from generation.render import generate
+    from generation.stages.generate import generate
 
     root = tmp_path / "deleted"
     shutil.copytree(lakes[0], root)
@@ -349,8 +349,8 @@ def test_pigeon_conditioning_comes_from_history_only(lakes, tmp_path, monkeypatc
     none is ever a Pigeon conditioning image."""
     import pyarrow as pa
 
-    import pipelines.images
-    from generation.render import history_images
+    import media.fetch
+    from generation.stages.generate import history_images
 
     root = tmp_path / "gallery"
     shutil.copytree(lakes[0], root)
@@ -375,7 +375,7 @@ def test_pigeon_conditioning_comes_from_history_only(lakes, tmp_path, monkeypatc
             ]
         ),
     )
-    monkeypatch.setattr(pipelines.images, "fetch_image", lambda url, *a, **k: url.encode())
+    monkeypatch.setattr(media.fetch, "fetch_image", lambda url, *a, **k: url.encode())
     got = history_images(_generate_io(root, "diffusion.history_images=10"), {user})
     held = {r["image_url"] for r in lake.read("bench/references").to_pylist()}
     mine = {r["image_url"] for r in images.to_pylist() if r["user_id"] == user}

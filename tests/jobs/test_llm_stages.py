@@ -24,7 +24,7 @@ from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.personas import PERSONAS, PREFERENCES
 from jobs.runner import is_current, run_stage
-from schemas.lake import Lake, RowLog
+from storage.lake import Lake, RowLog
 from tests.generation.world import VOCAB, write_generation_world
 from tests.llm_server import ChatServer
 
@@ -295,10 +295,10 @@ def test_reading_an_undeclared_table_config_key_or_file_is_a_contract_error(temp
     builds the StageIO the runner would)."""
     from dataclasses import replace
 
-    from generation.persona_stages import personas
-    from generation.rewrite_stage import rewrite
+    from contract.errors import ContractError
+    from generation.stages.personas import personas
+    from generation.stages.rewrite import rewrite
     from jobs.runner import stage_io
-    from schemas.stage_io import ContractError
 
     root, _, _ = template_lake
     cfg, lake, console = _config(root), Lake(root), Console(file=io.StringIO())
@@ -320,9 +320,9 @@ def test_reading_an_undeclared_table_config_key_or_file_is_a_contract_error(temp
 
 
 def test_the_registries_are_what_config_validation_and_the_judge_check_read(tmp_path):
-    from generation.llm import BACKENDS, check_judge
-    from generation.methods import METHOD_ORDER, METHODS, REWRITE_METHODS
     from jobs.config import ConfigError, LLMSpec
+    from llm import BACKENDS, check_judge
+    from schemas.methods import METHOD_ORDER, METHODS, REWRITE_METHODS
 
     for m in METHODS.values():  # every registered function loads
         assert m.stage == "generate" or callable(m.build())
@@ -343,8 +343,8 @@ def test_the_registries_are_what_config_validation_and_the_judge_check_read(tmp_
 
 
 def test_a_method_missing_what_it_needs_fails_its_row_with_the_reason():
-    from generation.methods import get_method
-    from generation.rewrite_stage import NO_EXAMPLES, case_for
+    from generation.stages.rewrite import NO_EXAMPLES, case_for
+    from schemas.methods import get_method
 
     recent = {"recent": lambda history, prompt: history[:2]}
     persona = {"status": "failed", "reason": "http 500"}
@@ -368,7 +368,7 @@ def test_a_method_missing_what_it_needs_fails_its_row_with_the_reason():
 
 
 def test_benchmark_users_get_personas_first_under_a_cap(template_lake):
-    from generation.persona_stages import persona_users
+    from generation.stages.personas import persona_users
     from jobs.runner import stage_io
 
     root, _, _ = template_lake

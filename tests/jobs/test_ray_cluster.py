@@ -33,7 +33,7 @@ from jobs.config import load_config
 from jobs.dag import BY_NAME
 from jobs.runner import run_stage
 from jobs.schedules import make_target, ray_command, tasks
-from schemas.lake import Lake, data_files
+from storage.lake import Lake, data_files
 from tests.daemons import run_ok
 from tests.graph.world import write_silver_world
 from tests.ray_cluster import RayCluster, ray_cluster
@@ -280,7 +280,7 @@ def test_ray_job_submit_runs_rewrite_on_the_cluster(cluster, lakes):
         filters=[("class_name", "=", "LLMWorker"), ("job_id", "=", info.driver_info.id)],
         detail=True,
     )
-    # SPREAD (generation.fanout): one LLM actor on each node
+    # SPREAD (llm.fanout): one LLM actor on each node
     assert {a.node_id for a in workers} == {n["node_id"] for n in cluster.alive_nodes()}
 
 

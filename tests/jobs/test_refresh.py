@@ -25,7 +25,7 @@ from jobs.config import load_config
 from jobs.dag import BY_NAME, STAGES
 from jobs.runner import run_stage
 from pipelines.ingest import read_journal
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.static_server import serve_folder
 
 MONTHS = ("2021-04", "2021-05", "2021-06")
@@ -71,8 +71,8 @@ def refresh(tmp_path_factory):
     (the last month back), and lake `b`: the fan-out stages from scratch on a copy of
     the refreshed lake's upstream tables."""
     from generation.tiny_diffusion import build_tiny_pipeline
-    from pipelines.sample.world import SampleSpec
-    from pipelines.sample.write import write_sample
+    from world.planted import SampleSpec
+    from world.write import write_sample
 
     build_tiny_pipeline(TINY)
     base = tmp_path_factory.mktemp("refresh")

@@ -10,10 +10,10 @@ from rich.console import Console
 from jobs.config import load_config
 from jobs.dag import STAGES
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec
-from pipelines.sample.write import write_sample
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.static_server import serve_folder
+from world.planted import SampleSpec
+from world.write import write_sample
 
 
 @pytest.fixture(scope="module")

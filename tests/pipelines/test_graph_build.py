@@ -11,9 +11,9 @@ from rich.console import Console
 from jobs import graph, ingest
 from jobs.config import load_config
 from jobs.runner import run_stage
-from pipelines.sample.world import SampleSpec
-from pipelines.sample.write import write_sample
-from schemas.lake import Lake
+from storage.lake import Lake
+from world.planted import SampleSpec
+from world.write import write_sample
 
 BOTS = {"AutoModerator", "RemindMeBot", "sneakpeekbot", "WikiSummarizerBot"}
 

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from jobs.config import load_config
 from pipelines.ingest import JOURNAL, OUTPUTS, IngestOptions, ingest, read_journal
-from schemas.lake import Lake, data_files
+from storage.lake import Lake, data_files
 from tests.conftest import jl, zst
 
 T0 = 1622505600  # 2021-06-01
@@ -143,7 +143,7 @@ def sorted_rows(lake: Lake, name: str) -> list[dict]:
 
 
 def test_ingest_counts_quarantine_and_types(spark, dumps: Path, tmp_path: Path):
-    from pipelines.stages import balanced
+    from pipelines.stages.silver import balanced
 
     lake = Lake(tmp_path / "lake")
     manifest = run(dumps, lake.root)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from schemas.lake import Lake
+from storage.lake import Lake
 from tests.daemons import run_ok
 from tests.spark_cluster import SPARK_HOME, SparkCluster, spark_standalone
 
@@ -67,8 +67,8 @@ def table(root: Path, name: str) -> list[tuple]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     """A small sample world's dumps (two months, both kinds; a few corrupt lines)."""
-    from pipelines.sample.world import SampleSpec
-    from pipelines.sample.write import write_sample
+    from world.planted import SampleSpec
+    from world.write import write_sample
 
     folder = tmp_path_factory.mktemp("sparkworld")
     write_sample(folder, SampleSpec(users=60, seed=3, images=False), console=Console(quiet=True))

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from pipelines.stages.silver import balanced
 
 from pipelines.dump_scan import FileScan
 from pipelines.dumps import (
@@ -28,9 +29,8 @@ from pipelines.dumps import (
 from pipelines.ingest import IngestOptions, ingest
 from pipelines.records import ChunkParser
 from pipelines.reddit_source import plan_partitions
-from pipelines.stages import balanced
-from schemas.lake import Lake
 from schemas.reddit import BRONZE_COMMENTS, META_FIELDS
+from storage.lake import Lake
 from tests.conftest import jl, zst
 
 T0 = 1685577600  # 2023-06-01 00:00 UTC

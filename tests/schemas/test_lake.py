@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from schemas.lake import Lake, RowLog, data_files, is_delta, table_fingerprint
 from schemas.tables import table
+from storage.lake import Lake, RowLog, data_files, is_delta, table_fingerprint
 
 FORMATS = ("parquet", "delta")
 COMMENTS = "bronze/comments"

@@ -1,0 +1,201 @@
+"""Stages `personas` and `preferences`: each user's evidence (attention-ranked subreddits
+and their best snippets, history only, under a token budget counted with each model's
+tokenizer) verbalised by the configured LLM(s) into gold/personas, and ViPer-style
+liked/disliked visual attributes into gold/visual_preferences.
+
+Snippets come through `io.history("silver/snippets")`: the titles of the benchmark's
+held-out reference posts and the comments under them are never evidence. Snippets the user
+was downvoted for (score < 0) are kept out of the evidence; the preferences request gets
+them apart, as `disliked`, ViPer's negative side.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contract.stage import Stage
+from contract.stage_io import StageIO
+from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage, runtime
+from schemas.persona import REPLY_PARSERS
+
+PERSONA_FIELDS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
+PREFERENCE_FIELDS = ("likes", "dislikes")
+
+
+def persona_users(io: StageIO) -> list[int]:
+    """Users with attention rows: the benchmark's users first, then the most active
+    others, capped by `personas.users` (all when unset)."""
+    users = io.read("silver/users", ["user_id", "posts", "comments"])
+    users = users.filter(
+        pc.is_in(users["user_id"], pc.unique(io.read("gold/attention")["user_id"]))
+    )
+    bench = pc.is_in(users["user_id"], io.read("bench/users", ["user_id"])["user_id"])
+    users = users.append_column("bench", bench).append_column(
+        "activity", pc.add(users["posts"], users["comments"])
+    )
+    ids = users.sort_by(
+        [("bench", "descending"), ("activity", "descending"), ("user_id", "ascending")]
+    )["user_id"].to_pylist()
+    cap = io.config.personas.users
+    return sorted(ids[:cap] if cap else ids)
+
+
+def user_keys(io: StageIO, user_ids: list[int]) -> dict[int, str]:
+    """The content key (`generation.bench.name_key`) of each of `user_ids` by dense id:
+    what a persona request names its user by, so a refresh that shifts dense ids
+    resends nothing for a user whose evidence is unchanged."""
+    from generation.bench import name_key
+
+    users = io.read("silver/users", ["user_id", "author"])
+    users = users.filter(pc.is_in(users["user_id"], pa.array(user_ids, users["user_id"].type)))
+    ids, names = users["user_id"].to_pylist(), users["author"].to_pylist()
+    return {u: name_key(a) for u, a in zip(ids, names, strict=True)}
+
+
+def evidence_for(io: StageIO, spec, users: list[int], cache: dict) -> list:
+    """Each user's evidence, counted with this model's tokenizer (cached per tokenizer)."""
+    from generation.evidence import build_evidence
+    from llm.tokens import counter, tokenizer_source
+
+    source = tokenizer_source(spec.backend, spec.model, spec.tokenizer)
+    if source not in cache:
+        p = io.config.personas
+        with io.console.status(f"evidence: {len(users):,} users, budget {p.token_budget:,}"):
+            cache[source] = build_evidence(
+                users,
+                io.read("gold/attention"),
+                io.history("silver/snippets"),
+                io.read("silver/subreddits"),
+                counter(source),
+                budget=p.token_budget,
+                mode=p.evidence,
+                max_subreddits=p.max_subreddits,
+                snippets_per_subreddit=p.snippets_per_subreddit,
+                max_snippet_chars=p.max_snippet_chars,
+            )
+    return cache[source]
+
+
+def _evidence_columns(ev, mode: str, tokenizer: str) -> dict:
+    return {
+        "user_id": ev.user_id,
+        "evidence_mode": mode,
+        "evidence_subreddits": ev.subreddits,
+        "evidence_ids": ev.snippet_ids,
+        "evidence_tokens": ev.tokens,
+        "tokenizer": tokenizer,
+        "evidence": ev.text,
+    }
+
+
+def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str) -> list[Work]:
+    """One `Work` per configured model: a `task` request per user's evidence; its rows
+    carry the evidence, the reply's `fields` and the call's columns."""
+    from generation.prompts import persona_messages, preferences_messages
+    from llm import ChatRequest, backend_info, request_id
+    from llm.tokens import tokenizer_source
+
+    llm = io.config.llm
+    preflight(llm.specs())  # before any evidence is built
+    users = persona_users(io)
+    keys = user_keys(io, users)
+    rt = runtime(llm)
+    mode = io.config.personas.evidence
+    cache: dict = {}
+    work = []
+    for spec in llm.specs():
+        evidence = evidence_for(io, spec, users, cache)
+        tok = tokenizer_source(spec.backend, spec.model, spec.tokenizer)
+        source = "template" if backend_info(spec.backend).template else "llm"
+        w = Work(spec)
+        for ev in evidence:
+            inputs = {
+                "user": keys[ev.user_id],  # content key: a refresh shifts dense ids
+                "subreddits": ev.subreddit_names,
+                "snippets": ev.snippets,
+                "snippet_ranks": ev.snippet_ranks,
+                "v": version,
+            }
+            if task == "preferences":
+                inputs["disliked"] = ev.disliked
+                messages = preferences_messages(ev.text, ev.disliked)
+            else:
+                messages = persona_messages(ev.text)
+            rid = request_id(spec.label, task, messages, inputs, rt)
+            w.requests.append(ChatRequest(rid, task, messages, inputs, json=True))
+            w.planned[rid] = _evidence_columns(ev, mode, tok)
+            if task == "preferences":  # the downvoted snippets are quoted too
+                w.planned[rid]["evidence_ids"] = [*ev.snippet_ids, *ev.disliked_ids]
+
+        def to_row(req, res, spec=spec, planned=w.planned, source=source) -> dict:
+            out = res["output"] or {}
+            row = dict(planned[req.id])
+            row |= {f: out.get(f) for f in fields}
+            if "source" in fields:
+                row["source"] = source
+            return row | call_columns(spec, version, res)
+
+        w.to_row = to_row
+        work.append(w)
+    return work
+
+
+def personas(io: StageIO) -> None:
+    """gold/attention + silver (history) -> gold/personas: one row per user and model;
+    then the overrides users supplied (`personas.overrides`)."""
+    from generation.overrides import apply_overrides, read_overrides
+    from generation.prompts import PERSONA_VERSION
+
+    work = evidence_work(io, "persona", (*PERSONA_FIELDS, "source"), PERSONA_VERSION)
+    out = run_llm_stage(io, "personas", "gold/personas", work, REPLY_PARSERS)
+    path = io.file("personas.overrides")
+    if path is not None:
+        out = apply_overrides(
+            out,
+            read_overrides(path),
+            io.read("silver/users", ["user_id", "author"]),
+            [s.label for s in io.config.llm.specs()],
+            io.config.personas.evidence,
+            path,
+            blocked=io.names("ingest.blocklist"),
+            skipped=io.details,
+        )
+    finish(io, "gold/personas", out, "personas")
+
+
+def preferences(io: StageIO) -> None:
+    """gold/attention + silver (history) -> gold/visual_preferences (ViPer baseline)."""
+    from generation.prompts import PREFERENCES_VERSION
+
+    work = evidence_work(io, "preferences", PREFERENCE_FIELDS, PREFERENCES_VERSION)
+    out = run_llm_stage(io, "preferences", "gold/visual_preferences", work, REPLY_PARSERS)
+    finish(io, "gold/visual_preferences", out, "preferences")
+
+
+INPUTS = ("gold/attention", "silver/subreddits", "silver/users", "bench/users")
+
+
+PERSONAS = Stage(
+    name="personas",
+    run=personas,
+    engine="ray",
+    inputs=INPUTS,
+    history=("silver/snippets",),
+    files=("personas.overrides", "ingest.blocklist"),  # overrides of deleted users skipped
+    outputs=("gold/personas",),
+    config=("personas", "llm"),
+    summary="evidence under a token budget -> LLM-verbalised personas (gold/personas)",
+)
+
+
+PREFERENCES = Stage(
+    name="preferences",
+    run=preferences,
+    engine="ray",
+    inputs=INPUTS,
+    history=("silver/snippets",),
+    outputs=("gold/visual_preferences",),
+    config=("personas", "llm"),
+    summary="liked/disliked visual attributes per user (ViPer baseline)",
+)

@@ -1,0 +1,148 @@
+"""What every LLM backend speaks: chat requests in, completions out."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call. `inputs` carries the same content in structured form for the
+    template backend, which reads no prose."""
+
+    id: str
+    task: str  # "persona", "preferences" or "rewrite"
+    messages: list[dict[str, str]]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    json: bool = False  # the reply must be a JSON object
+
+
+@dataclass
+class Completion:
+    """A backend's answer to one request: text, or the reason it failed for good."""
+
+    text: str | None
+    prompt_tokens: int | None = None  # None: the backend did not say; counted locally
+    completion_tokens: int | None = None
+    attempts: int = 1
+    error: str | None = None
+    seconds: float | None = None  # None: the caller splits the batch's time evenly
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a backend calls its model (the `llm.*` keys other than the model itself)."""
+
+    concurrency: int = 8
+    batch_size: int = 16
+    max_tokens: int = 512
+    temperature: float = 0.0
+    seed: int = 0
+    json_mode: bool = True
+    timeout_s: float = 60.0
+    max_retries: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    requests_per_s: float | None = None  # for this backend instance
+    num_gpus: float = 0.0
+
+
+class ModelSpec(Protocol):
+    """What the generation code reads of a configured model (`llm.*`, `judge.*`, or an
+    entry of `llm.models`); config validation lives above this package."""
+
+    backend: str
+    model: str
+    base_url: str | None
+    api_key_env: str | None
+    tokenizer: str | None
+
+    @property
+    def label(self) -> str: ...
+
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+class Backend(Protocol):
+    """An LLM behind one interface; `template` is true for the no-model backend."""
+
+    label: str
+    template: bool
+
+    async def complete(self, requests: list[ChatRequest]) -> list[Completion]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@functools.cache
+def template_code() -> str:
+    """Digest of the template backend's source (its module and the lexicon it reads): the
+    template's "weights", so editing it redoes its rows instead of reusing old replies."""
+    h = hashlib.sha1()
+    for name in ("llm.template_backend", "llm.demographics"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def request_id(label: str, task: str, messages: list[dict], inputs: dict, runtime: Runtime) -> str:
+    """Stable id of an exact request: a rerun reuses a finished row only when the model
+    (for the template backend, its code), the messages, the structured inputs and the
+    sampling settings are all unchanged."""
+    key = {
+        "llm": f"{label}@{template_code()}" if label.startswith("template:") else label,
+        "task": task,
+        "messages": messages,
+        "inputs": inputs,
+        "sampling": [runtime.max_tokens, runtime.temperature, runtime.seed],
+    }
+    return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+REDACTED = "[redacted]"
+SECRET_PIECE = 8  # the shortest piece of a secret that is still treated as the secret
+
+
+def scrub_secret(text: str, secret: str | None) -> str:
+    """`text` with `secret` and every piece of it of `SECRET_PIECE` or more characters
+    (a prefix or a suffix left by someone else's cut, or any other fragment) replaced by
+    "[redacted]". Each run of text made of overlapping 8-character pieces of the secret
+    becomes one marker; a secret shorter than 8 characters is replaced whole. This is the
+    one scrub rule for text that came from outside (bodies, error messages, replies)."""
+    if not secret or not text:
+        return text
+    n = min(SECRET_PIECE, len(secret))
+    spans: list[tuple[int, int]] = []
+    for piece in {secret[i : i + n] for i in range(len(secret) - n + 1)}:
+        at = text.find(piece)
+        while at != -1:
+            spans.append((at, at + n))
+            at = text.find(piece, at + 1)
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    kept = 0  # end of the text already copied or redacted
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s <= end:
+            end = max(end, e)
+            continue
+        out += [text[kept:start], REDACTED]
+        kept, start, end = end, s, e
+    out += [text[kept:start], REDACTED, text[end:]]
+    return "".join(out)
+
+
+def clip_scrubbed(text: str, limit: int, secret: str | None) -> str:
+    """At most `limit` characters of outside text, cut only after the secret is scrubbed
+    (a cut through the secret would leave a prefix the whole-secret scrub cannot see),
+    and scrubbed again after the cut, so no piece of the secret survives either way."""
+    return scrub_secret(scrub_secret(text, secret)[:limit], secret)

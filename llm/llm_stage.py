@@ -1,0 +1,218 @@
+"""What every LLM stage shares (personas, preferences, rewrite, score): the runtime from
+`llm.*`, the fan-out of each model's requests through the stage's one resume path
+(`StageIO.resumable`), with a progress bar, and the final atomic write with per-status
+counts in the manifest.
+
+A stage builds one `Work` per configured model (requests, how a reply becomes a row, and
+rows made without a call), hands them to `run_llm_stage`, and writes the result with
+`finish`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from contract.stage_io import StageIO
+from llm import ModelSpec, Runtime, backend_info, preflight
+from llm.fanout import Parser
+
+__all__ = [
+    "Work",
+    "call_columns",
+    "direct_call",
+    "finish",
+    "preflight",
+    "progress_bar",
+    "run_llm_stage",
+    "runtime",
+]
+
+
+def runtime(cfg) -> Runtime:
+    """`llm.*` -> the backends' Runtime (a client-side rate limit is split over actors)."""
+    rps = cfg.requests_per_s / cfg.actors if cfg.requests_per_s else None
+    return Runtime(
+        concurrency=cfg.concurrency,
+        batch_size=cfg.batch_size,
+        max_tokens=cfg.max_tokens,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        json_mode=cfg.json_mode,
+        timeout_s=cfg.timeout_s,
+        max_retries=cfg.max_retries,
+        backoff_s=cfg.backoff_s,
+        max_backoff_s=cfg.max_backoff_s,
+        requests_per_s=rps,
+        num_gpus=cfg.num_gpus,
+    )
+
+
+@dataclass
+class Work:
+    """One model's share of a stage: requests to send, how a reply becomes a row, rows
+    that need no call (made directly, e.g. failed for a missing input), and per request
+    id the row's columns that come from this run's plan, not from the reply (`planned`:
+    the user's dense id, subreddit ids): a row reused from an earlier run gets them anew,
+    since a request's id names its content, never a dense id that a refresh shifts."""
+
+    spec: ModelSpec
+    requests: list = field(default_factory=list)
+    to_row: Callable[[object, dict], dict] | None = None
+    direct: list[dict] = field(default_factory=list)
+    planned: dict[str, dict] = field(default_factory=dict)
+
+
+def progress_bar(console) -> Progress:
+    """The stages' progress bar: description, bar, n/total, counts by status, time."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=console, transient=False)
+
+
+def run_llm_stage(
+    io: StageIO,
+    stage: str,
+    table: str,
+    work: Iterable[Work],
+    parsers: dict[str, Parser],
+) -> pa.Table:
+    """Fan every model's requests out through `io.resumable(table)` (a rerun or a run
+    after a kill sends only what is not done yet), then return `table` as it is to be
+    written: one row per request + the direct rows. `stage` labels the progress bars."""
+    from llm import read_api_key
+    from llm.fanout import fan_out
+    from llm.tokens import tokenizer_source
+    from schemas.tables import table as spec_of
+
+    work = list(work)
+    planned = [r.id for w in work for r in w.requests]
+    resume = io.resumable(table, "request_id", planned)
+    pending = set(resume.pending)
+    todo = {id(w): [r for r in w.requests if r.id in pending] for w in work}
+    # what a refresh redid: requests sent this run vs rows reused from the table or log
+    io.details.setdefault("calls", {})[table] = {
+        "planned": len(planned),
+        "sent": len(pending),
+        "reused": resume.resumed,
+    }
+    if pending:
+        with io.console.status(f"{stage}: starting Ray"):
+            io.ray()
+    schema = spec_of(table).schema
+    llm = io.config.llm
+
+    def log(rows: list[dict]) -> None:
+        resume.log(pa.Table.from_pylist(rows, schema=schema))
+
+    with progress_bar(io.console) as bar:
+        for w in work:
+            pend = todo[id(w)]
+            if not pend:
+                continue
+            task = bar.add_task(f"{stage} {w.spec.label}", total=len(pend), counts="")
+
+            def progress(n: int, counts: Counter, task=task) -> None:
+                bar.update(task, advance=n, counts=" ".join(f"{k}={v}" for k, v in counts.items()))
+
+            endpoint = backend_info(w.spec.backend).endpoint
+            key = read_api_key(w.spec.api_key_env) if endpoint else None
+            tok = tokenizer_source(w.spec.backend, w.spec.model, w.spec.tokenizer)
+            fan_out(
+                pend,
+                w.spec.model_dump(),
+                runtime(llm),
+                llm.actors,
+                key,
+                tok,
+                w.to_row,
+                log,
+                parsers,
+                progress,
+            )
+    direct = [row for w in work for row in w.direct]
+    return resume.result(direct, plan={k: v for w in work for k, v in w.planned.items()})
+
+
+def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> None:
+    """Write the table (which clears its row log), record per-status counts, failure
+    reasons and tokens in the manifest's details, and print them."""
+    io.write(table, out)
+    counts = Counter(out["status"].to_pylist())
+    reasons = Counter(
+        (r or "").split(":", 1)[0][:60]
+        for r, s in zip(out["reason"].to_pylist(), out["status"].to_pylist(), strict=True)
+        if s == "failed"
+    )
+    tokens = {
+        "prompt": int(pc.sum(out["prompt_tokens"]).as_py() or 0),
+        "completion": int(pc.sum(out["completion_tokens"]).as_py() or 0),
+    }
+    # rows that failed for a missing input (no call made) are final; a rerun retries the rest
+    retryable = sum(
+        1
+        for st, n in zip(out["status"].to_pylist(), out["attempts"].to_pylist(), strict=True)
+        if st == "failed" and n > 0
+    )
+    io.details.update(
+        rows=out.num_rows,
+        done=counts.get("done", 0),
+        failed=retryable,
+        failed_for_missing_input=counts.get("failed", 0) - retryable,
+        failure_reasons=dict(reasons.most_common(10)),
+        tokens=tokens,
+        template_rows=int(pc.sum(out["template"].cast(pa.int64())).as_py() or 0),
+    )
+    io.console.print(
+        f"  {table}: {counts.get('done', 0):,} done, {counts.get('failed', 0):,} failed"
+        + (f" ({dict(reasons.most_common(3))})" if reasons else "")
+        + f"; tokens in/out {tokens['prompt']:,}/{tokens['completion']:,}"
+    )
+
+
+def call_columns(spec: ModelSpec, version: str, res: dict) -> dict:
+    """The columns every LLM-made row carries, from a fan-out result."""
+    return {
+        "llm": spec.label,
+        "template": backend_info(spec.backend).template,
+        "status": res["status"],
+        "reason": res["reason"],
+        "raw": res["raw"] if res["status"] == "failed" else None,
+        "prompt_version": version,
+        "prompt_tokens": res["prompt_tokens"],
+        "completion_tokens": res["completion_tokens"],
+        "attempts": res["attempts"],
+        "seconds": res["seconds"],
+        "request_id": res["request_id"],
+    }
+
+
+def direct_call(
+    spec: ModelSpec, version: str, request_id: str, status: str, reason: str | None = None
+) -> dict:
+    """`call_columns` of a row made without a call (made directly, or failed for a
+    missing input): no tokens, no attempts."""
+    return call_columns(
+        spec,
+        version,
+        {
+            "status": status,
+            "reason": reason,
+            "raw": None,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "attempts": 0,
+            "seconds": 0.0,
+            "request_id": request_id,
+        },
+    )

@@ -1,0 +1,61 @@
+"""Stage `features` (Ray Data): subreddit text features (sentence-transformers) and the
+users' visual profiles (history only) -> silver/node_features."""
+
+from __future__ import annotations
+
+from contract.stage import Stage
+from contract.stage_io import StageIO
+
+
+def features(io: StageIO) -> None:
+    """silver/subreddits + history snippets of training edges and history image
+    embeddings -> silver/node_features (subreddit text vectors, user visual profiles);
+    held-out reference posts and held-out edges never count."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipelines.text_features import (
+        default_text_model,
+        subreddit_documents,
+        text_features,
+        visual_profiles,
+    )
+
+    c = io.config.features
+    # a subreddit's text comes from its training edges only: held-out edges' and unseen
+    # users' comments must not reach the encoder's inputs
+    edges = io.history("silver/edges", ["user_id", "subreddit_id", "split"])
+    train = edges.filter(pc.equal(edges["split"], "train")).select(["user_id", "subreddit_id"])
+    snippets = io.history("silver/snippets").join(
+        train, ["user_id", "subreddit_id"], join_type="left semi"
+    )
+    ids, docs, counts = subreddit_documents(
+        io.read("silver/subreddits"), snippets, c.texts_per_subreddit
+    )
+    with io.console.status("features: starting Ray"):
+        io.ray()
+    text = text_features(
+        ids,
+        docs,
+        counts,
+        c.text_model or default_text_model(),
+        actors=c.actors,
+        num_gpus=c.num_gpus,
+    )
+    visual = visual_profiles(io.history("silver/image_embeddings"))
+    io.write("silver/node_features", pa.concat_tables([text, visual]))
+    io.console.print(
+        f"  node features: {text.num_rows:,} subreddits (text), {visual.num_rows:,} users (visual)"
+    )
+
+
+STAGE = Stage(
+    name="features",
+    run=features,
+    engine="ray",
+    inputs=("silver/subreddits",),
+    history=("silver/edges", "silver/snippets", "silver/image_embeddings"),
+    outputs=("silver/node_features",),
+    config=("features",),
+    summary="subreddit text features (sentence-transformers) and user visual profiles",
+)
