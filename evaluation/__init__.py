@@ -1,2 +1,2 @@
-"""CLIPScore, CMMD, judges, win rates, IPF; the `score` and `report` stages' domain
-(`evaluation.stages.score`, `evaluation.stages.report`) and the exports (`exports.personas`)."""
+"""CLIPScore, CMMD, judges and preference scorers, win rates, IPF, agreement with the
+truth; the `score` and `report` stages in `evaluation.stages`."""

@@ -1,1 +1,2 @@
-"""Evidence, persona verbalisation, LLM backends, rewriting, diffusion, ZIPBench builder."""
+"""Evidence, persona verbalisation requests and overrides, rewriting methods, diffusion and
+the ZIPBench builder; stages in `generation.stages`."""

@@ -1,1 +1,2 @@
-"""PyG: lake -> HeteroData, sampler, GATv2 encoder, losses, Ray Train loop, baselines, inference."""
+"""PyG: lake -> graph, sampler, GATv2 encoder, losses, Ray Train loop, baselines, inference;
+stages in `graph.stages`."""

@@ -1,1 +1,2 @@
-"""Spark jobs: the Reddit dump data source, ingest, graph build, image posts."""
+"""Spark jobs: the Reddit dump data source, ingest, graph build, text node features;
+stages in `pipelines.stages`."""

@@ -1,0 +1,2 @@
+"""The graph package's stages: one module per stage, its function beside its
+`STAGE` declaration."""

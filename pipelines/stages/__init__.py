@@ -1,0 +1,2 @@
+"""The pipelines package's stages: one module per stage, its function beside its
+`STAGE` declaration."""
