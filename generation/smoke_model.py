@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from generation.tiny_diffusion import clip_tokenizer_files, save_sd_pipeline
+from generation.sd_pipeline import clip_tokenizer_files, save_sd_pipeline
 
 LABEL = "smoke-sd (a tiny diffusers pipeline trained here on the lake's history image posts)"
 MARKER = "zipp_smoke_model.json"

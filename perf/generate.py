@@ -81,7 +81,7 @@ SMOKE = True  # the pipeline is the tiny random one: its images are noise
 
 
 def build_model(image_size: int) -> Path:
-    from generation.tiny_diffusion import build_tiny_pipeline
+    from tests.tiny_diffusion import build_tiny_pipeline
 
     return build_tiny_pipeline(OUT / f"generate-tiny-sd-{image_size}px", image_size=image_size)
 

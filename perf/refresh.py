@@ -140,8 +140,8 @@ def figure(refresh: dict, scratch: dict) -> dict:
 
 
 def main() -> None:
-    from generation.tiny_diffusion import build_tiny_pipeline
     from tests.static_server import serve_folder
+    from tests.tiny_diffusion import build_tiny_pipeline
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=600)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from generation.diffusion import Renderer, RenderJob, RenderSpec, load_pipeline, render
-from generation.tiny_diffusion import build_tiny_ip_adapter, build_tiny_pipeline
+from tests.tiny_diffusion import build_tiny_ip_adapter, build_tiny_pipeline
 
 SIZE = 32
 WEIGHT = "ip-adapter_sd15.bin"

@@ -14,6 +14,7 @@ from PIL import Image
 from transformers import CLIPTokenizer
 
 from generation.diffusion import RenderJob, RenderSpec, load_pipeline, render
+from generation.sd_pipeline import clip_tokenizer_files
 from generation.smoke_model import (
     MARKER,
     SmokeSpec,
@@ -23,7 +24,6 @@ from generation.smoke_model import (
     train_smoke_pipeline,
     vocabulary,
 )
-from generation.tiny_diffusion import clip_tokenizer_files
 
 COLOURS = {"crimson": (220, 30, 40), "azure": (30, 60, 220)}
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from generation.diffusion import RenderJob, RenderSpec, load_pipeline, render
-from generation.tiny_diffusion import build_tiny_pipeline
 from generation.viper_guidance import supports_viper_guidance, viper_render
+from tests.tiny_diffusion import build_tiny_pipeline
 
 STEPS, GUIDANCE = 4, 7.5
 PROMPTS = ["a red fox in the snow", "a lighthouse at dusk"]

@@ -70,7 +70,7 @@ def _hashes(root: Path) -> dict[tuple, str]:
 @pytest.fixture(scope="module")
 def lakes(tmp_path_factory):
     """Two copies of one lake, up to the rewrites; the first generated without a break."""
-    from generation.tiny_diffusion import build_tiny_pipeline
+    from tests.tiny_diffusion import build_tiny_pipeline
 
     build_tiny_pipeline(TINY)
     base = tmp_path_factory.mktemp("gen")
@@ -273,7 +273,7 @@ def test_pigeon_renders_from_history_images_and_its_ids_follow_the_adapter(lakes
     import pyarrow as pa
     from PIL import Image
 
-    from generation.tiny_diffusion import build_tiny_ip_adapter
+    from tests.tiny_diffusion import build_tiny_ip_adapter
 
     first, _ = lakes
     root = tmp_path / "pigeon"

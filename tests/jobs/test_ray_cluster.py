@@ -193,7 +193,7 @@ def cluster():
 def lakes(tmp_path_factory, cluster):
     """One world up to the benchmark prompts (local stages), then the Ray stages run by
     `zipp run` once locally and once on the cluster, each on its own copy."""
-    from generation.tiny_diffusion import build_tiny_pipeline
+    from tests.tiny_diffusion import build_tiny_pipeline
 
     build_tiny_pipeline(TINY)
     base = tmp_path_factory.mktemp("raycluster")

@@ -70,7 +70,7 @@ def refresh(tmp_path_factory):
     """Lake `a` current on every month but the last, its tables then, the refresh run
     (the last month back), and lake `b`: the fan-out stages from scratch on a copy of
     the refreshed lake's upstream tables."""
-    from generation.tiny_diffusion import build_tiny_pipeline
+    from tests.tiny_diffusion import build_tiny_pipeline
     from world.planted import SampleSpec
     from world.write import write_sample
 
