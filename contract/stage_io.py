@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from contract.errors import ContractError
 from contract.history import EDGE_COLUMNS, POST_COLUMNS, REFERENCES, without_held_out
+from schemas.usernames import read_usernames
 from storage.lake import Lake, RowLog
 
 
@@ -52,10 +53,11 @@ class TableAccess:
                 f"(declared: {', '.join(sorted(allowed)) or 'none'})"
             )
 
-    def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """A declared input (or this stage's own output, for resuming)."""
+    def read(self, name: str, columns: list[str] | None = None, filter=None) -> pa.Table:
+        """A declared input (or this stage's own output, for resuming); `filter`, a
+        pyarrow dataset expression, reads only the matching rows."""
         self._check(name, self.inputs | self.outputs, "reads table")
-        return self.lake.read(name, columns)
+        return self.lake.read(name, columns, filter=filter)
 
     def history(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A declared history input: the table minus the benchmark's held-out posts."""
@@ -75,7 +77,13 @@ class TableAccess:
 
 class ConfigView:
     """The config sections (or single keys, ``bench.seed``) a stage declared; any other
-    attribute raises `ContractError` naming the stage and the key."""
+    attribute raises `ContractError` naming the stage and the key.
+
+    A declared section is the section's own pydantic model, typed by the package that
+    owns it: ``enc: EncoderConfig = io.config.encoder`` (``graph.config``), ``llm:
+    LLMConfig = io.config.llm`` (``llm.config``). A section declared key by key
+    (``bench.seed``) is a view that answers those keys only.
+    """
 
     def __init__(self, config: Any, declared: Iterable[str], stage: str):
         self._config = config
@@ -173,7 +181,7 @@ class StageIO:
     stage: str
     lake: Lake
     access: TableAccess
-    config: Any
+    config: ConfigView
     console: Any
     force: bool = False
     files: dict[str, str | None] = field(default_factory=dict)
@@ -237,13 +245,8 @@ class StageIO:
         return Path(self.files[key]) if self.files[key] else None
 
     def names(self, key: str) -> frozenset[str]:
-        """Usernames in a declared one-a-line file, lower-cased (Reddit matches usernames
-        case-insensitively); blank lines and # comments skipped."""
-        path = self.file(key)
-        if path is None:
-            return frozenset()
-        lines = (ln.strip() for ln in path.read_text().splitlines())
-        return frozenset(ln.lower() for ln in lines if ln and not ln.startswith("#"))
+        """Usernames in a declared one-a-line file, lower-cased (`schemas.usernames`)."""
+        return read_usernames(self.file(key), key)
 
     # -- engine -------------------------------------------------------------------------
     @property

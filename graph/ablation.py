@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from graph.als import als_embeddings, interaction_counts
+from graph.config import EncoderConfig
 from graph.train import TrainInputs, image_probe, link_metrics, read_inputs
 from schemas.tables import ABLATION
 
@@ -57,7 +58,7 @@ def tfidf_embeddings(inputs: TrainInputs, dim: int) -> tuple[torch.Tensor, torch
 
 
 def lightgcn_embeddings(
-    inputs: TrainInputs, cfg: dict, image_align: bool
+    inputs: TrainInputs, cfg: EncoderConfig, image_align: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PyG LightGCN on the bipartite graph (users then subreddits as one node set), BPR
     on message-passing edges, plus ImageAlign on the user vectors when asked."""
@@ -70,15 +71,15 @@ def lightgcn_embeddings(
     u = torch.from_numpy(g.user_csr.row_of_entries().astype(np.int64))
     s = torch.from_numpy(g.user_csr.indices.astype(np.int64)) + n_u
     edge_index = torch.cat([torch.stack([u, s]), torch.stack([s, u])], 1)
-    torch.manual_seed(cfg["seed"])
-    model = LightGCN(n_u + g.num_subs, cfg["hidden"], num_layers=cfg["layers"])
-    head = ImageHead(cfg["hidden"], inputs.images.shape[1]) if image_align else None
+    torch.manual_seed(cfg.seed)
+    model = LightGCN(n_u + g.num_subs, cfg.hidden, num_layers=cfg.layers)
+    head = ImageHead(cfg.hidden, inputs.images.shape[1]) if image_align else None
     params = list(model.parameters()) + (list(head.parameters()) if head else [])
     opt = torch.optim.Adam(params, lr=0.01)
-    rng = np.random.default_rng(cfg["seed"])
+    rng = np.random.default_rng(cfg.seed)
     has_images = np.unique(inputs.image_users)
     has_images = has_images[~g.user_role[has_images]]
-    steps = max(50, cfg["epochs"] * 20)
+    steps = max(50, cfg.epochs * 20)
     trainable = np.flatnonzero(~g.user_role[u.numpy()])  # unseen users' edges never train
     for _ in range(steps):
         pick = torch.from_numpy(rng.choice(trainable, min(1024, len(trainable))))
@@ -94,8 +95,8 @@ def lightgcn_embeddings(
             hi = np.searchsorted(inputs.image_users, who, "right")
             img = lo + (rng.random(len(who)) * (hi - lo)).astype(np.int64)
             proj = head(emb[torch.from_numpy(who)])
-            loss = loss + cfg["image_weight"] * image_align_loss(
-                proj, torch.from_numpy(inputs.images[img]), cfg["temperature"]
+            loss = loss + cfg.image_weight * image_align_loss(
+                proj, torch.from_numpy(inputs.images[img]), cfg.temperature
             )
         opt.zero_grad()
         loss.backward()
@@ -106,21 +107,23 @@ def lightgcn_embeddings(
 
 
 def _gnn_embeddings(
-    inputs: TrainInputs, cfg: dict, lake_root: str, conv: str, image_align: bool
+    inputs: TrainInputs, cfg: EncoderConfig, lake_root: str, conv: str, image_align: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(user, subreddit, blind user) embeddings of a GNN trained by the production loop;
     the blind ones are computed with the visual-profile input hidden."""
     from graph.infer import embed_all
     from graph.train import blind_user_embeddings, build_objective, fit
 
-    run_cfg = dict(cfg, conv=conv, image_weight=cfg["image_weight"] if image_align else 0.0)
+    run_cfg = cfg.model_copy(
+        update={"conv": conv, "image_weight": cfg.image_weight if image_align else 0.0}
+    )
     name = f"{conv}-{'ia' if image_align else 'lp'}"
     storage = Path(lake_root) / ABLATION
     state = fit(run_cfg, lake_root, str(storage), name)
     model = build_objective(run_cfg, inputs)
     model.load_state_dict(state["best_model"])
-    h_user, h_sub, _ = embed_all(model.encoder, inputs.graph, cfg["inference_chunk"])
-    h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg["inference_chunk"])
+    h_user, h_sub, _ = embed_all(model.encoder, inputs.graph, cfg.inference_chunk)
+    h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg.inference_chunk)
     return h_user, h_sub, h_blind
 
 
@@ -142,7 +145,7 @@ def _not_run(conv: str, image_align: bool, why: str) -> dict:
 
 def run_ablation(
     lake_root: str,
-    cfg: dict,
+    cfg: EncoderConfig,
     variants: tuple[tuple[str, bool], ...] = VARIANTS,
     progress: Callable[[str], None] = print,
 ) -> list[dict]:
@@ -151,7 +154,7 @@ def run_ablation(
     import shutil
 
     shutil.rmtree(Path(lake_root) / ABLATION, ignore_errors=True)
-    inputs = read_inputs(lake_root, cfg["seed"], message="observed")
+    inputs = read_inputs(lake_root, cfg.seed, message="observed")
     rows = []
     for conv, image_align in variants:
         if image_align and len(inputs.images) == 0:  # said in the table, not left out
@@ -160,7 +163,7 @@ def run_ablation(
         progress(f"ablation: {conv}{' + ImageAlign' if image_align else ''}")
         note, h_blind = None, None  # the baselines take no visual input: already blind
         if conv == "tfidf":
-            h_user, h_sub = tfidf_embeddings(inputs, cfg["hidden"])
+            h_user, h_sub = tfidf_embeddings(inputs, cfg.hidden)
         elif conv == "als":
             als = als_embeddings(inputs, cfg)
             h_user, h_sub = als.user, als.sub

@@ -23,10 +23,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graph.config import EncoderConfig
 from graph.data import BipartiteGraph
 from graph.train import TrainInputs, link_metrics
 
-#: the validation grid; factors are fractions of cfg["hidden"], so ALS is never wider
+#: the validation grid; factors are fractions of `encoder.hidden`, so ALS is never wider
 #: than the other encoders; `iterations` are read off one run (no extra training)
 GRID = {
     "factors": (0.25, 1.0),
@@ -133,7 +134,7 @@ def validation_view(inputs: TrainInputs) -> TrainInputs:
     return dataclasses.replace(inputs, graph=dataclasses.replace(g, splits=splits))
 
 
-def als_embeddings(inputs: TrainInputs, cfg: dict, grid: dict = GRID) -> ALSResult:
+def als_embeddings(inputs: TrainInputs, cfg: EncoderConfig, grid: dict = GRID) -> ALSResult:
     """Fit ALS on training users' message-passing edges for every grid configuration,
     score each on the validation split (recall@k, ties by per-user AUC), fold unseen
     users into the chosen one. Only `validation_view(inputs)` is read."""
@@ -143,11 +144,11 @@ def als_embeddings(inputs: TrainInputs, cfg: dict, grid: dict = GRID) -> ALSResu
     seen = sp.diags((~g.user_role).astype(np.float32))
     unseen = np.flatnonzero(g.user_role)
     table, best = [], None
-    widths = sorted({max(2, round(f * cfg["hidden"])) for f in grid["factors"]})
+    widths = sorted({max(2, round(f * cfg.hidden)) for f in grid["factors"]})
     for factors, reg, alpha in itertools.product(widths, grid["reg"], grid["alpha"]):
         c = (seen @ confidence(counts, alpha)).tocsr()  # unseen users' edges never train
         c.eliminate_zeros()  # c >= 1 on every edge: only unseen users' rows go
-        for it, x, y in als_runs(c, factors, reg, tuple(grid["iterations"]), cfg["seed"]):
+        for it, x, y in als_runs(c, factors, reg, tuple(grid["iterations"]), cfg.seed):
             h_user, h_sub = torch.from_numpy(x.copy()), torch.from_numpy(y.copy())
             val = link_metrics(h_user, h_sub, inputs, cfg, "val")
             params = {"factors": factors, "reg": reg, "alpha": alpha, "iterations": it}

@@ -24,6 +24,7 @@ from torch import nn
 
 from contract.history import REFERENCES
 from contract.stage_io import TableAccess
+from graph.config import EncoderConfig
 from graph.data import BipartiteGraph, load_graph, user_image_embeddings
 from graph.infer import embed_all
 from graph.metrics import (
@@ -121,19 +122,19 @@ class Objective(nn.Module):
         return lp, image_align_loss(proj, images, temp)
 
 
-def build_encoder(cfg: dict, graph: BipartiteGraph) -> Encoder:
+def build_encoder(cfg: EncoderConfig, graph: BipartiteGraph) -> Encoder:
     return Encoder(
         user_dim=graph.user_x.shape[1],
         sub_dim=graph.sub_x.shape[1],
-        hidden=cfg["hidden"],
-        heads=cfg["heads"],
-        layers=cfg["layers"],
-        dropout=cfg["dropout"],
-        conv=cfg["conv"],
+        hidden=cfg.hidden,
+        heads=cfg.heads,
+        layers=cfg.layers,
+        dropout=cfg.dropout,
+        conv=cfg.conv,
     )
 
 
-def build_objective(cfg: dict, inputs: TrainInputs) -> Objective:
+def build_objective(cfg: EncoderConfig, inputs: TrainInputs) -> Objective:
     """A fresh encoder + ImageAlign head sized for these inputs."""
     return Objective(build_encoder(cfg, inputs.graph), max(inputs.images.shape[1], 1))
 
@@ -250,7 +251,7 @@ def known_keys(g: BipartiteGraph, split: str) -> tuple[np.ndarray, np.ndarray]:
     return edge_keys(before[0], before[1], g.num_subs), edge_keys(both[0], both[1], g.num_subs)
 
 
-def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> dict:
+def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: EncoderConfig, split: str) -> dict:
     """AUC, posting accuracy and recall@k of any encoder's embeddings on a split: ranked
     among what is not a positive known before it (the usual protocol), negatives drawn
     from what is not a positive of it or before it."""
@@ -258,13 +259,13 @@ def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: dict, split: str) -> d
     pairs = g.splits[split]
     before, known = known_keys(g, split)
     return {
-        "auc": per_user_auc(h_user, h_sub, pairs, known, seed=cfg["seed"]),
-        "auc_pooled": link_auc(h_user, h_sub, pairs, known, cfg["seed"]),
+        "auc": per_user_auc(h_user, h_sub, pairs, known, seed=cfg.seed),
+        "auc_pooled": link_auc(h_user, h_sub, pairs, known, cfg.seed),
         "posting_acc": posting_accuracy(
-            h_user, h_sub, pairs, known, cfg["posting_candidates"], cfg["seed"]
+            h_user, h_sub, pairs, known, cfg.posting_candidates, cfg.seed
         ),
         "recall_at_k": recall_at_k(
-            h_user, h_sub, pairs, before, cfg["recall_k"], cfg["eval_users"], cfg["seed"]
+            h_user, h_sub, pairs, before, cfg.recall_k, cfg.eval_users, cfg.seed
         ),
     }
 
@@ -275,7 +276,7 @@ def train_epoch(
     loader,
     positions: np.ndarray,
     inputs: TrainInputs,
-    cfg: dict,
+    cfg: EncoderConfig,
     rng: np.random.Generator,
     device: torch.device,
     max_batches: int | None = None,
@@ -291,21 +292,19 @@ def train_epoch(
         supervision = torch.from_numpy(positions)[batch[TO_SUB].input_id]
         _drop_supervision_edges(batch, supervision)
         bag = g.user_bags(batch[USER].n_id.numpy(), exclude=supervision.numpy())
-        drop = torch.rand(len(batch[USER].x)) < cfg["visual_dropout"]
+        drop = torch.rand(len(batch[USER].x)) < cfg.visual_dropout
         batch[USER].x = _without_supervision_degree(mask_visual(batch[USER].x, drop), batch)
         rows, images = _image_rows(batch, inputs, rng)
         softmax = (
-            softmax_inputs(batch, train_keys, g, cfg["negatives"])
-            if cfg["loss"] == "softmax"
-            else None
+            softmax_inputs(batch, train_keys, g, cfg.negatives) if cfg.loss == "softmax" else None
         )
         if device.type != "cpu":
             batch, bag = batch.to(device), tuple(t.to(device) for t in bag)
             rows, images = (None, None) if rows is None else (rows.to(device), images.to(device))
             if softmax is not None:
                 softmax = (*(t.to(device) for t in softmax[:3]), softmax[3])
-        lp, ia = model(batch, bag, sub_x, images, rows, cfg["temperature"], softmax)
-        loss = cfg["link_weight"] * lp + cfg["image_weight"] * ia
+        lp, ia = model(batch, bag, sub_x, images, rows, cfg.temperature, softmax)
+        loss = cfg.link_weight * lp + cfg.image_weight * ia
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -324,7 +323,7 @@ def blind_user_embeddings(encoder: Encoder, g: BipartiteGraph, chunk: int) -> to
     return embed_all(encoder, blind, chunk)[0]
 
 
-def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: dict) -> float:
+def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: EncoderConfig) -> float:
     """Blind image recall@k of any encoder's user embeddings, one protocol for all: a
     ridge probe fitted on training users, scored on unseen users (never trained on)."""
     role = inputs.graph.user_role
@@ -334,30 +333,30 @@ def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: dict) -> float:
         inputs.images,
         np.flatnonzero(~role),
         np.flatnonzero(role),
-        cfg["recall_k"],
+        cfg.recall_k,
     )
 
 
 def evaluate(
-    model: Objective, inputs: TrainInputs, cfg: dict, splits: tuple[str, ...] = ("val",)
+    model: Objective, inputs: TrainInputs, cfg: EncoderConfig, splits: tuple[str, ...] = ("val",)
 ) -> dict[str, dict]:
     """Metrics of the current weights per split of held-out edges (users of that split
     for image retrieval; unseen users also get the blind image probe), from one pass of
     inference for all of them."""
     g = inputs.graph
-    h_user, h_sub, _ = embed_all(model.encoder, g, cfg["inference_chunk"])
+    h_user, h_sub, _ = embed_all(model.encoder, g, cfg.inference_chunk)
     out = {split: link_metrics(h_user, h_sub, inputs, cfg, split) for split in splits}
     if len(inputs.images):
         # the visual profile is an input: retrieval is scored without it, so it measures
         # how well the graph embedding predicts a user's images from their communities
-        h_blind = blind_user_embeddings(model.encoder, g, cfg["inference_chunk"])
+        h_blind = blind_user_embeddings(model.encoder, g, cfg.inference_chunk)
         with torch.no_grad():
             dev = next(model.parameters()).device
             proj = model.image_head(h_blind.to(dev)).cpu()
         for split in splits:
             users = np.unique(g.splits[split][0])
             out[split]["image_recall_at_k"] = image_recall_at_k(
-                proj, inputs.image_users, inputs.images, users, cfg["recall_k"]
+                proj, inputs.image_users, inputs.images, users, cfg.recall_k
             )
         if "inductive" in splits:
             out["inductive"]["image_probe_recall"] = image_probe(h_blind, inputs, cfg)
@@ -374,21 +373,23 @@ def _load_checkpoint():
         return torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=False)
 
 
-def train_worker(cfg: dict) -> None:
-    """The per-worker loop (Ray Train). Resumes from `ray.train.get_checkpoint()`."""
+def train_worker(loop: dict) -> None:
+    """The per-worker loop (Ray Train): `loop` is ``{"encoder": EncoderConfig, "tables":
+    TableAccess}`` (`fit`). Resumes from `ray.train.get_checkpoint()`."""
     import ray.train
     import ray.train.torch
 
     from graph.loader import link_loader
 
+    cfg: EncoderConfig = loop["encoder"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
-    inputs = read_inputs(cfg["tables"], cfg["seed"])
+    torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
+    inputs = read_inputs(loop["tables"], cfg.seed)
     g = inputs.graph
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.seed)
     model = build_objective(cfg, inputs)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = _load_checkpoint()
     if state:
         if state.get("done"):  # finished before: nothing to train, the checkpoint stands
@@ -405,15 +406,15 @@ def train_worker(cfg: dict) -> None:
             "bad_epochs": 0,
             "resumed_at": [],
         }
-    device = ray.train.torch.get_device() if cfg["use_gpu"] else torch.device("cpu")
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     n_per_rank = g.num_edges // world
-    for epoch in range(state["epoch"], cfg["epochs"]):
+    for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         for group in opt.param_groups:  # stateless per epoch: a resumed run continues it
             group["lr"] = learning_rate(cfg, epoch)
-        epoch_seed = cfg["seed"] * 1_000_003 + epoch
+        epoch_seed = cfg.seed * 1_000_003 + epoch
         order = np.random.default_rng(epoch_seed).permutation(g.num_edges)
         mine = np.sort(order[rank * n_per_rank : (rank + 1) * n_per_rank])
         torch.manual_seed(epoch_seed * 131 + rank)
@@ -421,11 +422,11 @@ def train_worker(cfg: dict) -> None:
         loader = link_loader(
             g,
             mine,
-            cfg["fanouts"],
-            cfg["negatives"],
-            cfg["batch_size"],
+            cfg.fanouts,
+            cfg.negatives,
+            cfg.batch_size,
             epoch_seed * 131 + rank,
-            cfg["sampler"],
+            cfg.sampler,
         )
         metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
         val = evaluate(model, inputs, cfg)["val"]
@@ -433,7 +434,7 @@ def train_worker(cfg: dict) -> None:
         metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
         state["history"].append(metrics)
         # ties (a saturated recall@k) go to the better validation AUC
-        score = [_finite(metrics[SELECT_ON[cfg["select_on"]]]), _finite(metrics["val_auc"])]
+        score = [_finite(metrics[SELECT_ON[cfg.select_on]]), _finite(metrics["val_auc"])]
         if state["best_model"] is None or score > list(state["best"]):
             state.update(best=score, bad_epochs=0, best_epoch=epoch + 1)
             state["best_model"] = {
@@ -442,9 +443,9 @@ def train_worker(cfg: dict) -> None:
         else:
             state["bad_epochs"] += 1
         state.update(epoch=epoch + 1, model=model.state_dict(), optimizer=opt.state_dict())
-        stop = state["bad_epochs"] >= cfg["patience"]
+        stop = state["bad_epochs"] >= cfg.patience
         metrics["stopped_early"] = stop
-        state["done"] = stop or epoch + 1 == cfg["epochs"]
+        state["done"] = stop or epoch + 1 == cfg.epochs
         _report(metrics, state, rank)
         if stop:
             break
@@ -458,12 +459,12 @@ def _finite(x: float) -> float:
     return x if x == x else -1.0  # NaN (an empty split) ranks below every real value
 
 
-def learning_rate(cfg: dict, epoch: int) -> float:
+def learning_rate(cfg: EncoderConfig, epoch: int) -> float:
     """The epoch's learning rate: constant, or cosine from `lr` down to `lr / 10`."""
-    if cfg["lr_schedule"] == "constant" or cfg["epochs"] <= 1:
-        return cfg["lr"]
-    frac = epoch / (cfg["epochs"] - 1)
-    return cfg["lr"] * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+    if cfg.lr_schedule == "constant" or cfg.epochs <= 1:
+        return cfg.lr
+    frac = epoch / (cfg.epochs - 1)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
 
 
 def _report(metrics: dict, state: dict, rank: int) -> None:
@@ -509,7 +510,7 @@ def _resume_after_cut_snapshot(run_dir: Path):
     return None
 
 
-def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
+def fit(cfg: EncoderConfig, tables: TableAccess | str, storage: str, name: str) -> dict:
     """Train with `TorchTrainer` (DDP over gloo on CPU, nccl on GPU); a rerun with the same
     `storage`/`name` resumes from the last checkpoint. Returns the final checkpoint state."""
     from ray.train import CheckpointConfig, RunConfig, ScalingConfig
@@ -518,16 +519,15 @@ def fit(cfg: dict, tables: TableAccess | str, storage: str, name: str) -> dict:
     if isinstance(tables, str):
         tables = lake_tables(tables)
     resume = _resume_after_cut_snapshot(Path(storage) / name)
-    loop_cfg = dict(cfg, tables=tables, threads=max(1, int(cfg["cpus_per_worker"])))
     trainer = TorchTrainer(
         train_worker,
-        train_loop_config=loop_cfg,
+        train_loop_config={"encoder": cfg, "tables": tables},
         scaling_config=ScalingConfig(
-            num_workers=cfg["num_workers"],
-            use_gpu=cfg["use_gpu"],
-            resources_per_worker={"CPU": cfg["cpus_per_worker"]},
+            num_workers=cfg.num_workers,
+            use_gpu=cfg.use_gpu,
+            resources_per_worker={"CPU": cfg.cpus_per_worker},
         ),
-        torch_config=TorchConfig(backend="nccl" if cfg["use_gpu"] else "gloo"),
+        torch_config=TorchConfig(backend="nccl" if cfg.use_gpu else "gloo"),
         run_config=RunConfig(
             name=name,
             storage_path=str(storage),

@@ -14,7 +14,7 @@ from jobs.dag import BUILD_STAGES, SCORE_STAGES, STAGES
 from jobs.entry import console, fail
 from jobs.entry import run_stages as run_declared
 from jobs.runner import dag_states, read_manifest, select, stage_summary
-from schemas.tables import ABLATION_REPORT, BENCH_MANIFEST
+from schemas.tables import BENCH_MANIFEST
 from storage.lake import Lake
 
 app = typer.Typer(
@@ -182,7 +182,7 @@ def dag(
 ) -> None:
     """The DAG: each stage, its engine, which stage produces each table it reads, the
     files and config it declares, and whether it is current and why not. `--format
-    shell|airflow|k8s` renders it as a schedule (jobs/schedules.py)."""
+    shell|airflow|k8s` renders it as a schedule (jobs/schedules/)."""
     import json
     from pathlib import Path
 
@@ -253,71 +253,30 @@ def ablation(
     """Encoder ablation on the silver graph: posting accuracy of TF-IDF, implicit ALS,
     LightGCN, GraphSAGE, GAT, GATv2, the GNNs with and without ImageAlign (same splits and
     metrics). Saves reports/ablation/ablation.{parquet,md}."""
-    import math
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from engines import starter
-    from graph.ablation import VARIANTS, run_ablation
+    from graph.ablation_report import ablation_report, select_variants
 
     cfg = _load(config, overrides)
     lake = _lake(cfg)
     if not lake.rows("silver/edges"):
         _fail(f"no silver/edges in {lake.root}: run 'zipp run graph images features' first")
     wanted = {w.strip() for w in only.split(",")} if only else None
-    unknown = (wanted or set()) - {conv for conv, _ in VARIANTS} - {""}
-    if unknown:
-        _fail(f"unknown encoder(s) for --only: {', '.join(sorted(unknown))}")
-    variants = tuple(v for v in VARIANTS if wanted is None or v[0] in wanted)
+    try:
+        variants = select_variants(wanted)
+    except ValueError as e:
+        _fail(f"unknown encoder(s) for --only: {e}")
     starter("ray", cfg)()
-    rows = run_ablation(
-        str(lake.root), cfg.encoder.model_dump(), variants, lambda m: console.print(f"  {m}")
+    report = ablation_report(
+        str(lake.root), cfg.encoder, variants, lambda m: console.print(f"  {m}")
     )
-    t = Table(
-        title=f"encoder ablation — test edges (chance {1 / cfg.encoder.posting_candidates:.0%})"
-    )
-    for col in (
-        "encoder",
-        "ImageAlign",
-        "posting acc",
-        "AUC",
-        f"recall@{cfg.encoder.recall_k}",
-        "unseen users' posting acc",
-        "blind image recall (probe)",
-        "paper",
-        "note",
-    ):
+    t = Table(title=report.title)
+    for col in report.columns:
         t.add_column(col, justify="left" if col == "note" else "right")
-    lines = [
-        "| encoder | ImageAlign | posting acc | AUC | recall@k | unseen posting acc"
-        " | blind image recall (probe) | paper | note |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        paper = f"{r['paper_posting_acc']:.0%}" if r["paper_posting_acc"] else "—"
-        ran = not (r["note"] and math.isnan(r["posting_acc"]))  # not run: the reason shows
-        metrics = (
-            (
-                f"{r['posting_acc']:.1%}",
-                f"{r['auc']:.3f}",
-                f"{r['recall_at_k']:.3f}",
-                f"{r['unseen_posting_acc']:.1%}",
-                f"{r['image_probe_recall']:.3f}",
-            )
-            if ran
-            else (r["note"], "—", "—", "—", "—")
-        )
-        note = (r["note"] or "—") if ran else "—"
-        cells = (r["encoder"], "yes" if r["image_align"] else "no", *metrics, paper, note)
+    for cells in report.cells:
         t.add_row(*cells)
-        lines.append("| " + " | ".join(cells) + " |")
     console.print(t)
-    out = lake.path(ABLATION_REPORT)
-    out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), out / "ablation.parquet")
-    (out / "ablation.md").write_text("\n".join(lines) + "\n")
-    console.print(f"saved {out / 'ablation.parquet'} and {out / 'ablation.md'}")
+    parquet, md = report.files
+    console.print(f"saved {parquet} and {md}")
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="ZIPBench: build and score the benchmark.")
@@ -495,8 +454,8 @@ def export(
 
     from rich.markup import escape
 
-    from exports.personas import FORMATS, KINDS, ExportError
-    from exports.personas import export as run_export
+    from exports.export import FORMATS, KINDS, ExportError
+    from exports.export import export as run_export
 
     if kind not in KINDS:
         _fail(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
@@ -528,6 +487,23 @@ def export(
         _fail(str(e))
     users = "user names included" if include_usernames else f"user names keyed by ${key_env}"
     console.print(f"wrote {rows:,} {kind} rows ({fmt}, {users}) to {escape(str(Path(out)))}")
+
+
+config_app = typer.Typer(no_args_is_help=True, help="Configuration profiles (conf/*.yaml).")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Print the merged, validated config as YAML: the profile over its `base` (and the
+    base's base...), with the overrides applied."""
+    from omegaconf import OmegaConf
+
+    cfg = _load(config, overrides)
+    typer.echo(OmegaConf.to_yaml(cfg.model_dump(mode="json")), nl=False)
 
 
 def main() -> None:  # pragma: no cover - console script shim

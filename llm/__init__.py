@@ -1,14 +1,15 @@
 """LLM backends behind one interface (`Backend.complete`), and their registry.
 
 `BACKENDS` is the one list of backends and what each can do. Config validation
-(`llm.backend`, `judge.backend`), `preflight`, the tokenizer choice
+(`llm.config`: `llm.backend`, `judge.backend`), `preflight`, the tokenizer choice
 (`llm.tokens.tokenizer_source`), the fan-out (`llm.fanout`: actors or the
 driver, GPUs) and the judge check (`check_judge`) all read it. Adding a backend = its
 module (a class taking any of ``model``, ``base_url``, ``api_key``, ``runtime``,
 ``actors`` as keyword arguments, with `complete` and `aclose`) + one line here + tests.
 
 Backend modules import `llm.base`, never this package (no import circle);
-they are loaded by name only when a run selects them.
+they are loaded by name only when a run selects them. `llm.base.Runtime` holds the
+runtime fields every LLM settings section shares (`llm.config.LLMSettings`).
 """
 
 from __future__ import annotations

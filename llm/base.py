@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ConfigDict, Field
+
+from schemas.config import Section
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -35,27 +39,31 @@ class Completion:
     seconds: float | None = None  # None: the caller splits the batch's time evenly
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """How a backend calls its model (the `llm.*` keys other than the model itself)."""
+class Runtime(Section):
+    """How a backend calls its model: the runtime fields of an LLM settings section,
+    defined once here (`llm.config.LLMSettings` adds ``actors``: the `llm` and `judge`
+    sections). A backend instance gets its own copy, `requests_per_s` being its share of
+    the section's limit (`LLMSettings.runtime`)."""
 
-    concurrency: int = 8
-    batch_size: int = 16
-    max_tokens: int = 512
-    temperature: float = 0.0
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int = Field(8, ge=1, description="requests in flight per actor")
+    num_gpus: float = Field(0, ge=0, description="GPUs per actor (hf backend)")
+    batch_size: int = Field(16, ge=1, description="requests per actor call (hf: per generate)")
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.0, ge=0)
     seed: int = 0
-    json_mode: bool = True
-    timeout_s: float = 60.0
-    max_retries: int = 5
-    backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-    requests_per_s: float | None = None  # for this backend instance
-    num_gpus: float = 0.0
+    json_mode: bool = Field(True, description="ask OpenAI endpoints for response_format json")
+    timeout_s: float = Field(60, gt=0, description="per request")
+    max_retries: int = Field(5, ge=0, description="on 429, 5xx, timeouts, dropped connections")
+    backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles, with jitter")
+    max_backoff_s: float = Field(30, ge=0)
+    requests_per_s: float | None = Field(None, gt=0, description="client-side limit, all actors")
 
 
 class ModelSpec(Protocol):
-    """What the generation code reads of a configured model (`llm.*`, `judge.*`, or an
-    entry of `llm.models`); config validation lives above this package."""
+    """What the LLM code reads of a configured model (`llm.*`, `judge.*`, or an entry of
+    `llm.models`), validated by `llm.config.LLMSpec`."""
 
     backend: str
     model: str

@@ -1,11 +1,12 @@
 """What every LLM stage shares (personas, preferences, rewrite, score): the runtime from
-`llm.*`, the fan-out of each model's requests through the stage's one resume path
-(`StageIO.resumable`), with a progress bar, and the final atomic write with per-status
-counts in the manifest.
+the stage's LLM settings section (`llm.*`, or the judge's own `judge.*`), the fan-out of
+each model's requests through the stage's one resume path (`StageIO.resumable`), with a
+progress bar, and the final atomic write with per-status counts in the manifest.
 
 A stage builds one `Work` per configured model (requests, how a reply becomes a row, and
-rows made without a call), hands them to `run_llm_stage`, and writes the result with
-`finish`.
+rows made without a call), hands them to `run_llm_stage` with its settings section, and
+writes the result with `finish`. Every LLM-made row carries the call columns of
+`schemas.llm_call.CALL` (`call_columns`, `direct_call`, `call_values`).
 """
 
 from __future__ import annotations
@@ -19,38 +20,26 @@ import pyarrow.compute as pc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from contract.stage_io import StageIO
-from llm import ModelSpec, Runtime, backend_info, preflight
+from llm import ModelSpec, backend_info, preflight
+from llm.config import LLMSettings
 from llm.fanout import Parser
+from schemas.llm_call import CALL
+
+#: the call columns' names, in their schema's order
+CALL_NAMES = tuple(f.name for f in CALL)
 
 __all__ = [
+    "CALL_NAMES",
     "Work",
     "call_columns",
+    "call_values",
     "direct_call",
     "finish",
+    "no_call",
     "preflight",
     "progress_bar",
     "run_llm_stage",
-    "runtime",
 ]
-
-
-def runtime(cfg) -> Runtime:
-    """`llm.*` -> the backends' Runtime (a client-side rate limit is split over actors)."""
-    rps = cfg.requests_per_s / cfg.actors if cfg.requests_per_s else None
-    return Runtime(
-        concurrency=cfg.concurrency,
-        batch_size=cfg.batch_size,
-        max_tokens=cfg.max_tokens,
-        temperature=cfg.temperature,
-        seed=cfg.seed,
-        json_mode=cfg.json_mode,
-        timeout_s=cfg.timeout_s,
-        max_retries=cfg.max_retries,
-        backoff_s=cfg.backoff_s,
-        max_backoff_s=cfg.max_backoff_s,
-        requests_per_s=rps,
-        num_gpus=cfg.num_gpus,
-    )
 
 
 @dataclass
@@ -86,10 +75,14 @@ def run_llm_stage(
     table: str,
     work: Iterable[Work],
     parsers: dict[str, Parser],
+    *,
+    settings: LLMSettings,
 ) -> pa.Table:
     """Fan every model's requests out through `io.resumable(table)` (a rerun or a run
     after a kill sends only what is not done yet), then return `table` as it is to be
-    written: one row per request + the direct rows. `stage` labels the progress bars."""
+    written: one row per request + the direct rows. `stage` labels the progress bars;
+    `settings` is the stage's LLM settings section (the runtime fields and `actors`:
+    `io.config.llm`, or `io.config.judge` for the judge)."""
     from llm import read_api_key
     from llm.fanout import fan_out
     from llm.tokens import tokenizer_source
@@ -110,7 +103,6 @@ def run_llm_stage(
         with io.console.status(f"{stage}: starting Ray"):
             io.ray()
     schema = spec_of(table).schema
-    llm = io.config.llm
 
     def log(rows: list[dict]) -> None:
         resume.log(pa.Table.from_pylist(rows, schema=schema))
@@ -131,8 +123,8 @@ def run_llm_stage(
             fan_out(
                 pend,
                 w.spec.model_dump(),
-                runtime(llm),
-                llm.actors,
+                settings.runtime(),
+                settings.actors,
                 key,
                 tok,
                 w.to_row,
@@ -180,20 +172,35 @@ def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> 
     )
 
 
-def call_columns(spec: ModelSpec, version: str, res: dict) -> dict:
-    """The columns every LLM-made row carries, from a fan-out result."""
-    return {
-        "llm": spec.label,
-        "template": backend_info(spec.backend).template,
-        "status": res["status"],
-        "reason": res["reason"],
+def call_values(llm: str, template: bool, version: str, res: dict) -> dict:
+    """The call columns (`CALL_NAMES`, in order) of a row made by `llm` (its label;
+    `template`: by the template backend) with prompt `version`, from a fan-out result (or
+    `no_call`); the model's raw reply is kept only when the row failed."""
+    made = {
+        "llm": llm,
+        "template": template,
         "raw": res["raw"] if res["status"] == "failed" else None,
         "prompt_version": version,
-        "prompt_tokens": res["prompt_tokens"],
-        "completion_tokens": res["completion_tokens"],
-        "attempts": res["attempts"],
-        "seconds": res["seconds"],
-        "request_id": res["request_id"],
+    }
+    return {k: made[k] if k in made else res[k] for k in CALL_NAMES}
+
+
+def call_columns(spec: ModelSpec, version: str, res: dict) -> dict:
+    """The columns every LLM-made row carries, from a fan-out result."""
+    return call_values(spec.label, backend_info(spec.backend).template, version, res)
+
+
+def no_call(request_id: str, status: str, reason: str | None = None) -> dict:
+    """A fan-out result for a row made without a call: no tokens, no attempts."""
+    return {
+        "status": status,
+        "reason": reason,
+        "raw": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "attempts": 0,
+        "seconds": 0.0,
+        "request_id": request_id,
     }
 
 
@@ -202,17 +209,4 @@ def direct_call(
 ) -> dict:
     """`call_columns` of a row made without a call (made directly, or failed for a
     missing input): no tokens, no attempts."""
-    return call_columns(
-        spec,
-        version,
-        {
-            "status": status,
-            "reason": reason,
-            "raw": None,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "attempts": 0,
-            "seconds": 0.0,
-            "request_id": request_id,
-        },
-    )
+    return call_columns(spec, version, no_call(request_id, status, reason))

@@ -12,6 +12,7 @@ from collections import Counter
 
 from llm.base import ChatRequest, Completion
 from llm.demographics import infer_demographics
+from schemas.subreddit_names import readable
 
 LABEL = "template:template"
 _WORD = re.compile(r"[a-z][a-z'-]{3,}")
@@ -126,11 +127,6 @@ def keywords(texts: list[str], n: int, weights: list[float] | None = None) -> li
             if word not in _STOP:
                 counts[word] += w
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
-
-
-def readable(subreddit: str) -> str:
-    """`AnalogPhotographyClub` -> `analog photography club`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", subreddit).lower()
 
 
 def _by_attention(inputs: dict) -> list[float] | None:

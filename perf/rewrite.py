@@ -86,7 +86,7 @@ def product(url: str, reqs, runtime, actors: int) -> tuple[float, float, dict]:
     import pyarrow as pa
 
     from generation.rewrite import REPLY_PARSERS
-    from jobs.config import LLMSpec
+    from llm.config import LLMSpec
     from llm.fanout import fan_out
     from llm.llm_stage import call_columns
     from schemas.bench import REWRITES

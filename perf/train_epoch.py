@@ -23,11 +23,11 @@ from torch_geometric.sampler import NegativeSampling
 sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # the repo's `graph`, not perf/graph.py
+from graph.config import EncoderConfig  # noqa: E402
 from graph.data import from_arrays  # noqa: E402
 from graph.loader import BipartiteLinkLoader  # noqa: E402
 from graph.sampler import TO_SUB, BipartiteSampler  # noqa: E402
 from graph.train import Objective, TrainInputs, build_encoder, train_epoch  # noqa: E402
-from jobs.config import EncoderConfig  # noqa: E402
 
 PAPER = {"users": 23_000_000, "subs": 40_000, "edges": 300_000_000}
 
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = EncoderConfig().model_dump()
+    cfg = EncoderConfig()
     t0 = time.perf_counter()
     inputs = synthetic(args.users, args.subs, args.edges, args.visual_dim, args.text_dim)
     g = inputs.graph
@@ -69,7 +69,7 @@ def main() -> None:
     owner = g.user_csr.row_of_entries()
 
     def loader():
-        sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg["fanouts"])
+        sampler = BipartiteSampler(g.user_csr, g.sub_csr, g.sub_to_user_pos, cfg.fanouts)
         return BipartiteLinkLoader(
             g.hetero_data(),
             sampler,
@@ -77,13 +77,13 @@ def main() -> None:
                 TO_SUB,
                 torch.from_numpy(np.stack([owner, g.user_csr.indices]).astype(np.int64)),
             ),
-            neg_sampling=NegativeSampling("triplet", amount=cfg["negatives"]),
-            batch_size=cfg["batch_size"],
+            neg_sampling=NegativeSampling("triplet", amount=cfg.negatives),
+            batch_size=cfg.batch_size,
             shuffle=True,
         )
 
     model = Objective(build_encoder(cfg, g), args.visual_dim)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(0)
     cpu = torch.device("cpu")
     train_epoch(model, opt, loader(), positions, inputs, cfg, rng, cpu, max_batches=2)  # warm-up
@@ -95,7 +95,7 @@ def main() -> None:
     for _ in range(args.batches):
         next(it)
     sample_s = time.perf_counter() - t0
-    seeds = out["batches"] * cfg["batch_size"]
+    seeds = out["batches"] * cfg.batch_size
     rate = seeds / train_s
     print(f"training: {rate:,.0f} seed edges/s on one CPU worker ({args.threads} threads)")
     print(f"peer (sampling + PyG filtering only): {seeds / sample_s:,.0f} seed edges/s")

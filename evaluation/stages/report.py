@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
-from evaluation.stages.score import media_file, reference_vectors
+from evaluation.references import media_file, reference_vectors
 from schemas.methods import METHOD_ORDER
 from schemas.tables import MEDIA, REPORT, SMOKE_MODEL
 

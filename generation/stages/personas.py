@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
-from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage, runtime
+from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage
 from schemas.persona import REPLY_PARSERS
 
 PERSONA_FIELDS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
@@ -100,7 +100,7 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
     preflight(llm.specs())  # before any evidence is built
     users = persona_users(io)
     keys = user_keys(io, users)
-    rt = runtime(llm)
+    rt = llm.runtime()
     mode = io.config.personas.evidence
     cache: dict = {}
     work = []
@@ -148,7 +148,9 @@ def personas(io: StageIO) -> None:
     from generation.prompts import PERSONA_VERSION
 
     work = evidence_work(io, "persona", (*PERSONA_FIELDS, "source"), PERSONA_VERSION)
-    out = run_llm_stage(io, "personas", "gold/personas", work, REPLY_PARSERS)
+    out = run_llm_stage(
+        io, "personas", "gold/personas", work, REPLY_PARSERS, settings=io.config.llm
+    )
     path = io.file("personas.overrides")
     if path is not None:
         out = apply_overrides(
@@ -169,7 +171,9 @@ def preferences(io: StageIO) -> None:
     from generation.prompts import PREFERENCES_VERSION
 
     work = evidence_work(io, "preferences", PREFERENCE_FIELDS, PREFERENCES_VERSION)
-    out = run_llm_stage(io, "preferences", "gold/visual_preferences", work, REPLY_PARSERS)
+    out = run_llm_stage(
+        io, "preferences", "gold/visual_preferences", work, REPLY_PARSERS, settings=io.config.llm
+    )
     finish(io, "gold/visual_preferences", out, "preferences")
 
 

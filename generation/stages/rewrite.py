@@ -23,7 +23,6 @@ from llm.llm_stage import (
     finish,
     preflight,
     run_llm_stage,
-    runtime,
 )
 from schemas.methods import Method, RewriteCase, get_method
 
@@ -149,7 +148,7 @@ def rewrite(io: StageIO) -> None:
     prefs = {(r["user_id"], r["llm"]): r for r in io.read("gold/visual_preferences").to_pylist()}
     sources = example_sources(io, methods, prompts, titles)
     keys = {r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()}
-    rt = runtime(llm)
+    rt = llm.runtime()
     work = []
     for spec in llm.specs():
         label = spec.label
@@ -210,7 +209,9 @@ def rewrite(io: StageIO) -> None:
 
         w.to_row = to_row
         work.append(w)
-    out = run_llm_stage(io, "rewrite", "bench/rewrites", work, REPLY_PARSERS)
+    out = run_llm_stage(
+        io, "rewrite", "bench/rewrites", work, REPLY_PARSERS, settings=io.config.llm
+    )
     out = out.sort_by(
         [("user_id", "ascending"), ("prompt_id", "ascending"), ("method", "ascending")]
     )

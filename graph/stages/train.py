@@ -13,6 +13,7 @@ from contract.history import REFERENCES
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from graph.artifacts import MODEL_FILE
+from graph.config import EncoderConfig
 from graph.train import HISTORY_TABLES, INPUT_TABLES
 from schemas.tables import CHECKPOINTS
 
@@ -48,7 +49,7 @@ def train(io: StageIO) -> None:
     from graph.train import build_objective, evaluate, fit, read_inputs
     from schemas.gold import TRAIN_METRICS
 
-    cfg = io.config.encoder.model_dump()
+    cfg: EncoderConfig = io.config.encoder
     name = run_name(io)
     storage = io.path(CHECKPOINTS)
     if io.force:
@@ -57,7 +58,7 @@ def train(io: StageIO) -> None:
     with io.console.status("train: starting Ray"):
         io.ray()
     io.console.print(
-        f"  training {cfg['conv']} ({cfg['num_workers']} worker(s), run {name}); "
+        f"  training {cfg.conv} ({cfg.num_workers} worker(s), run {name}); "
         f"checkpoints in {storage / name}"
     )
     state = fit(cfg, io.access, str(storage), name)
@@ -68,8 +69,8 @@ def train(io: StageIO) -> None:
     metrics = pa.Table.from_pylist(rows, schema=TRAIN_METRICS)
     io.write("models/encoder", metrics)
     out = io.path("models/encoder")
-    plot_metrics(metrics, out / "metrics.png", f"{cfg['conv']} encoder — {name}")
-    inputs = read_inputs(io.access, cfg["seed"], message="observed")
+    plot_metrics(metrics, out / "metrics.png", f"{cfg.conv} encoder — {name}")
+    inputs = read_inputs(io.access, cfg.seed, message="observed")
     model = build_objective(cfg, inputs)
     model.load_state_dict(state["best_model"])
     dims = {
@@ -89,7 +90,7 @@ def train(io: StageIO) -> None:
         stopped_early=bool(history and history[-1].get("stopped_early")),
         test={k: _num(v) for k, v in test.items()},
         inductive={k: _num(v) for k, v in unseen.items()},
-        chance_posting_acc=1 / cfg["posting_candidates"],
+        chance_posting_acc=1 / cfg.posting_candidates,
         mean_epoch_seconds=float(np.mean([h["seconds"] for h in history])),
     )
 

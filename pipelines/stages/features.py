@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from pipelines.config import FeaturesConfig
 
 
 def features(io: StageIO) -> None:
@@ -21,7 +22,7 @@ def features(io: StageIO) -> None:
         visual_profiles,
     )
 
-    c = io.config.features
+    c: FeaturesConfig = io.config.features
     # a subreddit's text comes from its training edges only: held-out edges' and unseen
     # users' comments must not reach the encoder's inputs
     edges = io.history("silver/edges", ["user_id", "subreddit_id", "split"])

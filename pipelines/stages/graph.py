@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from pipelines.config import GraphConfig
 
 GRAPH_TABLES = (
     "silver/users",
@@ -25,7 +26,7 @@ def graph(io: StageIO) -> None:
     """bronze -> silver users, subreddits, edges (with splits), snippets, user images."""
     from pipelines.graph_build import GraphOptions, build_graph
 
-    g = io.config.graph
+    g: GraphConfig = io.config.graph
     opts = GraphOptions(
         bots=io.names("graph.bots"),
         min_user_interactions=g.min_user_interactions,

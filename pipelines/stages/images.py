@@ -7,13 +7,14 @@ from collections import Counter
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from media.config import ImagesConfig
 
 
 def images(io: StageIO) -> None:
     """silver/user_images -> silver/image_embeddings (one row per image, ok or failed)."""
     from media.image_embed import fetch_and_embed
 
-    c = io.config.images
+    c: ImagesConfig = io.config.images
     table = io.read("silver/user_images")
     with io.console.status("images: starting Ray"):
         io.ray()

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from pipelines.config import IngestConfig
 
 
 def ingest(io: StageIO) -> None:
@@ -21,7 +22,7 @@ def ingest(io: StageIO) -> None:
     from pipelines.ingest import ingest as run_ingest
     from pipelines.reddit_source import RedditDumpSource
 
-    c = io.config.ingest
+    c: IngestConfig = io.config.ingest
     dumps = find_dumps(io.config.input.dumps)
     if not dumps:
         raise FileNotFoundError(f"input.dumps: no dump files under {io.config.input.dumps!r}")

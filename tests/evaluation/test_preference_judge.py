@@ -13,7 +13,7 @@ from evaluation.preference_judge import (
     fit_preference_judge,
     history_by_user,
 )
-from evaluation.stages.score import preference_scores
+from evaluation.scorers import preference_scores
 
 DIM, USERS, IMAGES = 12, 40, 5
 

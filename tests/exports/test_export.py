@@ -369,9 +369,11 @@ def test_the_threshold_comes_from_the_config(lake_root, tmp_path, keyed):
 
 
 def test_the_scrubber_catches_every_written_form_and_only_whole_names(lake_root):
-    from exports.personas import CommunityScrubber, community_labels
+    from exports.communities import community_labels
+    from exports.export import export_tables
+    from exports.scrub import CommunityScrubber
 
-    labels = community_labels(Lake(lake_root), 50)
+    labels = community_labels(export_tables(Lake(lake_root), "personas"), 50)
     assert labels == {"TinyKnitCircle": NEAR, "LonelyPlace": "a small community"}
     scrub = CommunityScrubber(labels).text
     assert scrub("r/TinyKnitCircle's best") == f"{NEAR}'s best"

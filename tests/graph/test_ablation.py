@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from graph.ablation import PAPER, VARIANTS, lightgcn_embeddings, run_ablation, tfidf_embeddings
 from graph.als import GRID, als_embeddings, confidence, fold_in, interaction_counts
+from graph.config import EncoderConfig
 from graph.metrics import edge_keys
 from graph.train import link_metrics, read_inputs
 from jobs.config import load_config
@@ -43,9 +44,9 @@ ROW_KEYS = {
 }
 
 
-def encoder_cfg(root: Path, *extra: str) -> dict:
+def encoder_cfg(root: Path, *extra: str) -> EncoderConfig:
     overrides = [f"lake.root={root}", *SMALL, *extra]
-    return load_config(REPO / "conf/local.yaml", overrides).encoder.model_dump()
+    return load_config(REPO / "conf/local.yaml", overrides).encoder
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def world(tmp_path_factory):
         "root": root,
         "truth": truth,
         "cfg": cfg,
-        "inputs": read_inputs(str(root), cfg["seed"], message="observed"),
+        "inputs": read_inputs(str(root), cfg.seed, message="observed"),
     }
 
 
@@ -67,7 +68,7 @@ def check_embeddings(h_user, h_sub, inputs, cfg, max_dim: int) -> None:
     assert h_user.shape[0] == g.num_users and h_sub.shape[0] == g.num_subs
     assert 2 <= h_user.shape[1] == h_sub.shape[1] <= max_dim
     assert torch.isfinite(h_user).all() and torch.isfinite(h_sub).all()
-    chance = 1 / cfg["posting_candidates"]
+    chance = 1 / cfg.posting_candidates
     for split in ("test", "inductive"):
         m = link_metrics(h_user, h_sub, inputs, cfg, split)
         assert m["posting_acc"] > 2.5 * chance, (split, m)
@@ -85,10 +86,10 @@ def test_world_premise(world):
 
 def test_tfidf_embeddings(world):
     inputs, cfg = world["inputs"], world["cfg"]
-    h_user, h_sub = tfidf_embeddings(inputs, cfg["hidden"])
-    check_embeddings(h_user, h_sub, inputs, cfg, cfg["hidden"])
+    h_user, h_sub = tfidf_embeddings(inputs, cfg.hidden)
+    check_embeddings(h_user, h_sub, inputs, cfg, cfg.hidden)
     # deterministic, and unseen users are folded in: non-zero from their observed edges
-    again_user, again_sub = tfidf_embeddings(inputs, cfg["hidden"])
+    again_user, again_sub = tfidf_embeddings(inputs, cfg.hidden)
     assert torch.equal(h_user, again_user) and torch.equal(h_sub, again_sub)
     unseen = np.unique(inputs.graph.splits["inductive_observed"][0])
     assert (h_user[torch.from_numpy(unseen)].norm(dim=1) > 1e-6).all()
@@ -96,7 +97,7 @@ def test_tfidf_embeddings(world):
 
 def test_tfidf_separates_planted_communities(world):
     """Subreddits of one planted community sit closer together than across communities."""
-    h_user, h_sub = tfidf_embeddings(world["inputs"], world["cfg"]["hidden"])
+    h_user, h_sub = tfidf_embeddings(world["inputs"], world["cfg"].hidden)
     comm = world["truth"]["subreddit_community"]
     planted = [s for s, c in comm.items() if c is not None]
     unit = torch.nn.functional.normalize(h_sub[planted], dim=1)
@@ -109,14 +110,14 @@ def test_tfidf_separates_planted_communities(world):
 def test_lightgcn_embeddings(world):
     inputs, cfg = world["inputs"], world["cfg"]
     h_user, h_sub = lightgcn_embeddings(inputs, cfg, image_align=False)
-    check_embeddings(h_user, h_sub, inputs, cfg, cfg["hidden"])
-    assert h_user.shape[1] == cfg["hidden"]
+    check_embeddings(h_user, h_sub, inputs, cfg, cfg.hidden)
+    assert h_user.shape[1] == cfg.hidden
     # seeded: the same run gives the same vectors
     again_user, _ = lightgcn_embeddings(inputs, cfg, image_align=False)
     assert torch.allclose(h_user, again_user)
 
     ia_user, ia_sub = lightgcn_embeddings(inputs, cfg, image_align=True)
-    check_embeddings(ia_user, ia_sub, inputs, cfg, cfg["hidden"])
+    check_embeddings(ia_user, ia_sub, inputs, cfg, cfg.hidden)
     assert not torch.allclose(ia_user, h_user, atol=1e-4)  # ImageAlign changed the training
 
 
@@ -127,7 +128,7 @@ def als(world):
 
 def test_als_embeddings(world, als):
     inputs, cfg = world["inputs"], world["cfg"]
-    check_embeddings(als.user, als.sub, inputs, cfg, cfg["hidden"])
+    check_embeddings(als.user, als.sub, inputs, cfg, cfg.hidden)
     assert als.user.shape[1] == als.params["factors"]
     again = als_embeddings(inputs, cfg)  # seeded: the same run gives the same vectors
     assert torch.equal(als.user, again.user) and torch.equal(als.sub, again.sub)
@@ -137,7 +138,7 @@ def test_als_is_tuned_on_validation_only(world, als):
     """One table row per grid configuration; the choice is its best validation recall@k
     (ties: per-user AUC); test and unseen users' held-out edges are never read."""
     inputs, cfg = world["inputs"], world["cfg"]
-    widths = {max(2, round(f * cfg["hidden"])) for f in GRID["factors"]}
+    widths = {max(2, round(f * cfg.hidden)) for f in GRID["factors"]}
     grid = itertools.product(widths, GRID["reg"], GRID["alpha"], GRID["iterations"])
     keys = ("factors", "reg", "alpha", "iterations")
     assert sorted(tuple(r[k] for k in keys) for r in als.table) == sorted(grid)
@@ -172,7 +173,7 @@ def test_als_folds_in_unseen_users_from_observed_edges(world, als):
     held = edge_keys(*np.concatenate([g.splits["val"], g.splits["test"]], 1), g.num_subs)
     assert not np.isin(targets, mp_keys).any() and not np.isin(held, mp_keys).any()
 
-    no_unseen = read_inputs(str(world["root"]), cfg["seed"], message="train")
+    no_unseen = read_inputs(str(world["root"]), cfg.seed, message="train")
     assert no_unseen.graph.user_csr.degree(unseen).sum() == 0
     without = als_embeddings(no_unseen, cfg)
     assert without.params == als.params
@@ -192,7 +193,7 @@ def test_als_folds_in_unseen_users_from_observed_edges(world, als):
     one = fold_in(confidence(interaction_counts(g)[unseen[:1]], 1.0), als.sub.numpy(), 1.0)
     assert one.shape == (1, als.sub.shape[1]) and np.isfinite(one).all()
     unseen_m = link_metrics(als.user, als.sub, inputs, cfg, "inductive")
-    assert unseen_m["posting_acc"] > 2.5 / cfg["posting_candidates"], unseen_m
+    assert unseen_m["posting_acc"] > 2.5 / cfg.posting_candidates, unseen_m
 
 
 def test_run_ablation_rows(world):
@@ -207,13 +208,13 @@ def test_run_ablation_rows(world):
     assert not stale.exists()
     assert [(r["encoder"], r["image_align"]) for r in rows] == list(variants)
     assert [r["paper_posting_acc"] for r in rows] == [0.55, None, 0.59]
-    chance = 1 / cfg["posting_candidates"]
+    chance = 1 / cfg.posting_candidates
     for r in rows:
         assert set(r) == ROW_KEYS
         assert r["posting_acc"] > 2.5 * chance and r["unseen_posting_acc"] > 2.5 * chance, r
         assert 0.8 < r["auc"] <= 1.0 and 0.0 <= r["recall_at_k"] <= 1.0, r
     # the TF-IDF row is the metrics of tfidf_embeddings on the same splits
-    h_user, h_sub = tfidf_embeddings(world["inputs"], cfg["hidden"])
+    h_user, h_sub = tfidf_embeddings(world["inputs"], cfg.hidden)
     test = link_metrics(h_user, h_sub, world["inputs"], cfg, "test")
     unseen = link_metrics(h_user, h_sub, world["inputs"], cfg, "inductive")
     assert rows[0]["posting_acc"] == pytest.approx(test["posting_acc"])
@@ -246,7 +247,7 @@ def test_run_ablation_gnn_variants(world):
     rows = run_ablation(str(root), cfg, variants, seen.append)
     assert [(r["encoder"], r["image_align"]) for r in rows] == list(variants)
     assert seen == [f"ablation: {c}{' + ImageAlign' if ia else ''}" for c, ia in variants]
-    chance = 1 / cfg["posting_candidates"]
+    chance = 1 / cfg.posting_candidates
     metrics = ("posting_acc", "auc", "recall_at_k", "unseen_posting_acc", "image_probe_recall")
     for r in rows:
         assert set(r) == ROW_KEYS and r["note"] is None, r
@@ -325,7 +326,7 @@ def test_cli_ablation(world, tmp_path):
     assert set(row) == ROW_KEYS
     assert row["encoder"] == "tfidf" and row["image_align"] is False
     assert row["paper_posting_acc"] == pytest.approx(0.55)
-    assert row["posting_acc"] > 2.5 / world["cfg"]["posting_candidates"]
+    assert row["posting_acc"] > 2.5 / world["cfg"].posting_candidates
     assert als_row["encoder"] == "als" and als_row["paper_posting_acc"] is None
     assert als_row["note"].startswith("tuned on validation: factors=")
     md = (report / "ablation.md").read_text().splitlines()

@@ -60,15 +60,15 @@ def world(spark, tmp_path_factory):
 
 def _train(world: dict, image_weight: float) -> dict:
     """Fit the encoder; its blind image probe (unseen users) and its attention check."""
-    cfg = dict(world["cfg"].encoder.model_dump(), image_weight=image_weight)
+    cfg = world["cfg"].encoder.model_copy(update={"image_weight": image_weight})
     root = str(world["lake"].root)
     state = fit(cfg, root, str(world["lake"].path("models/checkpoints")), f"ia-{image_weight}")
-    observed = read_inputs(root, cfg["seed"], message="observed")
+    observed = read_inputs(root, cfg.seed, message="observed")
     model = build_objective(cfg, observed)
     model.load_state_dict(state["best_model"])
-    h_blind = blind_user_embeddings(model.encoder, observed.graph, cfg["inference_chunk"])
-    g = read_inputs(root, cfg["seed"], message="all").graph
-    _, _, att = embed_all(model.encoder, g, cfg["inference_chunk"], attention=True)
+    h_blind = blind_user_embeddings(model.encoder, observed.graph, cfg.inference_chunk)
+    g = read_inputs(root, cfg.seed, message="all").graph
+    _, _, att = embed_all(model.encoder, g, cfg.inference_chunk, attention=True)
     lake = world["lake"]
     edges = lake.read("silver/edges").select(["user_id", "subreddit_id", "posts", "comments"])
     check = check_attention(

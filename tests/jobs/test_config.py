@@ -243,3 +243,239 @@ def test_dotted_spark_keys_override_from_the_command_line():
     assert cfg.spark.conf["spark.executor.instances"] == "4"
     assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "16"
     assert cfg.spark.conf["spark.driver.memory"] == "4g"
+
+
+# ---------------------------------------------------------------- composed profiles
+SMALL_REAL = ROOT / "conf" / "small-real.yaml"
+
+#: what each shipped profile changes of local.yaml (section.key -> value, as loaded)
+PROFILE_CHANGES = {
+    SMALL_REAL: {
+        "profile": "small-real",
+        "llm.backend": "hf",
+        "llm.model": "packaged:smollm2",
+        "llm.batch_size": 4,
+        "llm.max_tokens": 256,
+        "personas.users": 4,
+        "bench.prompts_per_user": 2,
+        "bench.users": 4,
+        "diffusion.guidance_scale": 5.0,
+        "diffusion.seeds": 1,
+    },
+    CLUSTER: {
+        "profile": "cluster",
+        "spark.master": None,
+        "spark.app_name": "zipp-prod",
+        "spark.conf": {
+            "spark.sql.shuffle.partitions": "2000",
+            "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "spark.jars.packages": "io.delta:delta-spark_2.13:4.0.0",
+        },
+        "ray.address": "auto",
+        "lake.root": "/mnt/zipp-lake/prod",
+        "lake.format": "delta",
+        "input.dumps": "/mnt/reddit-dumps/**/*.zst",
+        "ingest.files_per_job": 16,
+        "ingest.chunk_mb": 32,
+        "graph.min_user_interactions": 5,
+        "graph.min_subreddit_users": 20,
+        "graph.start": "2015-01-01",
+        "graph.end": "2023-01-01",
+        "graph.val_fraction": 0.05,
+        "graph.test_fraction": 0.05,
+        "graph.inductive_fraction": 0.05,
+        "graph.snippets_per_edge": 8,
+        "images.model": "openai/clip-vit-large-patch14-336",
+        "images.allow_hosts": [],
+        "images.fetch_tasks": 64,
+        "images.embed_actors": 8,
+        "images.num_gpus": 1.0,
+        "images.batch_size": 128,
+        "images.retries": 3,
+        "features.text_model": "sentence-transformers/all-mpnet-base-v2",
+        "features.texts_per_subreddit": 64,
+        "features.actors": 8,
+        "features.num_gpus": 0.5,
+        "encoder.hidden": 256,
+        "encoder.heads": 8,
+        "encoder.fanouts": [15, 10],
+        "encoder.batch_size": 4096,
+        "encoder.negatives": 8,
+        "encoder.lr": 0.001,
+        "encoder.epochs": 30,
+        "encoder.temperature": 0.07,
+        "encoder.num_workers": 8,
+        "encoder.use_gpu": True,
+        "encoder.cpus_per_worker": 8.0,
+        "encoder.eval_users": 20000,
+        "encoder.inference_chunk": 65536,
+        "llm.backend": "openai",
+        "llm.model": "Qwen/Qwen3-8B",
+        "llm.base_url": "http://llm-gateway.internal:8000/v1",
+        "llm.api_key_env": "ZIPP_LLM_API_KEY",
+        "llm.tokenizer": "Qwen/Qwen3-8B",
+        "llm.concurrency": 64,
+        "llm.actors": 4,
+        "llm.batch_size": 32,
+        "llm.max_tokens": 768,
+        "llm.temperature": 0.7,
+        "llm.timeout_s": 120.0,
+        "llm.max_retries": 6,
+        "llm.requests_per_s": 200.0,
+        "bench.prompts_per_user": 27,
+        "bench.users": 1500,
+        "bench.min_images": 8,
+        "bench.references_per_user": 4,
+        "bench.base_prompts": "captions",
+        "bench.captioner": "Salesforce/blip-image-captioning-large",
+        "diffusion.model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        "diffusion.steps": 30,
+        "diffusion.guidance_scale": 7.5,
+        "diffusion.height": 512,
+        "diffusion.width": 512,
+        "diffusion.seeds": 3,
+        "diffusion.batch_size": 8,
+        "diffusion.actors": 8,
+        "diffusion.num_gpus": 1.0,
+        "diffusion.compile": True,
+        "diffusion.ip_adapter": "h94/IP-Adapter",
+        "judge.backend": "openai",
+        "judge.model": "Qwen/Qwen2.5-VL-72B-Instruct",
+        "judge.base_url": "http://llm-gateway.internal:8000/v1",
+        "judge.api_key_env": "ZIPP_LLM_API_KEY",
+        "report.grids": 12,
+    },
+}
+
+
+def _without_base(cfg: ZippConfig) -> dict:
+    return cfg.model_dump(mode="json", exclude={"base"})
+
+
+@pytest.mark.parametrize("path", list(PROFILE_CHANGES), ids=lambda p: p.stem)
+def test_shipped_profiles_are_local_with_their_changes(path: Path) -> None:
+    """Each shipped profile loads as local.yaml with exactly its listed keys changed (what
+    the profile held as a full copy before it named local.yaml as its base)."""
+    expected = _without_base(load_config(LOCAL))
+    for dotted, value in PROFILE_CHANGES[path].items():
+        section, _, key = dotted.partition(".")
+        if key:
+            assert key in expected[section], dotted
+            expected[section][key] = value
+        else:
+            expected[section] = value
+    cfg = load_config(path)
+    assert cfg.base == "local.yaml"
+    assert _without_base(cfg) == expected
+
+
+def test_a_profile_inherits_its_base_and_overrides_keys(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "profile: root\nlake: {root: /r, format: delta}\ningest: {chunk_mb: 8}\n"
+        "spark:\n  conf: {a: '1', b: '2'}\nencoder: {fanouts: [5, 5, 5]}\n",
+        name="root.yaml",
+    )
+    (tmp_path / "sub").mkdir()
+    mid = write(
+        tmp_path,
+        "base: ../root.yaml\nprofile: mid\ningest: {files_per_job: 2}\nspark:\n  conf: {c: '3'}\n",
+        name="sub/mid.yaml",
+    )
+    top = write(
+        tmp_path,
+        "base: sub/mid.yaml\nlake: {root: /top}\nencoder: {fanouts: [7]}\n",
+        name="top.yaml",
+    )
+    cfg = load_config(mid)
+    assert (cfg.profile, cfg.base, cfg.lake.root, cfg.lake.format) == (
+        "mid",
+        "../root.yaml",
+        "/r",
+        "delta",
+    )
+    assert (cfg.ingest.chunk_mb, cfg.ingest.files_per_job) == (8, 2)
+    assert cfg.spark.conf == {"c": "3"}  # a free-form map is replaced whole
+    assert cfg.encoder.fanouts == [5, 5, 5]
+    cfg = load_config(top, ["ingest.chunk_mb=9"])  # a chain: top -> mid -> root
+    assert (cfg.profile, cfg.lake.root, cfg.lake.format) == ("mid", "/top", "delta")
+    assert (cfg.ingest.chunk_mb, cfg.ingest.files_per_job) == (9, 2)
+    assert cfg.encoder.fanouts == [7]  # a list is replaced whole
+    assert cfg.spark.conf == {"c": "3"}
+
+
+def test_profile_base_cycles_and_missing_bases_are_config_errors(tmp_path: Path) -> None:
+    a = write(tmp_path, "base: b.yaml\n", name="a.yaml")
+    write(tmp_path, "base: a.yaml\n", name="b.yaml")
+    msg = config_error(a)
+    assert "base" in msg and "cycle" in msg and "a.yaml" in msg and "b.yaml" in msg
+    assert "cycle" in config_error(write(tmp_path, "base: self.yaml\n", name="self.yaml"))
+    msg = config_error(write(tmp_path, "base: gone.yaml\n", name="orphan.yaml"))
+    assert "profile not found" in msg and "gone.yaml" in msg
+    assert "base" in config_error(write(tmp_path, "base: [a.yaml]\n", name="list.yaml"))
+    msg = config_error(write(tmp_path, "base: local.yaml\nlake: {bogus: 1}\n", name="x.yaml"))
+    assert "profile not found" in msg  # resolved next to the profile, not the cwd
+
+
+def test_config_show_prints_the_merged_profile(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    out = CliRunner().invoke(app, ["config", "show", "-c", str(CLUSTER), "lake.root=/x"])
+    assert out.exit_code == 0, out.output
+    shown = yaml.safe_load(out.output)
+    assert shown["profile"] == "cluster" and shown["base"] == "local.yaml"
+    assert shown["lake"] == {"root": "/x", "format": "delta"}
+    assert shown["encoder"]["hidden"] == 256  # cluster's own key
+    assert shown["encoder"]["loss"] == "softmax"  # inherited from local.yaml
+    assert shown["smoke"]["size"] == 32
+    merged = write(tmp_path, out.output.replace("base: local.yaml", "base: null"), "merged.yaml")
+    assert _without_base(load_config(merged)) == _without_base(
+        load_config(CLUSTER, ["lake.root=/x"])
+    )
+    bad = CliRunner().invoke(app, ["config", "show", "-c", str(CLUSTER), "lake.bogus=1"])
+    assert bad.exit_code == 2 and "lake.bogus: unknown key" in bad.output
+
+
+def test_usernames_files_are_read_one_way(tmp_path: Path) -> None:
+    """`ingest.usernames()` and `StageIO.names` read a usernames file alike, lower-cased
+    (Reddit matches names case-insensitively)."""
+    from rich.console import Console
+
+    from contract.stage import Stage
+    from jobs.runner import stage_io
+    from schemas.usernames import read_usernames
+    from storage.lake import Lake
+
+    bl = write(tmp_path, "# requests\nAlice\n\n  BOB \n#Carol\n", name="blocklist.txt")
+    cfg = load_config(LOCAL, [f"ingest.blocklist={bl}", f"lake.root={tmp_path / 'lake'}"])
+    stage = Stage("s", lambda io: None, "local", outputs=(), files=("ingest.blocklist",))
+    io = stage_io(stage, cfg, Lake(cfg.lake.root), Console(quiet=True))
+    assert cfg.ingest.usernames() == io.names("ingest.blocklist") == {"alice", "bob"}
+    assert read_usernames(bl, "ingest.blocklist") == {"alice", "bob"}
+
+
+def test_stages_see_typed_sections() -> None:
+    """A declared section is its package's own model; a key-by-key section a view."""
+    from rich.console import Console
+
+    from contract.errors import ContractError
+    from contract.stage import Stage
+    from graph.config import EncoderConfig
+    from jobs.runner import stage_io
+    from llm.config import LLMConfig
+    from storage.lake import Lake
+
+    cfg = load_config(LOCAL)
+    stage = Stage(
+        "s", lambda io: None, "local", outputs=(), config=("encoder", "llm", "bench.seed")
+    )
+    view = stage_io(stage, cfg, Lake(cfg.lake.root), Console(quiet=True)).config
+    enc: EncoderConfig = view.encoder
+    assert isinstance(enc, EncoderConfig) and enc == cfg.encoder
+    assert isinstance(view.llm, LLMConfig) and view.llm.runtime().max_tokens == 512
+    assert view.bench.seed == 0
+    with pytest.raises(ContractError, match="bench.users"):
+        _ = view.bench.users

@@ -320,8 +320,9 @@ def test_reading_an_undeclared_table_config_key_or_file_is_a_contract_error(temp
 
 
 def test_the_registries_are_what_config_validation_and_the_judge_check_read(tmp_path):
-    from jobs.config import ConfigError, LLMSpec
+    from jobs.config import ConfigError
     from llm import BACKENDS, check_judge
+    from llm.config import LLMSpec
     from schemas.methods import METHOD_ORDER, METHODS, REWRITE_METHODS
 
     for m in METHODS.values():  # every registered function loads

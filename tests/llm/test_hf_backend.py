@@ -268,7 +268,7 @@ def test_fan_out_through_a_ray_actor_logs_one_row_per_request(tiny_lm, ray_local
     import pyarrow as pa
 
     from generation.rewrite import RewriteJob, rewrite_id, rewrite_request
-    from jobs.config import LLMSpec
+    from llm.config import LLMSpec
     from llm.llm_stage import call_columns
     from schemas.bench import REWRITES
     from storage.lake import Lake, RowLog, data_files
