@@ -4,9 +4,10 @@ and cron; declared in `graph.stages.embed`.
 python -m jobs.embed -c conf/cluster.yaml [key=value ...]
 """
 
+from jobs.entry import stage_main  # first: takes jobs/ off sys.path (jobs/__init__.py)
+
+# isort: split
 from graph.stages.embed import STAGE
 
 if __name__ == "__main__":
-    from jobs.entry import stage_main
-
     stage_main(STAGE)

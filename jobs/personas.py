@@ -4,9 +4,10 @@ as a standalone job, for Ray Jobs and cron; declared in `generation.stages.perso
 python -m jobs.personas personas|preferences -c conf/cluster.yaml [key=value ...]
 """
 
+from jobs.entry import stage_main  # first: takes jobs/ off sys.path (jobs/__init__.py)
+
+# isort: split
 from generation.stages.personas import PERSONAS, PREFERENCES
 
 if __name__ == "__main__":
-    from jobs.entry import stage_main
-
     stage_main(PERSONAS, PREFERENCES)

@@ -4,9 +4,10 @@ and cron; declared in `evaluation.stages.report`.
 python -m jobs.report -c conf/cluster.yaml [key=value ...]
 """
 
+from jobs.entry import stage_main  # first: takes jobs/ off sys.path (jobs/__init__.py)
+
+# isort: split
 from evaluation.stages.report import STAGE
 
 if __name__ == "__main__":
-    from jobs.entry import stage_main
-
     stage_main(STAGE)

@@ -4,9 +4,10 @@ and cron; declared in `generation.stages.smoke`.
 python -m jobs.smoke -c conf/local.yaml [key=value ...]
 """
 
+from jobs.entry import stage_main  # first: takes jobs/ off sys.path (jobs/__init__.py)
+
+# isort: split
 from generation.stages.smoke import STAGE
 
 if __name__ == "__main__":
-    from jobs.entry import stage_main
-
     stage_main(STAGE)

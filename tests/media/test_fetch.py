@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from media.fetch import FetchError, fetch_image
-from pipelines import images
+from media import fetch as images
 
 LOCAL = ("127.0.0.1",)
 

@@ -143,7 +143,7 @@ def sorted_rows(lake: Lake, name: str) -> list[dict]:
 
 
 def test_ingest_counts_quarantine_and_types(spark, dumps: Path, tmp_path: Path):
-    from pipelines.stages.silver import balanced
+    from pipelines.stages.ingest import balanced
 
     lake = Lake(tmp_path / "lake")
     manifest = run(dumps, lake.root)

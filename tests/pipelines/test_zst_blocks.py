@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from pipelines.stages.silver import balanced
+from pipelines.stages.ingest import balanced
 
 from pipelines.dump_scan import FileScan
 from pipelines.dumps import (
