@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 
-from schemas.persona import json_object
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from schemas.persona import json_object, reply_schema
 
 JUDGE_VERSION = "judge-v1"
 
@@ -52,13 +54,32 @@ def judge_messages(persona: str, prompt: str | None, png: bytes) -> list[dict]:
     ]
 
 
+class Judgement(BaseModel):
+    """A judge's reply: the model that validates it and whose JSON schema constrains it."""
+
+    model_config = ConfigDict(extra="ignore")
+    score: float = Field(ge=0, le=10, description="how much this person would like it, 1-10")
+    reason: str = Field("", description="one sentence")
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _short_text(cls, v: object) -> str:
+        return str(v or "")[:500]
+
+
+#: the judge task's reply schema (``response_format: json_schema``)
+JUDGE_SCHEMA = reply_schema(Judgement)
+
+
 def parse_judgement(text: str) -> dict:
     """A judge's reply -> {"score": float in [0, 10], "reason": str}, or ValueError."""
     data = json_object(text)
     try:
-        score = float(data["score"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("score: a number from 1 to 10 is required") from None
-    if not 0 <= score <= 10:
-        raise ValueError(f"score: {score} is outside 0-10")
-    return {"score": score, "reason": str(data.get("reason") or "")[:500]}
+        return Judgement.model_validate(data).model_dump()
+    except ValidationError as e:
+        err = e.errors()[0]
+        if err["loc"] == ("score",) and err["type"] in ("greater_than_equal", "less_than_equal"):
+            raise ValueError(f"score: {float(data['score'])} is outside 0-10") from None
+        if err["loc"] == ("score",):
+            raise ValueError("score: a number from 1 to 10 is required") from None
+        raise ValueError(f"{err['loc'][0]}: {err['msg']}") from None

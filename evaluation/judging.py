@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from contract.stage_io import StageIO
-from evaluation.judge import JUDGE_VERSION, judge_messages, parse_judgement
+from evaluation.judge import JUDGE_SCHEMA, JUDGE_VERSION, judge_messages, parse_judgement
 from llm import ChatRequest, request_id
 from llm.llm_stage import (
     Work,
@@ -93,7 +93,9 @@ class JudgePlan:
             )
             w.direct.append(row | _BLANK | direct_call(judge, JUDGE_VERSION, rid, "failed", why))
         else:
-            w.requests.append(ChatRequest(rid, "judge", messages, inputs, json=True))
+            w.requests.append(
+                ChatRequest(rid, "judge", messages, inputs, json=True, schema=JUDGE_SCHEMA)
+            )
 
     def to_row(self, req, res) -> dict:
         """A judge reply -> its table row (the scored row + score, reason, call)."""

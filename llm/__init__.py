@@ -157,6 +157,7 @@ def make_backend(
     api_key: str | None,
     runtime: Runtime,
     actors: int = 1,
+    response_format: str = "json_object",
 ) -> Backend:
     """Build the backend a spec names, in the process that will call the model (an actor,
     or the driver for driver-run backends); it gets the arguments its class names."""
@@ -167,6 +168,7 @@ def make_backend(
         "api_key": api_key,
         "runtime": runtime,
         "actors": actors,
+        "response_format": response_format,
     }
     names = inspect.signature(cls).parameters
     return cls(**{k: v for k, v in given.items() if k in names})

@@ -25,6 +25,9 @@ class ChatRequest:
     messages: list[dict[str, str]]
     inputs: dict[str, Any] = field(default_factory=dict)
     json: bool = False  # the reply must be a JSON object
+    #: the JSON schema the reply must follow (derived from the model that validates it);
+    #: endpoints configured for ``json_schema`` constrain decoding to it
+    schema: dict | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -90,10 +93,11 @@ class Backend(Protocol):
 
 @functools.cache
 def template_code() -> str:
-    """Digest of the template backend's source (its module and the lexicon it reads): the
-    template's "weights", so editing it redoes its rows instead of reusing old replies."""
+    """Digest of the template backend's source (its module, the lexicon and the name
+    reader it uses): the template's "weights", so editing it redoes its rows instead of
+    reusing old replies."""
     h = hashlib.sha1()
-    for name in ("llm.template_backend", "llm.demographics"):
+    for name in ("llm.template_backend", "llm.demographics", "schemas.subreddit_names"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
             h.update(Path(spec.origin).read_bytes())

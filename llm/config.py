@@ -5,6 +5,8 @@ section that combines them (`LLMConfig`, with a sweep of models). The judge's se
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field, field_validator
 
 from llm import BACKENDS
@@ -29,6 +31,12 @@ class LLMSpec(Section):
         None,
         description="tokenizer path/id that counts the evidence budget; null: the model's "
         "own for hf/vllm, else the packaged all-MiniLM-L6-v2 tokenizer",
+    )
+    response_format: Literal["json_object", "json_schema"] = Field(
+        "json_object",
+        description="how an OpenAI-compatible endpoint is asked for a JSON reply: "
+        "json_schema constrains decoding to the task's reply schema (vLLM, SGLang, Ollama, "
+        "OpenAI); json_object asks for any JSON object, the prompt spelling its shape",
     )
 
     @field_validator("backend")

@@ -134,7 +134,12 @@ class LLMWorker:
         parsers: dict[str, Parser],
     ):
         self.backend = make_backend(
-            spec["backend"], spec["model"], spec.get("base_url"), api_key, runtime
+            spec["backend"],
+            spec["model"],
+            spec.get("base_url"),
+            api_key,
+            runtime,
+            response_format=spec.get("response_format", "json_object"),
         )
         self.tokenizer = tokenizer
         self.parsers = parsers
@@ -182,7 +187,13 @@ def fan_out(
 
     if info.runs_in == "driver":
         backend = make_backend(
-            spec["backend"], spec["model"], spec.get("base_url"), api_key, runtime, actors
+            spec["backend"],
+            spec["model"],
+            spec.get("base_url"),
+            api_key,
+            runtime,
+            actors,
+            response_format=spec.get("response_format", "json_object"),
         )
         count = counter(tokenizer).count
         try:

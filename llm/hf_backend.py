@@ -21,12 +21,13 @@ class HFBackend:
 
     template = False
 
-    def __init__(self, model: str, runtime: Runtime):
+    def __init__(self, model: str, runtime: Runtime, response_format: str = "json_object"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.label = f"hf:{model}"
         self.rt = runtime
+        self.constrained = response_format == "json_schema"  # decode to the reply schema
         use_gpu = runtime.num_gpus > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_gpu else "cpu")
         from llm.packaged_models import resolve
@@ -71,6 +72,7 @@ class HFBackend:
                 max_new_tokens=self.rt.max_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,
                 **sampling,
+                **self._constraint(batch, enc["input_ids"].shape[1]),
             )
         new = out[:, enc["input_ids"].shape[1] :]
         stops = self._stop_ids()
@@ -83,6 +85,20 @@ class HFBackend:
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             results.append(Completion(text, int(mask.sum()), len(ids)))
         return results
+
+    def _constraint(self, batch: list[ChatRequest], prompt_len: int) -> dict:
+        """With ``response_format: json_schema``, each JSON request decodes only what its
+        reply schema allows (`llm.constrained`); the rest of the batch decodes freely."""
+        schemas = [r.schema if self.constrained and r.json else None for r in batch]
+        if not any(s is not None for s in schemas):
+            return {}
+        from transformers import LogitsProcessorList
+
+        from llm.constrained import JsonSchemaLogits
+
+        eos = self.tokenizer.eos_token_id
+        rule = JsonSchemaLogits(self.tokenizer, schemas, prompt_len, eos)
+        return {"logits_processor": LogitsProcessorList([rule])}
 
     def _stop_ids(self) -> set[int]:
         """Every id generation stops at: the tokenizer's EOS and the generation config's

@@ -36,7 +36,14 @@ class OpenAIBackend:
 
     template = False
 
-    def __init__(self, model: str, base_url: str, api_key: str | None, runtime: Runtime):
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str | None,
+        runtime: Runtime,
+        response_format: str = "json_object",
+    ):
         if not base_url:
             raise ValueError("llm.base_url is required for the openai backend")
         self.model = model
@@ -44,6 +51,7 @@ class OpenAIBackend:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self._key = api_key or None
         self.rt = runtime
+        self.response_format = response_format
         self._gate = asyncio.Semaphore(runtime.concurrency)
         self._interval = 1.0 / runtime.requests_per_s if runtime.requests_per_s else 0.0
         self._next_slot = 0.0
@@ -94,8 +102,18 @@ class OpenAIBackend:
             "seed": self.rt.seed,
         }
         if r.json and self.rt.json_mode:
-            body["response_format"] = {"type": "json_object"}
+            body["response_format"] = self._response_format(r)
         return body
+
+    def _response_format(self, r: ChatRequest) -> dict:
+        """`json_schema` (decoding constrained to the task's reply schema) where this
+        endpoint is configured for it and the request carries one, else `json_object`."""
+        if self.response_format == "json_schema" and r.schema is not None:
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": r.task, "schema": r.schema},
+            }
+        return {"type": "json_object"}
 
     async def _one(self, r: ChatRequest) -> Completion:
         t0 = time.perf_counter()

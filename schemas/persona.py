@@ -7,7 +7,13 @@ from __future__ import annotations
 import json
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 
 class Demographics(BaseModel):
@@ -31,33 +37,85 @@ def _phrases(v: object) -> object:
     return v
 
 
+#: what a small model copies from a schema or an example instead of an answer
+_PLACEHOLDER = re.compile(
+    r"^(?:\W*|<[^>]*>|\[[^\]]*\]|\.\.\.|string|str|null|none|n/?a|todo|tbd|placeholder|"
+    r"your \w+( \w+)?)$",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder(text: str) -> bool:
+    """True for a copied placeholder ("...", "<interest>", "string", "your text"), not
+    an answer."""
+    return bool(_PLACEHOLDER.match(text.strip()))
+
+
+def _answers(items: list[str]) -> list[str]:
+    return [i for i in items if not is_placeholder(i)]
+
+
 class Persona(BaseModel):
-    """What a persona holds; extra keys from the LLM are ignored."""
+    """What a persona holds; extra keys from the LLM are ignored; copied placeholders
+    ("...", "<interest>") are not answers: dropped from lists, refused as the text."""
 
     model_config = ConfigDict(extra="ignore")
     demographics: Demographics = Field(default_factory=Demographics)
-    interests: list[str] = Field(default_factory=list)
-    affective_traits: list[str] = Field(default_factory=list)
-    visual_interests: list[str] = Field(default_factory=list)
-    text: str = Field(min_length=1)
+    interests: list[str] = Field(
+        default_factory=list, description="communities and topics the person is into"
+    )
+    affective_traits: list[str] = Field(
+        default_factory=list, description="how others would describe their temperament"
+    )
+    visual_interests: list[str] = Field(
+        default_factory=list, description="subjects, styles, colours and moods they like to see"
+    )
+    text: str = Field(min_length=1, description="the persona in the first person")
 
     @field_validator("interests", "affective_traits", "visual_interests", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return _phrases(v)
 
+    @field_validator("interests", "affective_traits", "visual_interests")
+    @classmethod
+    def _no_placeholders(cls, v: list[str]) -> list[str]:
+        return _answers(v)
+
+    @field_validator("text")
+    @classmethod
+    def _text_answers(cls, v: str) -> str:
+        if is_placeholder(v):
+            raise ValueError(f"a placeholder copied, not a persona ({v.strip()[:40]!r})")
+        return v
+
 
 class Preferences(BaseModel):
-    """ViPer-style liked and disliked visual attributes."""
+    """ViPer-style liked and disliked visual attributes (placeholders dropped; at least
+    one like)."""
 
     model_config = ConfigDict(extra="ignore")
-    likes: list[str]
-    dislikes: list[str] = Field(default_factory=list)
+    likes: list[str] = Field(description="visual attributes the person likes")
+    dislikes: list[str] = Field(
+        default_factory=list, description="visual attributes the person dislikes"
+    )
 
     @field_validator("likes", "dislikes", mode="before")
     @classmethod
     def _lists(cls, v: object) -> object:
         return _phrases(v)
+
+    @field_validator("likes", "dislikes")
+    @classmethod
+    def _no_placeholders(cls, v: list[str]) -> list[str]:
+        return _answers(v)
+
+    @field_validator("likes")
+    @classmethod
+    def _some_like(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("names no liked attribute (an empty list)")
+        return v
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -88,8 +146,12 @@ def _validated(model: type[BaseModel], text: str) -> dict:
 
 
 def parse_persona(text: str) -> dict:
-    """LLM reply -> persona fields, or ValueError saying what is wrong."""
-    return _validated(Persona, text)
+    """LLM reply -> persona fields, or ValueError saying what is wrong (a reply that names
+    no interest and no visual interest is empty of content, whatever its JSON)."""
+    persona = _validated(Persona, text)
+    if not persona["interests"] and not persona["visual_interests"]:
+        raise ValueError("interests: the reply names no interest and no visual interest")
+    return persona
 
 
 def parse_preferences(text: str) -> dict:
@@ -99,6 +161,42 @@ def parse_preferences(text: str) -> dict:
 
 #: the reply parsers of the persona and preferences tasks (`llm.fanout.process`)
 REPLY_PARSERS = {"persona": parse_persona, "preferences": parse_preferences}
+
+
+#: bounds the schema puts on what constrained decoding may write (validation stays as
+#: lenient as the model: a free reply longer than these is still accepted)
+MAX_ITEMS, MAX_PHRASE, MAX_TEXT = 8, 60, 600
+
+
+def _bounded(node: object, name: str = "") -> object:
+    """A JSON schema with no extra keys on objects and lengths bounded (a phrase, or the
+    free `text` / `reason`), so a constrained small model cannot invent keys or ramble."""
+    if isinstance(node, list):
+        return [_bounded(n, name) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {
+        k: {p: _bounded(v2, p) for p, v2 in v.items()} if k == "properties" else _bounded(v, name)
+        for k, v in node.items()
+    }
+    if out.get("type") == "object":
+        out["additionalProperties"] = False
+    if out.get("type") == "array":
+        out["maxItems"] = MAX_ITEMS
+    if out.get("type") == "string" and "maxLength" not in out:
+        out["maxLength"] = MAX_TEXT if name in ("text", "reason") else MAX_PHRASE
+    return out
+
+
+def reply_schema(model: type[BaseModel]) -> dict:
+    """The JSON schema a reply must follow, derived from the model that validates it
+    (sent as ``response_format: json_schema`` where the endpoint constrains decoding,
+    used by the hf backend's constrained decoding), bounded by `_bounded`."""
+    return _bounded(model.model_json_schema())
+
+
+#: the reply schemas of the persona and preferences tasks
+REPLY_SCHEMAS = {"persona": reply_schema(Persona), "preferences": reply_schema(Preferences)}
 
 
 def roleplay(persona: dict) -> str:

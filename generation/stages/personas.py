@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage
-from schemas.persona import REPLY_PARSERS
+from schemas.persona import REPLY_PARSERS, REPLY_SCHEMAS
 
 PERSONA_FIELDS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
 PREFERENCE_FIELDS = ("likes", "dislikes")
@@ -123,7 +123,9 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
             else:
                 messages = persona_messages(ev.text)
             rid = request_id(spec.label, task, messages, inputs, rt)
-            w.requests.append(ChatRequest(rid, task, messages, inputs, json=True))
+            w.requests.append(
+                ChatRequest(rid, task, messages, inputs, json=True, schema=REPLY_SCHEMAS[task])
+            )
             w.planned[rid] = _evidence_columns(ev, mode, tok)
             if task == "preferences":  # the downvoted snippets are quoted too
                 w.planned[rid]["evidence_ids"] = [*ev.snippet_ids, *ev.disliked_ids]

@@ -256,6 +256,7 @@ PROFILE_CHANGES = {
         "llm.model": "packaged:smollm2",
         "llm.batch_size": 4,
         "llm.max_tokens": 256,
+        "llm.response_format": "json_schema",
         "personas.users": 4,
         "bench.prompts_per_user": 2,
         "bench.users": 4,

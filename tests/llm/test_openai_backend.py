@@ -18,7 +18,7 @@ from llm.base import REDACTED, clip_scrubbed, scrub_secret
 from llm.fanout import process
 from llm.tokens import PACKAGED, counter
 from schemas.persona import REPLY_PARSERS as PERSONA_PARSERS
-from tests.llm_server import ChatServer, content_key
+from tests.llm_server import ChatServer, content_key, default_reply
 
 PARSERS = PERSONA_PARSERS | REWRITE_PARSERS  # the tasks these tests send
 
@@ -253,3 +253,51 @@ def test_a_key_echoed_across_any_cut_never_reaches_an_error_a_reason_or_a_raw_re
         assert any(REDACTED in t for t in got), fault  # the key was there, whole, and went
         # and some cut fell inside it: a cut marker shows the key straddled that cut
         assert any(t.count("[") > t.count(REDACTED) for t in got), (fault, got[:3])
+
+
+def test_json_schema_endpoints_get_the_tasks_reply_schema_on_the_wire():
+    """`response_format: json_schema` sends each JSON task's schema (derived from the model
+    that validates its reply); requests without one, and json_object endpoints, ask for
+    any JSON object; a text task asks for no format."""
+    from evaluation.judge import JUDGE_SCHEMA
+    from schemas.persona import REPLY_SCHEMAS
+
+    seen: dict[str, dict | None] = {}
+
+    def reply(body: dict) -> str:
+        seen[body["messages"][1]["content"]] = body.get("response_format")
+        return default_reply(body)
+
+    persona = persona_messages("evidence of a cat person")
+    reqs = [
+        ChatRequest("p", "persona", persona, json=True, schema=REPLY_SCHEMAS["persona"]),
+        ChatRequest("r", "rewrite", rewrite_messages("none", "a cat")),
+    ]
+    runtime = Runtime(concurrency=2, timeout_s=2.0, max_retries=0)
+    for fmt in ("json_schema", "json_object"):
+        seen.clear()
+        with ChatServer(reply=reply) as server:
+
+            async def go(fmt=fmt, server=server) -> list[dict]:
+                backend = make_backend(
+                    "openai", "m", server.url, None, runtime, response_format=fmt
+                )
+                try:
+                    return await process(backend, reqs, counter(PACKAGED).count, PARSERS)
+                finally:
+                    await backend.aclose()
+
+            out = asyncio.run(go())
+        assert [o["status"] for o in out] == ["done", "done"]
+        sent = seen[persona[1]["content"]]
+        if fmt == "json_schema":
+            assert sent == {
+                "type": "json_schema",
+                "json_schema": {"name": "persona", "schema": REPLY_SCHEMAS["persona"]},
+            }
+            props = sent["json_schema"]["schema"]["properties"]
+            assert {"interests", "visual_interests", "text"} <= set(props)
+        else:
+            assert sent == {"type": "json_object"}
+        assert [v for k, v in seen.items() if k != persona[1]["content"]] == [None]
+    assert set(JUDGE_SCHEMA["properties"]) == {"score", "reason"}

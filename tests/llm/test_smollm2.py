@@ -101,3 +101,35 @@ def test_personas_and_rewrites_end_to_end_on_smollm2(smollm2):
         f"{seconds / len(results):.1f} s per request (batch 4, 200 tokens max); "
         f"conversion {smollm2[1]:.1f} s"
     )
+
+
+def test_constrained_decoding_writes_the_reply_schema_and_leaves_free_rows_alone(smollm2):
+    """`response_format: json_schema` on the hf backend: every persona SmolLM2 writes is a
+    JSON object of the persona schema's keys (llguidance masks what the grammar refuses),
+    within the schema's bounds; a rewrite in the same batch decodes as it does alone."""
+    from schemas.persona import MAX_ITEMS, MAX_PHRASE, REPLY_SCHEMAS
+
+    rt = Runtime(batch_size=4, max_tokens=160)
+    constrained = make_backend("hf", MODEL, None, None, rt, response_format="json_schema")
+    personas = [
+        ChatRequest(
+            f"persona-{i}",
+            "persona",
+            persona_messages(e),
+            json=True,
+            schema=REPLY_SCHEMAS["persona"],
+        )
+        for i, e in enumerate(EVIDENCE)
+    ]
+    rewrite = ChatRequest("rewrite-0", "rewrite", rewrite_messages("none", PROMPTS[0]))
+    out = asyncio.run(constrained.complete([*personas, rewrite]))
+    keys = set(REPLY_SCHEMAS["persona"]["properties"])
+    for c in out[:-1]:
+        reply = json.loads(c.text)  # the grammar admits only a whole JSON object
+        assert set(reply) <= keys and "text" in reply, reply
+        for field in ("interests", "affective_traits", "visual_interests"):
+            items = reply.get(field, [])
+            assert len(items) <= MAX_ITEMS and all(len(x) <= MAX_PHRASE for x in items)
+    free = make_backend("hf", MODEL, None, None, rt)
+    (alone,) = asyncio.run(free.complete([rewrite]))
+    assert out[-1].text == alone.text

@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 from PIL import Image
 
-from media.fetch import FetchError, fetch_image
 from media import fetch as images
+from media.fetch import FetchError, fetch_image
 
 LOCAL = ("127.0.0.1",)
 

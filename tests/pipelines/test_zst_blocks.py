@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from pipelines.stages.ingest import balanced
 
 from pipelines.dump_scan import FileScan
 from pipelines.dumps import (
@@ -29,6 +28,7 @@ from pipelines.dumps import (
 from pipelines.ingest import IngestOptions, ingest
 from pipelines.records import ChunkParser
 from pipelines.reddit_source import plan_partitions
+from pipelines.stages.ingest import balanced
 from schemas.reddit import BRONZE_COMMENTS, META_FIELDS
 from storage.lake import Lake
 from tests.conftest import jl, zst

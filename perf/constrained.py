@@ -1,0 +1,121 @@
+"""SmolLM2-135M-Instruct (the `hf` backend, CPU) writing personas and preferences from a
+lake's real evidence, decoding constrained to each task's reply schema
+(``llm.response_format: json_schema``: llguidance masks what the schema's grammar refuses)
+against the same model decoding freely, the peer, in the same run on the same requests.
+
+For each: the share of replies that validate (`schemas.persona` parsers: JSON, schema,
+no copied placeholders, at least one interest / like; no repair call here, so the share
+is the model's own), decode tokens per second, seconds per reply. Bar (issue 23): the
+constrained path keeps >= 0.8x the free path's tokens/s.
+
+    .venv/bin/python perf/constrained.py --lake lake [--users 8 --max-tokens 256]
+
+The lake needs gold/personas (any LLM: its `evidence` column is what the stage sent).
+Figures go to stdout and perf/out/constrained.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = Path(__file__).parent / "out"
+MODEL = "packaged:smollm2"
+
+
+def requests(lake: str, users: int) -> list:
+    """A persona and a preferences request per user, from the evidence the lake's
+    personas stage built (the same messages the stage sends)."""
+    import pyarrow.compute as pc
+
+    from generation.prompts import persona_messages, preferences_messages
+    from llm import ChatRequest
+    from schemas.persona import REPLY_SCHEMAS
+    from storage.lake import Lake
+
+    rows = Lake(lake).read("gold/personas", ["user_id", "evidence", "status"])
+    rows = rows.filter(pc.equal(rows["status"], "done")).slice(0, users).to_pylist()
+    out = []
+    for r in rows:
+        for task, messages in (
+            ("persona", persona_messages(r["evidence"])),
+            ("preferences", preferences_messages(r["evidence"])),
+        ):
+            out.append(
+                ChatRequest(
+                    f"{task}-{r['user_id']}", task, messages, json=True, schema=REPLY_SCHEMAS[task]
+                )
+            )
+    return out
+
+
+def measure(reqs: list, response_format: str, max_tokens: int, batch: int) -> dict:
+    """Validity, decode tokens/s and seconds per reply of one decoding mode."""
+    from llm import Runtime, make_backend
+    from schemas.persona import REPLY_PARSERS
+
+    rt = Runtime(batch_size=batch, max_tokens=max_tokens)
+    backend = make_backend("hf", MODEL, None, None, rt, response_format=response_format)
+    t0 = time.perf_counter()
+    done = asyncio.run(backend.complete(reqs))
+    seconds = time.perf_counter() - t0
+    valid: dict[str, list[bool]] = {}
+    reasons: list[str] = []
+    for r, c in zip(reqs, done, strict=True):
+        try:
+            REPLY_PARSERS[r.task](c.text or "")
+            ok = True
+        except ValueError as e:
+            ok = False
+            reasons.append(f"{r.task}: {e}")
+        valid.setdefault(r.task, []).append(ok)
+    tokens = sum(c.completion_tokens or 0 for c in done)
+    return {
+        "mode": response_format,
+        "valid": {t: round(sum(v) / len(v), 3) for t, v in valid.items()},
+        "decode_tokens": tokens,
+        "tokens_per_s": round(tokens / seconds, 2),
+        "seconds_per_reply": round(seconds / len(reqs), 2),
+        "reasons": reasons[:6],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lake", required=True)
+    ap.add_argument("--users", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=4)
+    args = ap.parse_args()
+    reqs = requests(args.lake, args.users)
+    free = measure(reqs, "json_object", args.max_tokens, args.batch_size)
+    constrained = measure(reqs, "json_schema", args.max_tokens, args.batch_size)
+    ratio = constrained["tokens_per_s"] / free["tokens_per_s"]
+    report = {
+        "users": len(reqs) // 2,
+        "free": free,
+        "constrained": constrained,
+        "tokens_per_s_ratio": round(ratio, 2),
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "constrained.json").write_text(json.dumps(report, indent=2))
+    for m in (free, constrained):
+        print(
+            f"{m['mode']:>11}: valid persona {m['valid'].get('persona', 0):.0%}, "
+            f"preferences {m['valid'].get('preferences', 0):.0%}; "
+            f"{m['tokens_per_s']} decode tokens/s, {m['seconds_per_reply']} s per reply"
+        )
+        for why in m["reasons"]:
+            print(f"             {why[:110]}")
+    print(f"constrained / free tokens/s: {ratio:.2f}x (bar >= 0.8x); {report['users']} users")
+
+
+if __name__ == "__main__":
+    main()
