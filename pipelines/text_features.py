@@ -21,7 +21,8 @@ def subreddit_documents(
     subreddits: pa.Table, snippets: pa.Table, per_subreddit: int = 32, max_chars: int = 2000
 ) -> tuple[list[int], list[str], list[int]]:
     """(subreddit ids, one text each, texts behind it): the name, then its best-scored
-    titles and comments."""
+    titles and comments; ties by score go by text, so the document never depends on the
+    order `snippets` arrives in (a multithreaded join's order is not fixed)."""
     names = dict(
         zip(
             subreddits["subreddit_id"].to_pylist(), subreddits["subreddit"].to_pylist(), strict=True
@@ -37,7 +38,7 @@ def subreddit_documents(
         texts[sid].append((score or 0, text))
     ids, docs, counts = [], [], []
     for sid in sorted(names):
-        best = [t for _, t in sorted(texts[sid], key=lambda x: -x[0])[:per_subreddit]]
+        best = [t for _, t in sorted(texts[sid], key=lambda x: (-x[0], x[1]))[:per_subreddit]]
         ids.append(sid)
         docs.append((f"r/{names[sid]}: " + " | ".join(best))[:max_chars])
         counts.append(len(best))
