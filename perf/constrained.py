@@ -5,8 +5,9 @@ against the same model decoding freely, the peer, in the same run on the same re
 
 For each: the share of replies that validate (`schemas.persona` parsers: JSON, schema,
 no copied placeholders, at least one interest / like; no repair call here, so the share
-is the model's own), decode tokens per second, seconds per reply. Bar (issue 23): the
-constrained path keeps >= 0.8x the free path's tokens/s.
+is the model's own), decode tokens per second (the prompts' prefill, the same in both
+modes, timed apart with one new token per request and left out), seconds per reply.
+Bar (issue 23): the constrained path keeps >= 0.8x the free path's tokens/s.
 
     .venv/bin/python perf/constrained.py --lake lake [--users 8 --max-tokens 256]
 
@@ -66,6 +67,18 @@ def measure(reqs: list, response_format: str, max_tokens: int, batch: int) -> di
     t0 = time.perf_counter()
     done = asyncio.run(backend.complete(reqs))
     seconds = time.perf_counter() - t0
+    # the prompts' prefill (the same in both modes) timed apart: one new token per request
+    one = make_backend(
+        "hf",
+        MODEL,
+        None,
+        None,
+        rt.model_copy(update={"max_tokens": 1}),
+        response_format=response_format,
+    )
+    t1 = time.perf_counter()
+    asyncio.run(one.complete(reqs))
+    prefill = time.perf_counter() - t1
     valid: dict[str, list[bool]] = {}
     reasons: list[str] = []
     for r, c in zip(reqs, done, strict=True):
@@ -77,11 +90,13 @@ def measure(reqs: list, response_format: str, max_tokens: int, batch: int) -> di
             reasons.append(f"{r.task}: {e}")
         valid.setdefault(r.task, []).append(ok)
     tokens = sum(c.completion_tokens or 0 for c in done)
+    decode_s = max(seconds - prefill, 1e-9)  # what decoding the tokens after the first took
     return {
         "mode": response_format,
         "valid": {t: round(sum(v) / len(v), 3) for t, v in valid.items()},
         "decode_tokens": tokens,
-        "tokens_per_s": round(tokens / seconds, 2),
+        "prefill_seconds": round(prefill, 2),
+        "tokens_per_s": round((tokens - len(reqs)) / decode_s, 2),
         "seconds_per_reply": round(seconds / len(reqs), 2),
         "reasons": reasons[:6],
     }
@@ -110,7 +125,8 @@ def main() -> None:
         print(
             f"{m['mode']:>11}: valid persona {m['valid'].get('persona', 0):.0%}, "
             f"preferences {m['valid'].get('preferences', 0):.0%}; "
-            f"{m['tokens_per_s']} decode tokens/s, {m['seconds_per_reply']} s per reply"
+            f"{m['tokens_per_s']} decode tokens/s (prefill {m['prefill_seconds']} s apart), "
+            f"{m['seconds_per_reply']} s per reply"
         )
         for why in m["reasons"]:
             print(f"             {why[:110]}")
