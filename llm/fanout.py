@@ -122,6 +122,19 @@ def _start(r: ChatRequest, c: Completion, share: float, count) -> dict:
     }
 
 
+def _backend(spec: dict, api_key: str | None, runtime: Runtime, actors: int = 1):
+    """The backend a model spec (`LLMSpec.model_dump()`) names, built where it is called."""
+    return make_backend(
+        spec["backend"],
+        spec["model"],
+        spec.get("base_url"),
+        api_key,
+        runtime,
+        actors,
+        response_format=spec.get("response_format", "json_object"),
+    )
+
+
 class LLMWorker:
     """A Ray actor holding one backend (and its HTTP session or model weights)."""
 
@@ -133,14 +146,7 @@ class LLMWorker:
         tokenizer: str,
         parsers: dict[str, Parser],
     ):
-        self.backend = make_backend(
-            spec["backend"],
-            spec["model"],
-            spec.get("base_url"),
-            api_key,
-            runtime,
-            response_format=spec.get("response_format", "json_object"),
-        )
+        self.backend = _backend(spec, api_key, runtime)
         self.tokenizer = tokenizer
         self.parsers = parsers
 
@@ -186,15 +192,7 @@ def fan_out(
             progress(len(results), status)
 
     if info.runs_in == "driver":
-        backend = make_backend(
-            spec["backend"],
-            spec["model"],
-            spec.get("base_url"),
-            api_key,
-            runtime,
-            actors,
-            response_format=spec.get("response_format", "json_object"),
-        )
+        backend = _backend(spec, api_key, runtime, actors)
         count = counter(tokenizer).count
         try:
             for batch in batches:
