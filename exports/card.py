@@ -7,6 +7,8 @@ import json
 
 import pyarrow as pa
 
+from exports import neighbours, topics
+
 CARD = "README.md"
 
 #: one line per exported column, for the dataset card
@@ -128,10 +130,18 @@ def dataset_card(
             "`image_id` is replaced by its keyed hash.",
             f"- Rare communities: every subreddit with fewer than {min_community_users} users "
             "(`export.min_community_users`) is replaced, in every text and list field, by a "
-            'community label: "a community near r/X", X being the subreddit with at least '
-            f"{min_community_users} users that shares the most users with it, or "
-            '"a small community" when there is none. Names are matched case-insensitively, '
-            "with or without `r/`, and in their readable form.",
+            'label that says what it is about without naming it: "a community near r/X", X '
+            f"being the subreddit with at least {min_community_users} users most "
+            "over-represented among its users (lift, shared users over what independence "
+            f"gives, at least {neighbours.MIN_LIFT:g}, with at least {neighbours.MIN_SHARED} "
+            "users shared and unlikely by chance: one-sided Fisher test, family-wise "
+            f"{neighbours.MAX_P:g}; subreddits whose users spread over the rare communities as "
+            'independence predicts, generic hubs, are never X); else "a small community about '
+            '..." in up to three words its users write over-proportionately (each written by '
+            f"at least {topics.MIN_USERS} of its users and used in at least "
+            f"{topics.MIN_SUBREDDITS} rare communities; never a word of its name, a rare "
+            'community\'s name or a user name); else "a small community". Names are matched '
+            "case-insensitively, with or without `r/`, and in their readable form.",
         ]
     body = [
         f"# {title}",

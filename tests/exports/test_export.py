@@ -22,11 +22,20 @@ KEY = "test-secret-key-3f9a1c"
 AUTHORS = ["alice_film", "bob_garden", "carol"]
 LLMS = ["template:template", "openai:tiny"]
 SIZE = (24, 16)  # width, height of the rendered PNGs
-#: subreddits: (name, users); the last two are rare (fewer than export.min_community_users)
-SUBREDDITS = [("BigFilm", 60), ("BigGarden", 80), ("TinyKnitCircle", 3), ("LonelyPlace", 1)]
-#: user -> subreddit ids: TinyKnitCircle shares two users with BigFilm, one with BigGarden;
-#: LonelyPlace's one user (not a persona user) is in no big subreddit
-MEMBERS = {0: [0, 2], 1: [0, 1, 2], 2: [1], 9: [3]}
+USERS = 200  # silver/users: the three persona users, then members with no persona
+#: subreddit -> its members (user ids). AskAll is everyone's hub (80% of users); the rare
+#: ones (fewer than export.min_community_users) are TinyKnitCircle, LonelyPlace and
+#: FilmCorner. TinyKnitCircle shares all 3 users with BigFilm and with AskAll (raw shared
+#: users tie, and used to name the bigger AskAll); by lift BigFilm is its neighbour.
+#: LonelyPlace's one user is in no large subreddit.
+SUBREDDITS = {
+    "BigFilm": set(range(60)),
+    "BigGarden": {1, 2, *range(100, 178)},
+    "TinyKnitCircle": {0, 1, 3},
+    "LonelyPlace": {190},
+    "AskAll": set(range(160)),
+    "FilmCorner": set(range(10, 20)),
+}
 #: how the rare names are written in the rows (every form the scrubber must catch)
 RARE_FORMS = ("tinyknitcircle", "tiny knit circle", "tiny-knit-circle", "lonelyplace")
 NEAR = "a community near r/BigFilm"
@@ -48,39 +57,51 @@ def _hmac_user(author: str) -> str:
     return "u_" + hmac.new(KEY.encode(), author.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def _write_lake(root: Path) -> None:
+def _write_subreddits(
+    root: Path,
+    members: dict[str, set[int]],
+    users: int,
+    authors: dict[int, str] | None = None,
+    snippets: list[tuple[str, int, str]] | None = None,
+) -> None:
+    """silver/users (`users` of them, named by `authors` or ``user<id>``), silver/subreddits
+    and silver/edges from subreddit -> member ids, and silver/snippets from (subreddit,
+    user, text[, post id]) rows; sizes and edges agree, as the graph stage writes them."""
     lake = Lake(root)
-    n = len(AUTHORS)
+    ids = {name: i for i, name in enumerate(members)}
+    names = [(authors or {}).get(u, f"user{u}") for u in range(users)]
+    joined = {u: sum(u in m for m in members.values()) for u in range(users)}
     lake.write_table(
         "silver/users",
         pa.table(
             {
-                "user_id": pa.array(range(n), pa.int32()),
-                "author": AUTHORS,
-                "posts": [3] * n,
-                "comments": [10] * n,
-                "subreddits": [2] * n,
-                "first_utc": [0] * n,
-                "last_utc": [1] * n,
-                "role": ["train"] * n,
+                "user_id": pa.array(range(users), pa.int32()),
+                "author": names,
+                "posts": [3] * users,
+                "comments": [10] * users,
+                "subreddits": [joined[u] for u in range(users)],
+                "first_utc": [0] * users,
+                "last_utc": [1] * users,
+                "role": ["train"] * users,
             }
         ),
     )
+    n = len(members)
     lake.write_table(
         "silver/subreddits",
         pa.table(
             {
-                "subreddit_id": pa.array(range(len(SUBREDDITS)), pa.int32()),
-                "subreddit": [name for name, _ in SUBREDDITS],
-                "users": [n for _, n in SUBREDDITS],
-                "posts": [5] * len(SUBREDDITS),
-                "comments": [9] * len(SUBREDDITS),
-                "first_utc": [0] * len(SUBREDDITS),
-                "last_utc": [1] * len(SUBREDDITS),
+                "subreddit_id": pa.array(range(n), pa.int32()),
+                "subreddit": list(members),
+                "users": [len(m) for m in members.values()],
+                "posts": [5] * n,
+                "comments": [9] * n,
+                "first_utc": [0] * n,
+                "last_utc": [1] * n,
             }
         ),
     )
-    edges = [(u, s) for u, subs in MEMBERS.items() for s in subs]
+    edges = sorted((u, ids[name]) for name, m in members.items() for u in m)
     lake.write_table(
         "silver/edges",
         pa.table(
@@ -96,6 +117,28 @@ def _write_lake(root: Path) -> None:
             }
         ),
     )
+    if snippets:
+        rows = [
+            {
+                "user_id": u,
+                "subreddit_id": ids[name],
+                "rank": i,
+                "source": "comment",
+                "record_id": f"c{i}",
+                "text": text,
+                "score": 1,
+                "created_utc": 0,
+                "post_id": post[0] if post else f"p{i}",
+            }
+            for i, (name, u, text, *post) in enumerate(snippets)
+        ]
+        lake.write_table("silver/snippets", pa.Table.from_pylist(rows))
+
+
+def _write_lake(root: Path) -> None:
+    lake = Lake(root)
+    n = len(AUTHORS)
+    _write_subreddits(root, SUBREDDITS, USERS, dict(enumerate(AUTHORS)))
     personas = [
         {
             "user_id": u,
@@ -374,7 +417,8 @@ def test_the_scrubber_catches_every_written_form_and_only_whole_names(lake_root)
     from exports.scrub import CommunityScrubber
 
     labels = community_labels(export_tables(Lake(lake_root), "personas"), 50)
-    assert labels == {"TinyKnitCircle": NEAR, "LonelyPlace": "a small community"}
+    small = "a small community"
+    assert labels == {"TinyKnitCircle": NEAR, "LonelyPlace": small, "FilmCorner": NEAR}
     scrub = CommunityScrubber(labels).text
     assert scrub("r/TinyKnitCircle's best") == f"{NEAR}'s best"
     assert scrub("see /r/tinyknitcircle, R/TINYKNITCIRCLE") == f"see {NEAR}, {NEAR}"
@@ -382,3 +426,164 @@ def test_the_scrubber_catches_every_written_form_and_only_whole_names(lake_root)
     assert scrub("lonelyplace.") == "a small community."
     untouched = "TinyKnitCircleFans, tiny knit, BigFilm, xr/LonelyPlaceholder"
     assert scrub(untouched) == untouched
+
+
+#: a 2,000-user world for the stand-in rule. AskAll is everyone's hub (80% of users),
+#: Memes a lesser one (30%); Knitting (10%) and Spinning (2.5%) are topical. The rare
+#: subreddits: KnitNook (6 users: all 6 in AskAll, 4 in Knitting), YarnBarn (5 users: 3 in
+#: Knitting, 2 in Spinning, all 5 in AskAll), SpindleCorner and PurlParlour (Spinning's and
+#: Knitting's regulars), QuietCorner (7 of its 10 users in Memes: lift 2.3 by chance),
+#: LooseThreads (5 of its 20 users in Knitting: lift 2.5, as likely as 1 in 23 by chance)
+#: and ten fillers whose users fall into the large subreddits as independence predicts.
+WORLD_USERS = 2000
+FILLERS = {
+    f"Filler{k}": {*range(100 + 5 * k, 105 + 5 * k), *range(500 + 3 * k, 503 + 3 * k)}
+    | {1700 + k, 1600 + k}
+    for k in range(10)
+}
+WORLD = {
+    "AskAll": set(range(1600)),
+    "Memes": set(range(500, 1100)),
+    "Knitting": {0, 1, 2, 3, 11, 12, 13, *range(1400, 1550), *range(1700, 1743)},
+    "Spinning": {10, 14, *range(1550, 1598)},
+    "KnitNook": set(range(6)),
+    "YarnBarn": set(range(10, 15)),
+    "SpindleCorner": set(range(1550, 1554)),
+    "PurlParlour": {1400, 1401, 1402, 1700},
+    "QuietCorner": {*range(600, 607), 1750, 1751, 1752},
+    "LooseThreads": {*range(1410, 1415), *range(530, 536), *range(200, 205), *range(1760, 1764)},
+    **FILLERS,
+}
+
+
+def _labels(root: Path, **kw) -> dict[str, str]:
+    """The export's community labels of the lake at `root` (threshold 50 users)."""
+    from exports.communities import community_labels
+    from exports.export import export_tables
+
+    return community_labels(export_tables(Lake(root), "personas"), 50, **kw)
+
+
+@pytest.fixture
+def world(tmp_path) -> Path:
+    root = tmp_path / "world"
+    _write_subreddits(root, WORLD, WORLD_USERS)
+    return root
+
+
+def test_lift_not_raw_shared_users_names_a_rare_subreddit_s_neighbour(world):
+    assert {n for n, m in WORLD.items() if len(m) >= 50} == {
+        "AskAll",
+        "Memes",
+        "Knitting",
+        "Spinning",
+    }
+    nook = WORLD["KnitNook"]
+    shared = {big: len(nook & WORLD[big]) for big in ("AskAll", "Knitting")}
+    assert shared == {"AskAll": 6, "Knitting": 4}  # raw shared users name the hub
+    labels = _labels(world)
+    assert labels["KnitNook"] == "a community near r/Knitting"  # lift 6.7 against 1.25
+    # by lift alone too, no hub left out
+    assert _labels(world, generic_z=float("-inf"))["KnitNook"] == "a community near r/Knitting"
+    assert labels["SpindleCorner"] == "a community near r/Spinning"
+    assert labels["PurlParlour"] == "a community near r/Knitting"
+    # the fillers' users are in the large subreddits as often as anyone: none is near
+    assert {labels[f] for f in FILLERS} == {"a small community"}
+    assert not any("AskAll" in label or "Memes" in label for label in labels.values())
+
+
+def test_the_support_floor_keeps_one_shared_user_from_naming_a_neighbour(world):
+    barn = WORLD["YarnBarn"]
+    assert len(barn & WORLD["Spinning"]) == 2 and len(barn & WORLD["Knitting"]) == 3
+    # by lift Spinning (2 shared: 16.0) beats Knitting (3 shared: 6.0); both beat chance
+    assert _labels(world, min_shared=2)["YarnBarn"] == "a community near r/Spinning"
+    assert _labels(world)["YarnBarn"] == "a community near r/Knitting"  # floor: 3 users
+    # a floor no pair reaches leaves every rare subreddit with the neutral stand-in
+    assert set(_labels(world, min_shared=7).values()) == {"a small community"}
+
+
+def test_a_generic_hub_is_never_a_stand_in_even_at_a_chance_lift(world):
+    import pyarrow.compute as pc
+
+    from exports.communities import _names, _overlap
+    from exports.export import export_tables
+    from exports.neighbours import generic_hubs
+
+    quiet = WORLD["QuietCorner"]
+    assert len(quiet & WORLD["Memes"]) == 7  # lift 7 * 2000 / (10 * 600) = 2.3, floor met
+    # Memes passes lift, floor and chance (p 0.01); only the hub test keeps it out
+    assert _labels(world, generic_z=float("-inf"))["QuietCorner"] == "a community near r/Memes"
+    assert _labels(world)["QuietCorner"] == "a small community"
+    tables = export_tables(Lake(world), "personas")
+    subs = tables.read("silver/subreddits")
+    rare = subs.filter(pc.less(subs["users"], 50))
+    big = subs.filter(pc.greater_equal(subs["users"], 50))
+    generic = {_names(subs)[b] for b in generic_hubs(_overlap(tables, rare, big))}
+    assert generic == {"AskAll", "Memes"}
+
+
+def test_a_pair_as_likely_by_chance_names_no_neighbour(world):
+    loose = WORLD["LooseThreads"]
+    assert len(loose & WORLD["Knitting"]) == 5  # lift 5 * 2000 / (20 * 200) = 2.5, floor met
+    # P(5 or more of 20 in a 10% subreddit) = 0.04: above 0.05 / 2 large ones compared
+    assert _labels(world)["LooseThreads"] == "a small community"
+    assert _labels(world, max_p=1.0)["LooseThreads"] == "a community near r/Knitting"
+
+
+def test_a_rare_subreddit_with_no_neighbour_is_named_by_its_users_words(tmp_path):
+    """QuietCorner has no large neighbour: its label is in the words its users write over-
+    proportionately, never its name, a rare subreddit's name, a user's name, one user's
+    word, a mention or link, or a word of a held-out benchmark post."""
+    from schemas.bench import BENCH_REFERENCES
+
+    shared = "teapot kettle oolong teapot kettle oolong brew brew quiet corner"
+    tail = " u/teaperson https://x.io/teaware"  # every word but a mention's or a link's counts
+    snippets = [("QuietCorner", 600, f"{shared} solitude solitude{tail}{tail}")]
+    snippets += [("QuietCorner", 601, f"{shared}{tail}{tail}")]
+    snippets += [("QuietCorner", u, "teacosy teacosy teacosy", "held") for u in (600, 601)]
+    five = list(FILLERS.items())[:5]  # the words are written elsewhere too (5 subreddits)
+    snippets += [(f, min(m), f"teapot kettle oolong teacosy brew solitude{tail}") for f, m in five]
+    snippets += [
+        (f, max(m), "chatter daily news weather sports music games") for f, m in FILLERS.items()
+    ]
+    members = {**WORLD, "Oolong": {1800, 1801}}  # a rare subreddit named like a word
+    root = tmp_path / "words"
+    _write_subreddits(root, members, WORLD_USERS, {601: "Kettle"}, snippets)
+    held = {"user_id": 600, "post_id": "held", "position": 0, "created_utc": 0}
+    held |= {
+        "image_url": "https://i.example/x.png",
+        "subreddit_id": list(members).index("QuietCorner"),
+    }
+    Lake(root).write_table("bench/references", pa.Table.from_pylist([held], BENCH_REFERENCES))
+    labels = _labels(root)
+    # kettle: a user's name; oolong: a rare subreddit's; quiet, corner: its own name's;
+    # solitude: one user's; teaperson, teaware: a mention, a link; teacosy: held out
+    assert labels["QuietCorner"] == "a small community about brew, teapot"
+    assert labels["KnitNook"] == "a community near r/Knitting"  # a neighbour comes first
+    # the fillers' words are everyone's ("chatter" and the rest: no lift) or one user's
+    assert {labels[f] for f in FILLERS} == {"a small community"}
+
+
+def test_a_label_that_would_still_hold_a_rare_name_falls_back(tmp_path):
+    from exports.scrub import CommunityScrubber
+
+    root = tmp_path / "nearr"
+    _write_subreddits(root, {**WORLD, "NearR": {1900, 1901}}, WORLD_USERS)
+    labels = _labels(root)  # "a community near r/Knitting" holds "near r", NearR's words
+    assert labels["KnitNook"] == labels["NearR"] == "a small community"
+    scrub = CommunityScrubber(labels).text
+    assert all(scrub(label) == label for label in labels.values())
+
+
+def test_top_words_rule():
+    from exports.topics import top_words
+
+    names = {1: "KnitNook", 2: "Other", 3: "Third"}
+    rows = [(1, u, "knit purl purl yarn cosy") for u in (10, 11)]
+    rows += [(1, 12, "alone solo")]  # one user's words
+    rows += [(s, u, "yarn plain plain words") for s in (2, 3) for u in (20, 21)]
+    picked = top_words(rows, names, {"cosy"}, words=3, min_users=2, min_subreddits=1)
+    # knit: its own name; cosy: banned; alone, solo: one user; yarn: everyone's (lift < 2)
+    assert picked[1] == ["purl"]
+    assert top_words(rows, names, min_subreddits=2, min_users=2).get(1) is None  # purl: 1 sub
+    assert top_words(rows, names, words=1, min_users=1, min_subreddits=1)[1] == ["purl"]
