@@ -75,5 +75,6 @@ class ReportConfig(Section):
     ground_truth: str | None = Field(
         None,
         description="sample world's ground_truth folder: the report (and no stage before it) "
-        "joins the agreement set with the planted tastes; null: no agreement table",
+        "joins the agreement set with the planted tastes and checks persona fidelity; "
+        "null: neither",
     )

@@ -82,7 +82,7 @@ class JudgePlan:
             "space": self.encoder,
             "v": JUDGE_VERSION,
         }
-        rid = request_id(judge.label, "judge", messages, inputs, self.rt)
+        rid = request_id(judge.label, "judge", messages, inputs, self.rt, judge.response_format)
         self.meta[rid] = row
         w = self.works[table]
         if judge.off:

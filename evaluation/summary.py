@@ -1,6 +1,7 @@
 """ZIPBench aggregates: the method × benchmark table (CLIPScore, preference judge, LLM
 judge, CMMD), paired win rates against the no-persona rewrite and against the swapped-
-persona control, per-LLM persona gains over both, and IPF re-weighted scores.
+persona control, per-LLM persona gains over both, the 0/k-shot table (`rewrite.k`
+sweeps), and IPF re-weighted scores.
 
 Personalisation is what the user's own persona adds over another user's: a persona
 method measured against `swapped` (same LLM, same user, prompt and seed)."""
@@ -12,7 +13,7 @@ import pandas as pd
 
 from evaluation.cmmd import cmmd
 from evaluation.stats import ipf_weights, weighted_mean, win_rate
-from schemas.methods import CONTROL, PERSONA_METHODS
+from schemas.methods import CONTROL, PERSONA_METHODS, method_rank, method_variant
 
 BASELINE = "none"  # the generic rewrite without persona
 #: the methods every other one is compared with (same LLM), paired by PAIR
@@ -89,7 +90,8 @@ def persona_gains(table: pd.DataFrame) -> pd.DataFrame:
         base = {m: g[g["method"] == m] for m in COMPARED_WITH}
         if all(b.empty for b in base.values()):
             continue
-        for m in (*PERSONA_METHODS, CONTROL):
+        own = {m for m in g["method"] if _variant(m)[0] in PERSONA_METHODS}  # k_shot@K too
+        for m in (*sorted(own, key=method_rank), CONTROL):
             hit = g[g["method"] == m]
             if hit.empty:
                 continue
@@ -103,6 +105,42 @@ def persona_gains(table: pd.DataFrame) -> pd.DataFrame:
             rows.append(row)
     cols = [f"{c}_gain_vs_{b}" for b in COMPARED_WITH for c in GAINS]
     return pd.DataFrame(rows, columns=["llm", "method", *cols])
+
+
+def _variant(method: str) -> tuple[str, int | None]:
+    """`method_variant`, a malformed name standing for itself."""
+    try:
+        return method_variant(method)
+    except ValueError:
+        return method, None
+
+
+#: the shots table's methods: 0-shot, then k-shot with the user's own earlier titles
+ZERO_SHOT, K_SHOT = "zero_shot", "k_shot"
+SHOT_COLUMNS = ["llm", "shots", "method", "images", "clip_ref", "preference"]
+
+
+def shots_table(table: pd.DataFrame, k: int | list[int]) -> pd.DataFrame:
+    """The paper's 0/k-shot table from the method table (`method_table`): per LLM,
+    zero_shot as 0 shots and each k_shot row as its K (``k_shot@K``, or `rewrite.k` for
+    the plain ``k_shot``), with their scores and win rates vs `none`. Empty without a
+    k_shot row of known K."""
+    wins = [c for c in win_columns() if c.endswith(f"_vs_{BASELINE}")]
+    cols = [*SHOT_COLUMNS, *wins]
+    rows = []
+    for r in table.to_dict("records"):
+        base, variant = _variant(r["method"])
+        if r["method"] == ZERO_SHOT:
+            shots = 0
+        elif base == K_SHOT and (variant is not None or isinstance(k, int)):
+            shots = variant if variant is not None else k
+        else:
+            continue
+        rows.append({c: r.get(c, np.nan) for c in cols} | {"shots": shots})
+    out = pd.DataFrame(rows, columns=cols)
+    if not (out["method"] != ZERO_SHOT).any():
+        return out.iloc[0:0]
+    return out.sort_values(["llm", "shots"], kind="stable").reset_index(drop=True)
 
 
 def ipf_table(

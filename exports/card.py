@@ -24,6 +24,7 @@ FIELD_DOCS = {
     "text": "the persona in the first person, free text",
     "evidence_mode": "what evidence the persona was verbalised from: full or subreddits",
     "evidence_subreddits": "subreddit ids of the evidence, ranked by attention",
+    "evidence_weights": "each evidence subreddit's rarity-weighted attention (1: an even share)",
     "evidence_ids": "Reddit ids of the quoted snippets",
     "evidence_tokens": "tokens of evidence the LLM saw (within the token budget)",
     "tokenizer": "what counted the evidence budget",

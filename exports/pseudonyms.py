@@ -29,6 +29,7 @@ TRACEABLE = (
     "evidence",
     "evidence_ids",
     "evidence_subreddits",
+    "evidence_weights",
     "raw",
     "request_id",
     "seed",

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from schemas.config import Section
-from schemas.methods import REWRITE_METHODS  # the rewrite methods' registry
+from schemas.methods import REWRITE_METHODS, variant_names  # the rewrite methods' registry
 
 
 class PersonasConfig(Section):
@@ -22,6 +22,13 @@ class PersonasConfig(Section):
     users: int | None = Field(None, ge=1, description="cap on users (most active first)")
     overrides: str | None = Field(
         None, description="JSONL of persona text/fields supplied per user_id or author"
+    )
+    images: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="the user's newest history images shown to the verbaliser (multimodal: "
+        "image parts; template: colour words); 0: none",
     )
 
 
@@ -70,8 +77,38 @@ class RewriteConfig(Section):
         description="registered rewrite methods (schemas.methods: none, zero_shot, "
         "swapped, k_shot, viper, history)",
     )
-    k: int = Field(3, ge=1, description="the user's own earlier titles shown in k_shot")
+    k: int | list[int] = Field(
+        3,
+        description="the user's own earlier titles shown in k_shot; a list of distinct K "
+        "sweeps it in one run (rows k_shot@K each, e.g. [3, 5])",
+    )
     history_k: int = Field(3, ge=1, description="most similar earlier titles in history")
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _shots(cls, k: object) -> object:
+        def positive(x: object) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
+        if isinstance(k, list | tuple):
+            if not k or not all(positive(x) for x in k):
+                raise ValueError("a list of K must hold positive integers, at least one")
+            if len(set(k)) != len(k):
+                raise ValueError("a K is listed twice")
+            return list(k)
+        if not positive(k):
+            raise ValueError("must be a positive integer or a list of distinct ones")
+        return k
+
+    def row_methods(self) -> list[str]:
+        """The method of each row the rewrite stage makes: `methods`, with a sweeping one
+        (`k_shot`) as ``k_shot@K`` per K when `k` is a list (`schemas.methods`)."""
+        return [v for m in self.methods for v in variant_names(m, self.k)]
+
+    @property
+    def most_k(self) -> int:
+        """The most examples any k_shot row shows."""
+        return max(self.k) if isinstance(self.k, list) else self.k
 
     @field_validator("methods")
     @classmethod

@@ -102,6 +102,7 @@ def _blank_row(uid: int, label: str, mode: str) -> dict:
         "text": None,
         "evidence_mode": mode,
         "evidence_subreddits": [],
+        "evidence_weights": [],
         "evidence_ids": [],
         "evidence_tokens": 0,
         "tokenizer": "none",

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
-PERSONA_VERSION = "persona-v1"
+PERSONA_VERSION = "persona-v2"
 PREFERENCES_VERSION = "preferences-v2"
 REWRITE_VERSION = "rewrite-v1"
 
-PERSONA_SCHEMA = {
-    "demographics": {
-        "age": "age range or null",
-        "gender": "or null",
-        "region": "or null",
-        "occupation": "or null",
-    },
-    "interests": ["short phrases"],
-    "affective_traits": ["e.g. curious, nostalgic, playful"],
-    "visual_interests": ["styles, subjects, colours, moods they like to look at"],
-    "text": "a short first-person description of the person (3-5 sentences)",
-}
+
+def _fields_asked() -> str:
+    """What each persona field holds, in the words of the model that validates the reply
+    (`schemas.persona.Persona`: defined once; a reply that copies them is refused). No
+    example object: its placeholder values are what a small model copies instead of
+    answering (the JSON schema, where decoding is not constrained to it, is added by the
+    backend: `llm.base.with_schema`)."""
+    from schemas.persona import Persona
+
+    return "\n".join(f"- {n}: {f.description}" for n, f in Persona.model_fields.items())
 
 
 def persona_messages(evidence: str) -> list[dict[str, str]]:
@@ -30,15 +27,12 @@ def persona_messages(evidence: str) -> list[dict[str, str]]:
         {
             "role": "system",
             "content": "You read a Reddit user's activity and write a faithful persona of them. "
-            "Infer only what the evidence supports; use null for demographics it does not "
-            "reveal. Reply with one JSON object of exactly this shape and nothing else:\n"
-            + json.dumps(PERSONA_SCHEMA, indent=1),
+            "Infer only what the evidence supports. Reply with one JSON object and nothing "
+            "else, with these fields:\n" + _fields_asked(),
         },
         {
             "role": "user",
-            "content": "Evidence: the user's communities, most telling first, each with the "
-            "user's own comments and post titles there.\n\n"
-            f"{evidence}\n\nWrite the persona JSON.",
+            "content": f"Evidence:\n\n{evidence}\n\nWrite the persona JSON.",
         },
     ]
 

@@ -96,7 +96,7 @@ def plain_rewrite(case: RewriteCase) -> list[dict[str, str]]:
 
 
 def roleplay_rewrite(case: RewriteCase) -> list[dict[str, str]]:
-    """`zero_shot` / `k_shot`: the persona roleplayed, with the examples when given."""
+    """`zero_shot` / `k_shot` (`k_shot@K`): the persona roleplayed, with the examples when given."""
     return roleplay_rewrite_messages(case.base_prompt, case.roleplay or "", list(case.examples))
 
 

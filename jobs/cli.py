@@ -364,6 +364,35 @@ def attention_check(
     console.print(result.summary())
 
 
+@app.command("persona-check")
+def persona_check(
+    ground_truth: Annotated[str, typer.Option(help="the sample world's ground_truth folder")],
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Sample world only: each LLM's personas against the planted truth (community
+    precision/recall, generic subreddits, disliked community, demographics, colour words)."""
+    from evaluation.persona_fidelity import MissingTruth, fidelity_table, persona_fidelity
+
+    cfg = _load(config, overrides)
+    lake = _lake(cfg)
+    if not lake.rows("gold/personas"):
+        _fail(f"no gold/personas in {lake.root}: run 'zipp run personas' first")
+    try:
+        results = persona_fidelity(
+            lake.read("gold/personas"), ground_truth, users=lake.read("silver/users")
+        )
+    except MissingTruth as e:
+        _fail(str(e))
+    for r in results:
+        t = Table(title=f"persona fidelity — {r.llm} (vs {ground_truth})")
+        t.add_column("measure")
+        t.add_column("value")
+        for measure, value in fidelity_table([r]).itertuples(index=False):
+            t.add_row(measure, f"{value:.3f}" if isinstance(value, float) else str(value))
+        console.print(t)
+
+
 @app.command()
 def persona(
     user: Annotated[

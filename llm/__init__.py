@@ -43,6 +43,7 @@ __all__ = [
     "preflight",
     "read_api_key",
     "request_id",
+    "sees_images",
 ]
 
 
@@ -60,6 +61,9 @@ class BackendInfo:
     multimodal: bool = False  # can see images in messages (what a judge needs)
     template: bool = False  # no model at all: deterministic, labelled template-made
     check: str | None = None  # "module:function" raising when it cannot run here
+    #: "module:function(model) -> bool": whether a model of this backend sees images (a
+    #: vision-language model) where only some do
+    vision: str | None = None
 
     def load(self) -> type:
         return _load(self.impl)
@@ -82,9 +86,11 @@ _REGISTRY = (
     BackendInfo(
         "hf",
         "llm.hf_backend:HFBackend",
-        "a local transformers causal LM in Ray actors (llm.num_gpus GPUs each)",
+        "a local transformers causal LM in Ray actors (llm.num_gpus GPUs each); a "
+        "vision-language model (its config has a vision part) also sees images",
         gpu="optional",
         own_tokenizer=True,
+        vision="llm.hf_backend:is_vision_model",
     ),
     BackendInfo(
         "vllm",
@@ -136,6 +142,13 @@ def preflight(specs: list[ModelSpec]) -> None:
             read_api_key(spec.api_key_env)
         if info.check:
             _load(info.check)()
+
+
+def sees_images(spec: ModelSpec) -> bool:
+    """Whether a configured model can be shown images: a multimodal backend, or a model
+    its backend's `vision` check finds to be a vision-language model."""
+    info = backend_info(spec.backend)
+    return info.multimodal or bool(info.vision and _load(info.vision)(spec.model))
 
 
 def check_judge(spec: ModelSpec) -> None:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,9 @@ class ChatRequest:
     #: the JSON schema the reply must follow (derived from the model that validates it);
     #: endpoints configured for ``json_schema`` constrain decoding to it
     schema: dict | None = field(default=None, compare=False)
+    #: images shown with the request, as (mime type, bytes): a multimodal backend sends them
+    #: as image parts of the first user message; `request_id` hashes them apart
+    images: tuple[tuple[str, bytes], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass
@@ -56,6 +60,9 @@ class Runtime(Section):
     max_tokens: int = Field(512, ge=1)
     temperature: float = Field(0.0, ge=0)
     seed: int = 0
+    repetition_penalty: float = Field(
+        1.0, ge=1.0, description="hf/vllm: > 1 discourages repeating tokens (small models loop)"
+    )
     json_mode: bool = Field(True, description="ask OpenAI endpoints for response_format json")
     timeout_s: float = Field(60, gt=0, description="per request")
     max_retries: int = Field(5, ge=0, description="on 429, 5xx, timeouts, dropped connections")
@@ -97,17 +104,32 @@ def template_code() -> str:
     reader it uses): the template's "weights", so editing it redoes its rows instead of
     reusing old replies."""
     h = hashlib.sha1()
-    for name in ("llm.template_backend", "llm.demographics", "schemas.subreddit_names"):
+    for name in (
+        "llm.template_backend",
+        "llm.demographics",
+        "llm.colour_words",
+        "schemas.subreddit_names",
+    ):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin:
             h.update(Path(spec.origin).read_bytes())
     return h.hexdigest()[:12]
 
 
-def request_id(label: str, task: str, messages: list[dict], inputs: dict, runtime: Runtime) -> str:
+def request_id(
+    label: str,
+    task: str,
+    messages: list[dict],
+    inputs: dict,
+    runtime: Runtime,
+    response_format: str = "json_object",
+    images: Sequence[tuple[str, bytes]] = (),
+) -> str:
     """Stable id of an exact request: a rerun reuses a finished row only when the model
-    (for the template backend, its code), the messages, the structured inputs and the
-    sampling settings are all unchanged."""
+    (for the template backend, its code), the messages, the structured inputs, the
+    sampling settings, how the reply's JSON is asked for and the images shown (by their
+    bytes' digest) are all unchanged (the default ``json_object`` and no images add
+    nothing to the key, so older ids stay valid)."""
     key = {
         "llm": f"{label}@{template_code()}" if label.startswith("template:") else label,
         "task": task,
@@ -115,7 +137,30 @@ def request_id(label: str, task: str, messages: list[dict], inputs: dict, runtim
         "inputs": inputs,
         "sampling": [runtime.max_tokens, runtime.temperature, runtime.seed],
     }
+    if response_format != "json_object":
+        key["response_format"] = response_format
+    if runtime.repetition_penalty != 1.0:
+        key["sampling"].append(runtime.repetition_penalty)
+    if images:  # by content: other images make another request (none adds nothing)
+        key["images"] = [hashlib.sha256(data).hexdigest() for _, data in images]
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def with_schema(messages: list[dict], schema: dict) -> list[dict]:
+    """`messages` with the reply's JSON schema spelt out at the end of the system message
+    (or as one, first): how a reply's shape is asked for where decoding is not constrained
+    to it (``json_object`` endpoints, free local decoding)."""
+    note = (
+        "The reply is one JSON object that validates against this JSON schema (the "
+        "descriptions say what each field holds; write the person's values, not the "
+        "schema):\n" + json.dumps(schema, separators=(",", ":"))
+    )
+    out = [dict(m) for m in messages]
+    if out and out[0].get("role") == "system" and isinstance(out[0].get("content"), str):
+        out[0]["content"] = f"{out[0]['content']}\n\n{note}"
+    else:
+        out.insert(0, {"role": "system", "content": note})
+    return out
 
 
 REDACTED = "[redacted]"

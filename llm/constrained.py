@@ -46,10 +46,14 @@ class JsonSchemaLogits(LogitsProcessor):
         self.prompt_len = prompt_len
         self.eos = eos
         self.ended = [False] * len(schemas)
-        self.words = (lt.vocab_size + 31) // 32
+        self.bits = torch.full((len(schemas), (lt.vocab_size + 31) // 32), -1, dtype=torch.int32)
+        self.shifts = torch.arange(32, dtype=torch.int32)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        from llguidance.torch import fill_next_token_bitmask
+
         step = input_ids.shape[1] - self.prompt_len
+        self.bits.fill_(-1)  # every token allowed: rows without a schema, or already ended
         for i, m in enumerate(self.matchers):
             if m is None or self.ended[i]:
                 continue
@@ -59,20 +63,20 @@ class JsonSchemaLogits(LogitsProcessor):
                     self.ended[i] = True
                     continue
                 m.consume_token(token)
-            scores[i] = self._masked(m, scores[i])
-        return scores
+            if m.is_error() or m.is_stopped():  # only EOS: a broken row ends, not rambles
+                self.bits[i] = 0
+                bit = 1 << (self.eos % 32)
+                self.bits[i, self.eos // 32] = bit - (1 << 32) if bit >= 1 << 31 else bit
+            else:
+                fill_next_token_bitmask(m, self.bits, i)  # the grammar's mask, in Rust
+        return self._masked(scores)
 
-    def _masked(self, m, row: torch.Tensor) -> torch.Tensor:
-        """`row` with every token the grammar refuses set to -inf (only EOS once the
-        grammar is complete or in error, so a broken row ends rather than rambles)."""
-        if m.is_error() or m.is_stopped():
-            allowed = torch.zeros_like(row, dtype=torch.bool)
-            allowed[self.eos] = True
-        else:
-            words = torch.frombuffer(bytearray(m.compute_bitmask()), dtype=torch.int32)
-            bits = (words.unsqueeze(-1) >> torch.arange(32, dtype=torch.int32)) & 1
-            allowed = torch.zeros_like(row, dtype=torch.bool)
-            flat = bits.reshape(-1).bool()
-            n = min(flat.numel(), row.numel())
-            allowed[:n] = flat[:n]
-        return row.masked_fill(~allowed, float("-inf"))
+    def _masked(self, scores: torch.Tensor) -> torch.Tensor:
+        """`scores` with every token its row's bitmask refuses set to -inf, the whole
+        batch in one tensor operation (and ids past the tokenizer's vocabulary refused)."""
+        allowed = ((self.bits.unsqueeze(-1) >> self.shifts) & 1).reshape(len(self.bits), -1)
+        n = min(allowed.shape[1], scores.shape[1])
+        scores[:, :n] = scores[:, :n].masked_fill(allowed[:, :n] == 0, float("-inf"))
+        if scores.shape[1] > n:
+            scores[:, n:] = float("-inf")
+        return scores

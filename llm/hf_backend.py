@@ -1,10 +1,12 @@
-"""A local transformers causal LM (GPU when the actor has one), batched generation."""
+"""A local transformers causal LM (GPU when the actor has one), batched generation; a
+vision-language model (its config has a vision part) also sees a request's images."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 
-from llm.base import ChatRequest, Completion, Runtime
+from llm.base import ChatRequest, Completion, Runtime, with_schema
 
 
 def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
@@ -15,9 +17,34 @@ def render_chat(tokenizer, messages: list[dict[str, str]]) -> str:
     return "\n\n".join(lines) + "\n\nassistant:"
 
 
+def is_vision_model(model: str) -> bool:
+    """Whether `model` (a path, hub id or ``packaged:`` name) is a vision-language model:
+    its config has a vision part (``vision_config``: LLaVA, Qwen2-VL, Idefics3/SmolVLM,
+    Gemma 3, PaliGemma, Mllama, ...). Reads the config only."""
+    from transformers import AutoConfig
+
+    from llm.packaged_models import resolve
+
+    return getattr(AutoConfig.from_pretrained(resolve(model)), "vision_config", None) is not None
+
+
+def vision_messages(messages: list[dict], images: int) -> list[dict]:
+    """Messages in a processor's chat format (every content a list of parts), with
+    `images` image placeholders after the text of the first user message."""
+    out, placed = [], False
+    for m in messages:
+        content = m["content"]
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if m["role"] == "user" and not placed:
+            parts, placed = [*parts, *[{"type": "image"}] * images], True
+        out.append({"role": m["role"], "content": parts})
+    return out
+
+
 class HFBackend:
-    """`AutoModelForCausalLM.from_pretrained(path_or_id)`; requests are generated in
-    batches of `runtime.batch_size` with left padding."""
+    """`AutoModelForCausalLM.from_pretrained(path_or_id)` (a vision-language model:
+    `AutoModelForImageTextToText` and its `AutoProcessor`); requests are generated in
+    batches of `runtime.batch_size` with left padding, a request with images on its own."""
 
     template = False
 
@@ -33,12 +60,21 @@ class HFBackend:
         from llm.packaged_models import resolve
 
         model_dir = resolve(model)  # packaged:smollm2 -> its converted folder
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.processor = None
+        model_class = AutoModelForCausalLM
+        if is_vision_model(model_dir):  # its processor turns images into pixel values
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(model_dir)
+            self.tokenizer = self.processor.tokenizer
+            model_class = AutoModelForImageTextToText
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         dtype = torch.float16 if use_gpu else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+        self.model = model_class.from_pretrained(model_dir, dtype=dtype)
         self.model = self.model.to(self.device)
         self.model.eval()
 
@@ -49,22 +85,62 @@ class HFBackend:
         return out
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
-        import torch
+        if self.processor is None:
+            return self._run(batch, self._encode_text(batch))
+        plain = [r for r in batch if not r.images]
+        done = dict(zip(map(id, plain), self._run(plain, self._encode_vision(plain)), strict=True))
+        for r in batch:  # each with its own images
+            if r.images:
+                done[id(r)] = self._run([r], self._encode_vision([r]))[0]
+        return [done[id(r)] for r in batch]
 
-        prompts = [render_chat(self.tokenizer, r.messages) for r in batch]
+    def _encode_text(self, batch: list[ChatRequest]):
+        prompts = [render_chat(self.tokenizer, self._messages(r)) for r in batch]
         templated = bool(getattr(self.tokenizer, "chat_template", None))
-        enc = self.tokenizer(
+        return self.tokenizer(
             prompts,
             return_tensors="pt",
             padding=True,
             add_special_tokens=not templated,  # a chat template already adds BOS
             return_token_type_ids=False,
         ).to(self.device)
+
+    def _encode_vision(self, batch: list[ChatRequest]):
+        """A vision-language model's inputs: the chat through its processor's template,
+        each request's images (decoded here) as pixel values in the model's dtype."""
+        from PIL import Image
+
+        if not batch:
+            return None
+        prompts = [
+            self.processor.apply_chat_template(
+                vision_messages(self._messages(r), len(r.images)),
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            for r in batch
+        ]
+        images = [[Image.open(io.BytesIO(b)).convert("RGB") for _, b in r.images] for r in batch]
+        shown = {"images": images} if any(images) else {}
+        enc = self.processor(text=prompts, return_tensors="pt", padding=True, **shown)
+        enc = enc.to(self.device)
+        if "pixel_values" in enc:
+            enc["pixel_values"] = enc["pixel_values"].to(self.model.dtype)
+        return enc
+
+    def _run(self, batch: list[ChatRequest], enc) -> list[Completion]:
+        """Generate for encoded requests and decode each up to its first stop id."""
+        import torch
+
+        if not batch:
+            return []
         sampling = (
             {"do_sample": True, "temperature": self.rt.temperature}
             if self.rt.temperature > 0
             else {"do_sample": False}
         )
+        if self.rt.repetition_penalty != 1.0:
+            sampling["repetition_penalty"] = self.rt.repetition_penalty
         torch.manual_seed(self.rt.seed)
         with torch.inference_mode():
             out = self.model.generate(
@@ -85,6 +161,13 @@ class HFBackend:
             text = self.tokenizer.decode(ids, skip_special_tokens=True)
             results.append(Completion(text, int(mask.sum()), len(ids)))
         return results
+
+    def _messages(self, r: ChatRequest) -> list[dict]:
+        """The request's messages; where its reply has a schema that decoding is not
+        constrained to, the schema spelt out in the prompt (`llm.base.with_schema`)."""
+        if r.json and r.schema is not None and not self.constrained:
+            return with_schema(r.messages, r.schema)
+        return r.messages
 
     def _constraint(self, batch: list[ChatRequest], prompt_len: int) -> dict:
         """With ``response_format: json_schema``, each JSON request decodes only what its

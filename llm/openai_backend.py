@@ -7,18 +7,28 @@ from the environment and only ever sent in the Authorization header. Every text 
 comes from the server (bodies, error messages, exception strings, the reply) is scrubbed
 of the key and of every 8+ character piece of it *before* it is cut or kept
 (`base.scrub_secret`, `base.clip_scrubbed`): a hostile server may echo the key.
+A request's images (`ChatRequest.images`) go as ``image_url`` parts with data URIs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import time
+from collections.abc import Sequence
 
 import aiohttp
 
-from llm.base import ChatRequest, Completion, Runtime, clip_scrubbed, scrub_secret
+from llm.base import (
+    ChatRequest,
+    Completion,
+    Runtime,
+    clip_scrubbed,
+    scrub_secret,
+    with_schema,
+)
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -103,6 +113,10 @@ class OpenAIBackend:
         }
         if r.json and self.rt.json_mode:
             body["response_format"] = self._response_format(r)
+            if body["response_format"]["type"] == "json_object" and r.schema is not None:
+                body["messages"] = with_schema(r.messages, r.schema)  # the fallback
+        if r.images:
+            body["messages"] = with_image_parts(body["messages"], r.images)
         return body
 
     def _response_format(self, r: ChatRequest) -> dict:
@@ -188,6 +202,29 @@ class OpenAIBackend:
             completion_tokens=_int(usage.get("completion_tokens")),
             attempts=attempts,
         )
+
+
+def data_uri(mime: str, data: bytes) -> str:
+    """An image as a ``data:`` URI (base64), the form every OpenAI-compatible server takes."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def with_image_parts(messages: list[dict], images: Sequence[tuple[str, bytes]]) -> list[dict]:
+    """`messages` with `images` as OpenAI ``image_url`` content parts (data URIs) after the
+    text of the first user message (a repair turn appended later leaves them where they
+    were)."""
+    out = [dict(m) for m in messages]
+    at = next((i for i, m in enumerate(out) if m.get("role") == "user"), None)
+    if at is None:
+        out.append({"role": "user", "content": []})
+        at = len(out) - 1
+    content = out[at]["content"]
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    parts += [
+        {"type": "image_url", "image_url": {"url": data_uri(mime, data)}} for mime, data in images
+    ]
+    out[at]["content"] = parts
+    return out
 
 
 class _Fatal(Exception):

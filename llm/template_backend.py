@@ -11,7 +11,9 @@ import re
 from collections import Counter
 
 from llm.base import ChatRequest, Completion
+from llm.colour_words import with_colour_words
 from llm.demographics import infer_demographics
+from schemas.persona import MAX_ITEMS
 from schemas.subreddit_names import readable
 
 LABEL = "template:template"
@@ -118,37 +120,81 @@ _STOP = frozenset(
 )
 
 
-def keywords(texts: list[str], n: int, weights: list[float] | None = None) -> list[str]:
+def keywords(
+    texts: list[str], n: int, weights: list[float] | None = None, exclude: frozenset = frozenset()
+) -> list[str]:
     """The `n` content words of `texts` with the highest (weighted) counts, ties broken
-    alphabetically."""
+    alphabetically; stop words (ours and scikit-learn's English list) and `exclude` out,
+    texts of weight 0 skipped."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
     counts: Counter = Counter()
     for t, w in zip(texts, weights or [1.0] * len(texts), strict=True):
+        if not w:
+            continue
         for word in _WORD.findall(t.lower()):
-            if word not in _STOP:
+            if word not in _STOP and word not in ENGLISH_STOP_WORDS and word not in exclude:
                 counts[word] += w
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
+def chatter(inputs: dict) -> frozenset:
+    """Words that carry no taste: the evidence's `common_words` (a quarter or more of all
+    subreddits use them) and the words the user also writes in the subreddits their
+    attention passes over (not `_telling`)."""
+    ranks = inputs.get("snippet_ranks") or []
+    telling = set(_telling(inputs))
+    texts = [t for t, r in zip(inputs.get("snippets", []), ranks, strict=False) if r not in telling]
+    return frozenset(_WORD.findall(" ".join(texts).lower())) | set(inputs.get("common_words", []))
+
+
+#: the share of an even split of rarity-weighted attention a subreddit needs to be an
+#: interest (chosen on the demo world: busy subreddits fall far below it)
+TELLING = 0.75
+
+
+def _telling(inputs: dict) -> list[int]:
+    """Ranks (1 = top) of the subreddits whose rarity-weighted attention
+    (`subreddit_weights`, 1 = an even share) reaches `TELLING`, in attention order; the
+    top one when none does. A busy subreddit everyone joins (AskReddit, news) carries no
+    taste and falls far below, so it is never an interest. Without weights (older
+    requests): every subreddit."""
+    weights = inputs.get("subreddit_weights")
+    subs = inputs.get("subreddits", [])
+    if not weights:
+        return list(range(1, len(subs) + 1))
+    kept = [i + 1 for i, w in enumerate(weights) if w >= TELLING]
+    return kept or [1]
+
+
 def _by_attention(inputs: dict) -> list[float] | None:
-    """Snippet weights 1/rank of their subreddit in the user's attention order."""
+    """Snippet weights: 1/rank of their subreddit in the user's attention order, 0 for the
+    subreddits attention weighs below an even share (`_telling`): their chatter is not
+    what the user cares about."""
     ranks = inputs.get("snippet_ranks")
-    return [1.0 / r for r in ranks] if ranks else None
+    if not ranks:
+        return None
+    telling = set(_telling(inputs))
+    return [1.0 / r if r in telling else 0.0 for r in ranks]
 
 
 def persona_json(inputs: dict) -> str:
     """A persona from the evidence: interests from the attention-ranked subreddits, visual
-    interests from snippet keywords, demographics from self-disclosure and dialect cues in
-    the snippets (null where they show none; see llm.demographics)."""
-    subs = inputs.get("subreddits", [])
+    interests from snippet keywords and, with the user's images (`image_colours`), their
+    colour and light words (llm.colour_words), demographics from self-disclosure and
+    dialect cues in the snippets (null where they show none; see llm.demographics)."""
+    names = inputs.get("subreddits", [])
+    subs = [names[r - 1] for r in _telling(inputs) if r <= len(names)]
     snippets = inputs.get("snippets", [])
-    words = keywords(snippets, 8, _by_attention(inputs))
+    weights = _by_attention(inputs)
+    words = keywords(snippets, 8, weights, chatter(inputs)) or keywords(snippets, 8)
     top = ", ".join(f"r/{s}" for s in subs[:3]) or "no community in particular"
     themes = ", ".join(words[:5]) or "nothing in particular"
     persona = {
         "demographics": infer_demographics(snippets),
         "interests": [readable(s) for s in subs[:5]],
         "affective_traits": ["engaged"] if len(snippets) >= 3 else [],
-        "visual_interests": words[:5],
+        "visual_interests": with_colour_words(words[:5], inputs.get("image_colours"), MAX_ITEMS),
         "text": f"[template-made, no LLM] I spend most of my time in {top}; "
         f"what I keep talking about: {themes}.",
     }
@@ -208,27 +254,35 @@ def preferences_json(inputs: dict) -> str:
     """Likes: keywords of the evidence snippets; dislikes: keywords of the downvoted
     snippets that are neither likes, nor judgement words, nor used in the evidence."""
     snippets = inputs.get("snippets", [])
-    liked = keywords(snippets, 6, _by_attention(inputs))
+    weights = _by_attention(inputs)
+    liked = keywords(snippets, 6, weights, chatter(inputs)) or keywords(snippets, 6)
     seen = set(_WORD.findall(" ".join(snippets).lower())) | _NEGATIVE
     disliked = [w for w in keywords(inputs.get("disliked", []), 50) if w not in seen]
     return json.dumps({"likes": liked, "dislikes": disliked[:3]})
 
 
+def roleplay_words(persona: dict) -> list[str]:
+    """What the persona's roleplay asks an image to carry (the LLM prompt's "an image I,
+    as this person, would love"): its visual interests, then its interests, each once."""
+    words = [*(persona.get("visual_interests") or [])[:5], *(persona.get("interests") or [])[:3]]
+    return list(dict.fromkeys(w.strip() for w in words if w and w.strip()))
+
+
 def rewrite_text(inputs: dict) -> str:
-    """The base prompt plus what the method shows: the persona's visual interests
-    (zero_shot, swapped), the user's earlier titles' keywords (history), both (k_shot:
-    zero_shot plus the titles), generic quality words (none)."""
+    """The base prompt plus what the method shows: the persona's roleplay words, visual
+    interests and interests (zero_shot, swapped), the user's earlier titles' keywords
+    (history), both (k_shot: zero_shot plus up to 3 title words it lacks), generic quality
+    words (none)."""
     base = inputs["prompt"].strip().rstrip(".")
     method = inputs.get("method", "none")
     if method == "none":
         return f"{base}, detailed, well composed, balanced lighting"
-    persona = inputs.get("persona") or {}
-    liked = (persona.get("visual_interests") or [])[:4] or (persona.get("interests") or [])[:2]
+    liked = roleplay_words(inputs.get("persona") or {})
     if method == "history":
         extra = keywords(inputs.get("examples", []), 4)
-    elif method == "k_shot":
+    elif method.partition("@")[0] == "k_shot":  # k_shot@K: the K examples it was shown
         shown = keywords(inputs.get("examples", []), 4)
-        extra = liked[:3] + [w for w in shown if w not in liked[:3]][:3]
+        extra = liked + [w for w in shown if w not in liked][:3]
     else:
         extra = liked
     return f"{base}, {', '.join(extra)}" if extra else base

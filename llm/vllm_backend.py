@@ -9,8 +9,9 @@ the other backends.
 from __future__ import annotations
 
 import importlib.util
+import json
 
-from llm.base import ChatRequest, Completion, Runtime
+from llm.base import ChatRequest, Completion, Runtime, with_schema
 
 
 class BackendUnavailable(ValueError):
@@ -29,8 +30,32 @@ def check_vllm() -> None:
         raise BackendUnavailable("llm.backend=vllm needs a GPU; none is visible here")
 
 
+def vllm_row(r: ChatRequest, runtime: Runtime, response_format: str = "json_object") -> dict:
+    """One request as a Ray Data vLLM processor row: its messages and sampling params;
+    with ``json_schema`` and a reply schema, vLLM's guided decoding (``structured_outputs``,
+    the schema as a JSON string so Ray Data's Arrow blocks carry it unchanged), else the
+    schema spelt out in the prompt (`llm.base.with_schema`)."""
+    sampling: dict = {
+        "max_tokens": runtime.max_tokens,
+        "temperature": runtime.temperature,
+        "seed": runtime.seed,
+        "repetition_penalty": runtime.repetition_penalty,
+    }
+    messages = r.messages
+    if r.json and r.schema is not None:
+        if response_format == "json_schema":
+            sampling["structured_outputs"] = {"json": json.dumps(r.schema)}
+        else:
+            messages = with_schema(r.messages, r.schema)
+    return {"id": r.id, "messages": messages, "sampling_params": sampling}
+
+
 def complete_with_vllm(
-    model: str, requests: list[ChatRequest], runtime: Runtime, actors: int
+    model: str,
+    requests: list[ChatRequest],
+    runtime: Runtime,
+    actors: int,
+    response_format: str = "json_object",
 ) -> list[Completion]:
     """Run every request through a Ray Data vLLM processor; results in request order."""
     check_vllm()
@@ -47,11 +72,7 @@ def complete_with_vllm(
         config,
         preprocess=lambda row: {
             "messages": row["messages"],
-            "sampling_params": {
-                "max_tokens": runtime.max_tokens,
-                "temperature": runtime.temperature,
-                "seed": runtime.seed,
-            },
+            "sampling_params": row["sampling_params"],
         },
         postprocess=lambda row: {
             "id": row["id"],
@@ -60,7 +81,7 @@ def complete_with_vllm(
             "completion_tokens": len(row.get("generated_tokens") or []),
         },
     )
-    rows = [{"id": r.id, "messages": r.messages} for r in requests]
+    rows = [vllm_row(r, runtime, response_format) for r in requests]
     done = {row["id"]: row for row in processor(ray.data.from_items(rows)).take_all()}
     out = []
     for r in requests:

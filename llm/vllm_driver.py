@@ -13,18 +13,21 @@ class VLLMDriver:
 
     template = False
 
-    def __init__(self, model: str, runtime: Runtime, actors: int = 1):
+    def __init__(
+        self, model: str, runtime: Runtime, actors: int = 1, response_format: str = "json_object"
+    ):
         from llm.vllm_backend import check_vllm
 
         check_vllm()
         self.model, self.rt, self.actors = model, runtime, actors
+        self.response_format = response_format
         self.label = f"vllm:{model}"
 
     async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
         from llm.vllm_backend import complete_with_vllm
 
         return await asyncio.to_thread(
-            complete_with_vllm, self.model, requests, self.rt, self.actors
+            complete_with_vllm, self.model, requests, self.rt, self.actors, self.response_format
         )
 
     async def aclose(self) -> None:

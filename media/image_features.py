@@ -84,6 +84,17 @@ def colour_features(data: bytes) -> np.ndarray:
     return np.concatenate([np.asarray(head), hist]).astype(np.float32)
 
 
+def named_colours(vector, digits: int = 4) -> dict:
+    """A colour-feature vector (`COLOUR_FEATURES` order) by name, rounded: the scalar
+    features, and ``hue`` the saturation-weighted hue histogram (`llm.colour_words`
+    reads it)."""
+    v = [round(float(x), digits) for x in vector]
+    if len(v) != len(COLOUR_FEATURES):
+        raise ValueError(f"a colour-feature vector has {len(COLOUR_FEATURES)} values, not {len(v)}")
+    head = len(COLOUR_FEATURES) - HUE_BINS
+    return dict(zip(COLOUR_FEATURES[:head], v[:head], strict=True)) | {"hue": v[head:]}
+
+
 class ClipImageEncoder:
     """CLIP image embeddings (L2-normalised) through transformers, any path or hub id."""
 

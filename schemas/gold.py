@@ -45,6 +45,9 @@ TRAIN_METRICS = pa.schema(
 _EVIDENCE = [
     pa.field("evidence_mode", pa.string(), nullable=False),  # "full" or "subreddits"
     pa.field("evidence_subreddits", pa.list_(pa.int32()), nullable=False),
+    # each evidence subreddit's rarity-weighted attention (1 = an even share; what the
+    # template verbaliser reads: generation.evidence._relative_attention)
+    pa.field("evidence_weights", pa.list_(pa.float32())),
     pa.field("evidence_ids", pa.list_(pa.string()), nullable=False),  # snippet record ids
     pa.field("evidence_tokens", pa.int32(), nullable=False),
     pa.field("tokenizer", pa.string(), nullable=False),  # what counted the budget

@@ -1,7 +1,12 @@
 """The registry of ZIPBench methods: every way an image of a (user, base prompt) is made,
 with what each needs. Read by config validation (`rewrite.methods`), the rewrite stage's
 dispatch (`generation.stages.rewrite`), the generate stage (`generation.stages.generate`: base and
-the image-conditioned methods), and the report's method order (`METHOD_ORDER`).
+the image-conditioned methods), and the report's method order (`METHOD_ORDER`,
+`method_rank`).
+
+A method marked ``sweep`` (`k_shot`) has variants: with `rewrite.k` a list, its rows are
+named ``k_shot@K``, one per K (`method_variant` parses a name, `get_method` returns the
+variant's entry with its `k`); with `rewrite.k` one integer, the rows keep the plain name.
 
 Adding a method = its module (a function from a `RewriteCase` to chat messages, for an
 LLM method, or to ``(prompt, negative_prompt)``) + one line in `_REGISTRY` + its tests.
@@ -15,8 +20,9 @@ method names its function as ``"module:function"``, loaded when a stage runs it.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 #: where the examples a method shows come from (the user's own earlier titles, history
@@ -49,6 +55,13 @@ class Method:
     llm: bool = False  # one rewriter LLM call per row (else made directly)
     control: bool = False  # a control: persona taken from another benchmark user (swapped)
     make: str | None = None  # "module:function": RewriteCase -> messages | (prompt, negative)
+    sweep: bool = False  # a `rewrite.k` list makes one variant per K, named ``name@K``
+    k: int | None = None  # a variant's examples shown (None: the plain method, `rewrite.k`)
+
+    @property
+    def base(self) -> str:
+        """The registered name a variant is of (the name itself for a plain method)."""
+        return method_variant(self.name)[0]
 
     def build(self) -> Callable[[RewriteCase], Any]:
         """The method's function (rewrite-stage methods)."""
@@ -105,6 +118,7 @@ _REGISTRY = (
         examples="recent",
         llm=True,
         make="generation.rewrite:roleplay_rewrite",
+        sweep=True,
     ),
     Method(
         "viper",
@@ -138,12 +152,55 @@ PERSONA_METHODS: tuple[str, ...] = tuple(m.name for m in _REGISTRY if m.persona 
 CONTROL = "swapped"
 
 
+#: what separates a method's name from its variant's K (``k_shot@5``)
+VARIANT = "@"
+_K = re.compile(r"[1-9][0-9]*")
+
+
+def method_variant(name: str) -> tuple[str, int | None]:
+    """(registered name, K) of a row's method: ``k_shot@5`` -> ("k_shot", 5), ``k_shot``
+    -> ("k_shot", None); ValueError for a K that is not a positive integer as written."""
+    base, sep, k = name.partition(VARIANT)
+    if not sep:
+        return name, None
+    if not _K.fullmatch(k):
+        raise ValueError(f"method {name!r}: K after {VARIANT!r} must be a positive integer")
+    return base, int(k)
+
+
+def variant_names(name: str, k: int | list[int]) -> list[str]:
+    """The row methods registered method `name` makes under `rewrite.k`: one ``name@K``
+    per K of a list for a ``sweep`` method, else the plain name (one integer keeps it)."""
+    if isinstance(k, list) and get_method(name).sweep:
+        return [f"{name}{VARIANT}{x}" for x in k]
+    return [name]
+
+
 def get_method(name: str) -> Method:
-    """A method's registry entry; ValueError naming the known ones."""
+    """A method's registry entry, or its variant's (``k_shot@5``: `k` 5); ValueError
+    naming the known ones, or saying the method has no variants."""
+    base, k = method_variant(name)
     try:
-        return METHODS[name]
+        m = METHODS[base]
     except KeyError:
-        raise ValueError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
+        raise ValueError(f"unknown method {base!r} (known: {', '.join(METHODS)})") from None
+    if k is None:
+        return m
+    if not m.sweep:
+        sweeps = ", ".join(n for n, x in METHODS.items() if x.sweep)
+        raise ValueError(f"method {base!r} has no {VARIANT}K variants (those that have: {sweeps})")
+    return replace(m, name=name, k=k)
+
+
+def method_rank(name: str) -> tuple[int, int, str]:
+    """Where a row's method sorts in reports: registry order (`METHOD_ORDER`), a method's
+    variants in its place by K; unknown names last, by name."""
+    try:
+        base, k = method_variant(name)
+    except ValueError:
+        return len(METHOD_ORDER), 0, name
+    order = METHOD_ORDER.index(base) if base in METHOD_ORDER else len(METHOD_ORDER)
+    return order, k or 0, name
 
 
 def generate_methods() -> list[Method]:

@@ -51,8 +51,33 @@ def is_placeholder(text: str) -> bool:
     return bool(_PLACEHOLDER.match(text.strip()))
 
 
-def _answers(items: list[str]) -> list[str]:
-    return [i for i in items if not is_placeholder(i)]
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def copies(text: str, described: str, run: int = 4) -> bool:
+    """True when `text` repeats `run` or more consecutive words of a field's description
+    (what the prompt says a field holds), the way a small model copies the question."""
+    want, have = _words(described), " ".join(_words(text))
+    return (
+        any(" ".join(want[i : i + run]) in have for i in range(max(len(want) - run + 1, 0)))
+        if len(want) >= run
+        else False
+    )
+
+
+def _answers(items: list[str], described: str = "") -> list[str]:
+    """Items that answer: placeholders and copies of the field's description out, each
+    item once (case and spacing ignored)."""
+    seen: set[str] = set()
+    out = []
+    for i in items:
+        key = " ".join(_words(i))
+        if is_placeholder(i) or (described and copies(i, described)) or key in seen:
+            continue
+        seen.add(key)
+        out.append(i)
+    return out
 
 
 class Persona(BaseModel):
@@ -60,17 +85,25 @@ class Persona(BaseModel):
     ("...", "<interest>") are not answers: dropped from lists, refused as the text."""
 
     model_config = ConfigDict(extra="ignore")
-    demographics: Demographics = Field(default_factory=Demographics)
+    demographics: Demographics = Field(
+        default_factory=Demographics,
+        description="age, gender, region and occupation, each null unless the evidence says",
+    )
     interests: list[str] = Field(
-        default_factory=list, description="communities and topics the person is into"
+        default_factory=list,
+        description="the person's communities and topics as the evidence names them",
     )
     affective_traits: list[str] = Field(
-        default_factory=list, description="how others would describe their temperament"
+        default_factory=list, description="two or three words for their temperament"
     )
     visual_interests: list[str] = Field(
-        default_factory=list, description="subjects, styles, colours and moods they like to see"
+        default_factory=list,
+        description="subjects, styles, colours and moods they like to look at",
     )
-    text: str = Field(min_length=1, description="the persona in the first person")
+    text: str = Field(
+        min_length=1,
+        description="three to five sentences in the first person on who they are",
+    )
 
     @field_validator("interests", "affective_traits", "visual_interests", mode="before")
     @classmethod
@@ -79,14 +112,16 @@ class Persona(BaseModel):
 
     @field_validator("interests", "affective_traits", "visual_interests")
     @classmethod
-    def _no_placeholders(cls, v: list[str]) -> list[str]:
-        return _answers(v)
+    def _no_placeholders(cls, v: list[str], info) -> list[str]:
+        return _answers(v, cls.model_fields[info.field_name].description or "")
 
     @field_validator("text")
     @classmethod
     def _text_answers(cls, v: str) -> str:
         if is_placeholder(v):
             raise ValueError(f"a placeholder copied, not a persona ({v.strip()[:40]!r})")
+        if any(copies(v, f.description or "") for f in cls.model_fields.values()):
+            raise ValueError(f"the question copied, not a persona ({v.strip()[:40]!r})")
         return v
 
 
@@ -107,8 +142,8 @@ class Preferences(BaseModel):
 
     @field_validator("likes", "dislikes")
     @classmethod
-    def _no_placeholders(cls, v: list[str]) -> list[str]:
-        return _answers(v)
+    def _no_placeholders(cls, v: list[str], info) -> list[str]:
+        return _answers(v, cls.model_fields[info.field_name].description or "")
 
     @field_validator("likes")
     @classmethod
@@ -165,7 +200,7 @@ REPLY_PARSERS = {"persona": parse_persona, "preferences": parse_preferences}
 
 #: bounds the schema puts on what constrained decoding may write (validation stays as
 #: lenient as the model: a free reply longer than these is still accepted)
-MAX_ITEMS, MAX_PHRASE, MAX_TEXT = 8, 60, 600
+MAX_ITEMS, MAX_PHRASE, MAX_TEXT = 6, 48, 480
 
 
 def _bounded(node: object, name: str = "") -> object:

@@ -20,14 +20,19 @@ begins exactly ``N`` characters into the text, to put it across any cut a client
   key; ``leakstatus:N``: a raw, invalid HTTP status line carrying the key (the client's
   parser error quotes it), then the connection is closed.
 
+Every request's image parts are recorded (`images`, by content key): what was sent as an
+``image_url`` part, so a test can check that images arrive as data URIs and which ones.
+
 ``python -m tests.llm_server --port 0 --latency 0.2`` serves until killed (for perf/).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
+import re
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -58,7 +63,7 @@ def default_reply(body: dict) -> str:
         )
         score = 7 if has_image else 1
         return json.dumps({"score": score, "reason": f"saw an image: {has_image}"})
-    if '"visual_interests"' in system:
+    if "visual_interests" in system:
         return json.dumps(
             {
                 "demographics": {"age": "25-34", "gender": None, "region": None},
@@ -72,6 +77,25 @@ def default_reply(body: dict) -> str:
         return json.dumps({"likes": ["film grain", tag], "dislikes": ["oversaturation"]})
     base = last.rsplit("\n\n", 1)[-1]
     return f"{base}, rewritten {tag}"
+
+
+def image_urls(body: dict) -> list[str]:
+    """The URL of every ``image_url`` content part of a request's messages, in order."""
+    return [
+        p["image_url"]["url"] if isinstance(p.get("image_url"), dict) else str(p.get("image_url"))
+        for m in body.get("messages") or []
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and p.get("type") == "image_url"
+    ]
+
+
+def decode_data_uri(url: str) -> tuple[str, bytes]:
+    """(mime type, bytes) of a base64 ``data:`` URI; ValueError for anything else."""
+    match = re.fullmatch(r"data:(image/[a-z+.-]+);base64,([A-Za-z0-9+/=]+)", url)
+    if match is None:
+        raise ValueError(f"not a base64 image data URI: {url[:40]!r}")
+    return match.group(1), base64.b64decode(match.group(2), validate=True)
 
 
 def _padded(at: int, token: str, sep: str = " ") -> str:
@@ -109,6 +133,7 @@ class ChatServer:
         self.attempts: dict[str, int] = defaultdict(int)
         self.outcomes: Counter = Counter()
         self.answered: Counter = Counter()  # content key -> 200 replies sent
+        self.images: dict[str, list[str]] = {}  # content key -> its image parts' URLs
         self.inflight = 0
         self.max_inflight = 0
         self._lock = threading.Lock()
@@ -138,6 +163,7 @@ class ChatServer:
         key = content_key(body)
         with self._lock:
             self.attempts[key] += 1
+            self.images[key] = image_urls(body)
             fault = self.plan(key, self.attempts[key])
             self.outcomes[fault or "ok"] += 1
         if self.latency:

@@ -4,13 +4,14 @@ image grids).
 
 It holds the method × benchmark table (win rates vs `none` and vs the `swapped`
 control on CLIPScore and the preference judge), per-LLM persona gains, the scorers'
-agreement with the planted truth (only when `report.ground_truth` is set: this stage is
-the only one that reads it), IPF re-weighting, plots and image grids (same user and
-prompt: base vs each method) with the persona beside them. Grids name users by
-pseudonym only ("benchmark user 3", numbered in grid order): never the Reddit name, and
-not the raw user id either (it is the name's rank, so the public dumps would rebuild
-it); the report reads no lake table that holds names, and the ground truth's names are
-used only inside the truth join (`evaluation.agreement.truth_distances`).
+agreement with the planted truth and each LLM's persona fidelity against it (only when
+`report.ground_truth` is set: this stage is the only one that reads it), IPF
+re-weighting, plots and image grids (same user and prompt: base vs each method) with the
+persona beside them. Grids name users by pseudonym only ("benchmark user 3", numbered
+in grid order): never the Reddit name, and not the raw user id either (it is the name's
+rank, so the public dumps would rebuild it); the report reads no lake table that holds
+names, and the ground truth's names are used only inside the truth joins
+(`evaluation.agreement.truth_distances`, `evaluation.persona_fidelity`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from evaluation.references import media_file, reference_vectors
-from schemas.methods import METHOD_ORDER
+from schemas.methods import method_rank
 from schemas.tables import MEDIA, REPORT, SMOKE_MODEL
 
 OUT = REPORT
@@ -70,6 +71,22 @@ AGREEMENT_COLUMNS = {
     "plcc": "PLCC (vs −distance)",
     "plcc_p": "p",
 }
+SHOT_COLUMNS = {
+    "llm": "LLM",
+    "shots": "shots",
+    "method": "method",
+    "images": "images",
+    "clip_ref": "CS ↑ (refs)",
+    "preference": "pref ↑",
+    "cs_win_vs_none": "CS win vs none",
+    "cs_p_vs_none": "p",
+    "pref_win_vs_none": "pref win vs none",
+    "pref_p_vs_none": "p",
+}
+SHOTS_NOTE = (
+    "0-shot is zero_shot; k-shot adds the user's own K newest earlier titles (k_shot@K, one "
+    "row per K of rewrite.k): win rates vs none, paired by user, prompt and seed."
+)
 CONTROL_NOTE = (
     "Personalisation is what the user's own persona adds over another benchmark user's "
     "persona: the win rates and gains vs swapped (zero_shot rewritten with a swapped "
@@ -209,6 +226,8 @@ def render(
     grids: list[Grid],
     facts: dict[str, str],
     agreement: Agreement | None = None,
+    shots: pd.DataFrame | None = None,
+    fidelity: str = "",
 ) -> Path:
     """Write out/index.html; returns its path."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -223,11 +242,15 @@ def render(
     parts.append(table_html(table, COLUMNS, "methods"))
     parts.append("<h2>Persona gains per LLM</h2>")
     parts.append(table_html(gains, GAIN_COLUMNS, "gains"))
+    if shots is not None and not shots.empty:
+        parts.append(f"<h2>0-shot vs k-shot</h2><p class='note'>{html.escape(SHOTS_NOTE)}</p>")
+        parts.append(table_html(shots, SHOT_COLUMNS, "shots"))
     if agreement is not None:
         parts.append("<h2>Scorers vs the planted truth</h2>")
         parts.append(f"<p class='note'>{html.escape(agreement.note)}</p>")
         if not agreement.table.empty:
             parts.append(table_html(agreement.table, AGREEMENT_COLUMNS, "agreement"))
+    parts.append(fidelity)
     parts.append(f"<h2>IPF re-weighting</h2><p class='note'>{html.escape(ipf_note)}</p>")
     if not ipf.empty:
         parts.append(
@@ -264,9 +287,9 @@ def render(
 
 
 def by_method_order(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows in the methods registry's order (`METHOD_ORDER`), then by LLM."""
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    key = table["method"].map(lambda m: rank.get(m, len(rank)))
+    """Rows in the methods registry's order (`method_rank`: k_shot@K by K), then by LLM."""
+    rank = {m: i for i, m in enumerate(sorted(set(table["method"]), key=method_rank))}
+    key = table["method"].map(rank)
     return (
         table.assign(_rank=key)
         .sort_values(["_rank", "llm"], kind="stable")
@@ -306,7 +329,7 @@ def grids(
     pairs = counts.drop_duplicates("user_id")[["user_id", "prompt_id"]]  # variety of users
     pairs = list(pairs.head(io.config.report.grids).itertuples(index=False, name=None))
     shown = persona_for([(int(u), llm) for u, _ in pairs], personas)
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    order = {m: i for i, m in enumerate(sorted(set(done["method"]), key=method_rank))}
     out_grids = []
     for n, ((u, pid), persona) in enumerate(zip(pairs, shown, strict=True), 1):
         rows = done[(done["user_id"] == u) & (done["prompt_id"] == pid)]
@@ -375,6 +398,56 @@ def agreement_section(io: StageIO, judge) -> Agreement:
     return Agreement(table=table, note=note)
 
 
+def fidelity_section(io: StageIO, personas: pa.Table, out: Path) -> str:
+    """The "Persona fidelity (planted truth)" section's HTML when `report.ground_truth` is
+    set ('' when not): each LLM's personas against the planted communities, demographics
+    and taste (`evaluation.persona_fidelity`), joined through the users' image posts
+    (silver/user_images post ids -> the truth's authors), so the report reads no table of
+    names; the table also goes to persona_fidelity.parquet, with a plot beside it."""
+    from evaluation.persona_fidelity import (
+        MissingTruth,
+        fidelity_frame,
+        fidelity_table,
+        persona_fidelity,
+        plot_fidelity,
+    )
+
+    truth = io.file("report.ground_truth")
+    if truth is None:
+        return ""
+    head = "<h2>Persona fidelity (planted truth)</h2>"
+    try:
+        posts = io.read("silver/user_images", ["user_id", "post_id"]).to_pandas()
+        results = persona_fidelity(personas, truth, posts=posts)
+    except MissingTruth as e:
+        return f"{head}<p class='note'>{html.escape(str(e))}</p>"
+    note = (
+        "Each LLM's done personas of users whose image posts lead to the planted truth "
+        f"(report.ground_truth, {Path(truth).name}/; `zipp persona-check` joins every user). "
+        "A persona names a community through a subreddit of it (an interest, a visual "
+        "interest, or r/Name in its text) or a word of its vocabulary; precision and recall "
+        "are over the personas naming at least one. Generic subreddits: interests, visual "
+        "interests or r/ in text. Colour/light words of the visual interests are scored "
+        "against the user's planted hue, saturation, brightness, contrast and grain, and "
+        "against another user's (chance). Noise: visual-interest entries with no community "
+        "subreddit, community word or colour word."
+    )
+    if not results:
+        return f"{head}<p class='note'>{html.escape(note)} No personas.</p>"
+    frame, table = fidelity_frame(results), fidelity_table(results)
+    pq.write_table(
+        pa.Table.from_pandas(frame.replace({np.nan: None}), preserve_index=False),
+        out / "persona_fidelity.parquet",
+    )
+    plot = plot_fidelity(frame, out)
+    columns = {c: c for c in table.columns}
+    return (
+        f"{head}<p class='note'>{html.escape(note)}</p>"
+        + table_html(table, columns, "fidelity")
+        + f"<p><img class='plot' src='{plot}' alt='{plot}'></p>"
+    )
+
+
 def smoke_banner(io: StageIO) -> str:
     """What the embedded default's model is, and how text-responsive its check found it."""
 
@@ -398,7 +471,7 @@ def smoke_banner(io: StageIO) -> str:
 
 def report(io: StageIO) -> None:
     """bench/* -> reports/zipbench/index.html (+ summary.parquet, plots, images)."""
-    from evaluation.summary import ipf_table, method_table, persona_gains
+    from evaluation.summary import ipf_table, method_table, persona_gains, shots_table
     from schemas.persona import persona_for
 
     cfg = io.config
@@ -425,6 +498,7 @@ def report(io: StageIO) -> None:
     grid = grids(io, images, scores, personas, out)
     judge = cfg.judge
     agreement = agreement_section(io, judge)
+    fidelity = fidelity_section(io, personas, out)
     smoke = bool(images["smoke_model"].any()) if len(images) else False
     template_llm = any(s.backend == "template" for s in cfg.llm.specs())
     banners = []
@@ -452,7 +526,19 @@ def report(io: StageIO) -> None:
     if not judge.off:
         facts["LLM judge sees personas by"] = judge.persona_llm or cfg.llm.specs()[0].label
     render(
-        out, "ZIPBench report", banners, table, gains, ipf, ipf_note, plots, grid, facts, agreement
+        out,
+        "ZIPBench report",
+        banners,
+        table,
+        gains,
+        ipf,
+        ipf_note,
+        plots,
+        grid,
+        facts,
+        agreement,
+        shots=shots_table(table, cfg.rewrite.k),
+        fidelity=fidelity,
     )
     summary = pa.Table.from_pandas(table.replace({np.nan: None}), preserve_index=False)
     pq.write_table(summary, out / "summary.parquet")
@@ -481,12 +567,13 @@ STAGE = Stage(
         "bench/users",
         "bench/references",
         "silver/image_embeddings",
+        "silver/user_images",  # post ids only: the persona-fidelity join, no names
         SMOKE_MODEL,
     ),
     files=("report.ground_truth",),
     outputs=(OUT,),
     folders=(MEDIA,),
-    config=("report", "llm", "judge"),
+    config=("report", "llm", "judge", "rewrite.k"),
     summary="ZIPBench HTML report: method x benchmark table, win rates vs none and swapped, "
     "gains, scorer agreement with the truth, plots, image grids",
 )

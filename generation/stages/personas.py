@@ -6,7 +6,9 @@ liked/disliked visual attributes into gold/visual_preferences.
 Snippets come through `io.history("silver/snippets")`: the titles of the benchmark's
 held-out reference posts and the comments under them are never evidence. Snippets the user
 was downvoted for (score < 0) are kept out of the evidence; the preferences request gets
-them apart, as `disliked`, ViPer's negative side.
+them apart, as `disliked`, ViPer's negative side. With `personas.images: K` the persona
+request also shows up to K of the user's own history images (`generation.persona_images`:
+image parts to a model that sees images, colour features to the template).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from generation.persona_images import UserImages, with_image_note
 from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage
 from schemas.persona import REPLY_PARSERS, REPLY_SCHEMAS
 
@@ -82,6 +85,7 @@ def _evidence_columns(ev, mode: str, tokenizer: str) -> dict:
         "user_id": ev.user_id,
         "evidence_mode": mode,
         "evidence_subreddits": ev.subreddits,
+        "evidence_weights": ev.subreddit_weights,
         "evidence_ids": ev.snippet_ids,
         "evidence_tokens": ev.tokens,
         "tokenizer": tokenizer,
@@ -100,14 +104,19 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
     preflight(llm.specs())  # before any evidence is built
     users = persona_users(io)
     keys = user_keys(io, users)
+    k = io.config.personas.images if task == "persona" else 0
+    shown = None  # the user's own history images (read after the evidence)
     rt = llm.runtime()
     mode = io.config.personas.evidence
     cache: dict = {}
     work = []
     for spec in llm.specs():
         evidence = evidence_for(io, spec, users, cache)
+        if k and shown is None:
+            shown = UserImages(io, users, k)
         tok = tokenizer_source(spec.backend, spec.model, spec.tokenizer)
         source = "template" if backend_info(spec.backend).template else "llm"
+        shows = shown.mode(spec) if shown else None
         w = Work(spec)
         for ev in evidence:
             inputs = {
@@ -115,6 +124,8 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
                 "subreddits": ev.subreddit_names,
                 "snippets": ev.snippets,
                 "snippet_ranks": ev.snippet_ranks,
+                "subreddit_weights": ev.subreddit_weights,
+                "common_words": ev.common_words,
                 "v": version,
             }
             if task == "preferences":
@@ -122,13 +133,22 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
                 messages = preferences_messages(ev.text, ev.disliked)
             else:
                 messages = persona_messages(ev.text)
-            rid = request_id(spec.label, task, messages, inputs, rt)
+            images: tuple = ()
+            if shows == "colours":  # the template says the images' colours and light
+                inputs["image_colours"] = shown.colours(ev.user_id)
+            elif shows == "parts":
+                images = shown.parts(ev.user_id)
+                messages = with_image_note(messages, len(images))
+            rid = request_id(spec.label, task, messages, inputs, rt, spec.response_format, images)
+            schema = REPLY_SCHEMAS[task]
             w.requests.append(
-                ChatRequest(rid, task, messages, inputs, json=True, schema=REPLY_SCHEMAS[task])
+                ChatRequest(rid, task, messages, inputs, json=True, schema=schema, images=images)
             )
             w.planned[rid] = _evidence_columns(ev, mode, tok)
             if task == "preferences":  # the downvoted snippets are quoted too
                 w.planned[rid]["evidence_ids"] = [*ev.snippet_ids, *ev.disliked_ids]
+            if shows:  # the images shown are evidence too ("post_id:position")
+                w.planned[rid]["evidence_ids"] = [*ev.snippet_ids, *shown.ids(shows, ev.user_id)]
 
         def to_row(req, res, spec=spec, planned=w.planned, source=source) -> dict:
             out = res["output"] or {}
@@ -187,10 +207,11 @@ PERSONAS = Stage(
     run=personas,
     engine="ray",
     inputs=INPUTS,
-    history=("silver/snippets",),
+    # the user's own images shown with the evidence (personas.images), never a reference
+    history=("silver/snippets", "silver/user_images", "silver/image_embeddings"),
     files=("personas.overrides", "ingest.blocklist"),  # overrides of deleted users skipped
     outputs=("gold/personas",),
-    config=("personas", "llm"),
+    config=("personas", "llm", "images.allow_hosts", "images.timeout_s", "images.max_mb"),
     summary="evidence under a token budget -> LLM-verbalised personas (gold/personas)",
 )
 

@@ -7,15 +7,21 @@ user lacks it ends ``failed`` with the reason (no call), and the method's functi
 the chat request (LLM methods) or the prompt itself (e.g. ViPer). Examples are the
 user's own earlier titles from `io.history("silver/user_images")`: a held-out reference
 post's title is never shown.
+
+`rewrite.k` as a list sweeps k_shot in one run: rows ``k_shot@K`` per K
+(`RewriteConfig.row_methods`), each showing the first K of the newest titles; one integer
+keeps the plain ``k_shot`` rows, their ids and requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from generation.rewrite import REPLY_PARSERS
+from llm import ModelSpec, Runtime
 from llm.llm_stage import (
     Work,
     call_columns,
@@ -47,16 +53,22 @@ def embed_texts(io: StageIO, texts: list[str]) -> dict[str, object]:
     return dict(zip(texts, vecs, strict=True))
 
 
+def newest(k: int) -> Callable[[list[str], str], list[str]]:
+    """The ``recent`` examples: the user's `k` newest earlier titles."""
+    return lambda history, prompt: history[:k]
+
+
 def example_sources(io: StageIO, methods: list[Method], prompts: list[dict], titles: dict):
     """How each kind of examples (`Method.examples`) is picked for one base prompt from
-    the user's earlier titles: (titles newest first, base prompt) -> titles shown."""
+    the user's earlier titles: (titles newest first, base prompt) -> titles shown
+    (``recent``: the newest `rewrite.k`, the most of a list; a variant shows its K)."""
     import numpy as np
 
     from generation.rewrite import most_similar
 
     r = io.config.rewrite
     sources: dict[str, Callable[[list[str], str], list[str]]] = {
-        "recent": lambda history, prompt: history[: r.k],
+        "recent": newest(r.most_k),
     }
     if any(m.examples == "similar" for m in methods):
         texts = {t for v in titles.values() for _, t in v} | {p["prompt"] for p in prompts}
@@ -126,89 +138,120 @@ def case_for(
             return f"no visual preferences: {why}"
         case["likes"], case["dislikes"] = tuple(prefs["likes"]), tuple(prefs["dislikes"] or ())
     if m.examples:
-        case["examples"] = tuple(sources[m.examples](history, prompt))
+        case["examples"] = tuple(sources[m.examples](history, prompt))[: m.k]
         if not case["examples"]:
             return NO_EXAMPLES
     return RewriteCase(prompt, **case)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What every model's rows are made from, read once: the methods of the rows
+    (`RewriteConfig.row_methods`), base prompts, each user's earlier titles (newest
+    first, history only), personas and visual preferences by (user, model), users'
+    stable keys, the example sources (`example_sources`) and `bench.seed`."""
+
+    methods: list[Method]
+    prompts: list[dict]
+    titles: dict[int, list[tuple[str, str]]]
+    personas: dict[tuple[int, str], dict]
+    prefs: dict[tuple[int, str], dict]
+    keys: dict[int, str]
+    sources: dict[str, Callable[[list[str], str], list[str]]]
+    seed: int
+
+
+def plan_work(plan: Plan, spec: ModelSpec, rt: Runtime) -> Work:
+    """One model's rows of bench/rewrites: a request per LLM-made row (with the row's
+    planned columns), and the rows made without a call (direct, or failed for a missing
+    input)."""
+    from generation.prompts import REWRITE_VERSION
+    from generation.rewrite import RewriteJob, rewrite_id, rewrite_request
+
+    label, keys, personas = spec.label, plan.keys, plan.personas
+    partners = swap_partners(personas, keys, label, plan.seed)
+    w = Work(spec)
+    meta: dict[str, dict] = {}
+    for p in plan.prompts:
+        u = p["user_id"]
+        # a caption prompt's own post is a held-out reference, never in history anyway
+        history = [t for pid, t in plan.titles.get(u, []) if pid != p.get("post_id")]
+        for m in plan.methods:
+            base = {
+                "rewrite_id": rewrite_id(keys[u], p["prompt_id"], m.name, label),
+                "user_id": u,
+                "prompt_id": p["prompt_id"],
+                "method": m.name,
+                "base_prompt": p["prompt"],
+                "prompt": None,
+                "negative_prompt": None,
+                "examples": [],
+            }
+            persona = personas.get((u, label))
+            if m.control:  # swapped: everything equal but whose persona it is
+                partner = partners.get(u)
+                persona = (
+                    personas.get((partner, label))
+                    if partner is not None
+                    else {
+                        "status": "failed",
+                        "reason": "no benchmark user of other communities to swap with",
+                    }
+                )
+            prefs = plan.prefs.get((u, label))
+            case = case_for(m, p["prompt"], persona, prefs, history, plan.sources)
+            if isinstance(case, str):
+                call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "failed", case)
+                w.direct.append(base | call)
+            elif m.llm:
+                job = RewriteJob(u, p["prompt_id"], m.name, p["prompt"], case.examples, keys[u])
+                shown = {k: persona[k] for k in PERSONA_KEYS} if m.persona else None
+                req = rewrite_request(job, shown, label, rt)
+                meta[req.id] = base | {"examples": list(case.examples)}
+                w.requests.append(req)
+                # a reused row's plan columns (not the reply's prompt) come anew
+                w.planned[req.id] = {
+                    k: v for k, v in meta[req.id].items() if k not in REPLY_COLUMNS
+                }
+            else:
+                pos, neg = m.build()(case)
+                call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "done")
+                w.direct.append(base | {"prompt": pos, "negative_prompt": neg} | call)
+
+    def to_row(req, res) -> dict:
+        return (
+            meta[req.id]
+            | {"prompt": res["output"], "negative_prompt": None}
+            | call_columns(spec, REWRITE_VERSION, res)
+        )
+
+    w.to_row = to_row
+    return w
+
+
 def rewrite(io: StageIO) -> None:
     """bench/prompts + gold/personas + gold/visual_preferences -> bench/rewrites."""
     from generation.diffusion import user_key
-    from generation.prompts import REWRITE_VERSION
-    from generation.rewrite import RewriteJob, rewrite_id, rewrite_request, user_titles
+    from generation.rewrite import user_titles
 
     llm = io.config.llm
     preflight(llm.specs())
-    methods = [get_method(n) for n in io.config.rewrite.methods]
+    methods = [get_method(n) for n in io.config.rewrite.row_methods()]
     prompts = io.read("bench/prompts").to_pylist()
     users = {p["user_id"] for p in prompts}
     titles = user_titles(io.history("silver/user_images"), users)
-    personas = {(r["user_id"], r["llm"]): r for r in io.read("gold/personas").to_pylist()}
-    prefs = {(r["user_id"], r["llm"]): r for r in io.read("gold/visual_preferences").to_pylist()}
-    sources = example_sources(io, methods, prompts, titles)
-    keys = {r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()}
+    plan = Plan(
+        methods=methods,
+        prompts=prompts,
+        titles=titles,
+        personas={(r["user_id"], r["llm"]): r for r in io.read("gold/personas").to_pylist()},
+        prefs={(r["user_id"], r["llm"]): r for r in io.read("gold/visual_preferences").to_pylist()},
+        keys={r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()},
+        sources=example_sources(io, methods, prompts, titles),
+        seed=io.config.bench.seed,
+    )
     rt = llm.runtime()
-    work = []
-    for spec in llm.specs():
-        label = spec.label
-        partners = swap_partners(personas, keys, label, io.config.bench.seed)
-        w = Work(spec)
-        meta: dict[str, dict] = {}
-        for p in prompts:
-            u = p["user_id"]
-            # a caption prompt's own post is a held-out reference, never in history anyway
-            history = [t for pid, t in titles.get(u, []) if pid != p.get("post_id")]
-            for m in methods:
-                base = {
-                    "rewrite_id": rewrite_id(keys[u], p["prompt_id"], m.name, label),
-                    "user_id": u,
-                    "prompt_id": p["prompt_id"],
-                    "method": m.name,
-                    "base_prompt": p["prompt"],
-                    "prompt": None,
-                    "negative_prompt": None,
-                    "examples": [],
-                }
-                persona = personas.get((u, label))
-                if m.control:  # swapped: everything equal but whose persona it is
-                    partner = partners.get(u)
-                    persona = (
-                        personas.get((partner, label))
-                        if partner is not None
-                        else {
-                            "status": "failed",
-                            "reason": "no benchmark user of other communities to swap with",
-                        }
-                    )
-                case = case_for(m, p["prompt"], persona, prefs.get((u, label)), history, sources)
-                if isinstance(case, str):
-                    call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "failed", case)
-                    w.direct.append(base | call)
-                elif m.llm:
-                    job = RewriteJob(u, p["prompt_id"], m.name, p["prompt"], case.examples, keys[u])
-                    shown = {k: persona[k] for k in PERSONA_KEYS} if m.persona else None
-                    req = rewrite_request(job, shown, label, rt)
-                    meta[req.id] = base | {"examples": list(case.examples)}
-                    w.requests.append(req)
-                    # a reused row's plan columns (not the reply's prompt) come anew
-                    w.planned[req.id] = {
-                        k: v for k, v in meta[req.id].items() if k not in REPLY_COLUMNS
-                    }
-                else:
-                    pos, neg = m.build()(case)
-                    call = direct_call(spec, REWRITE_VERSION, base["rewrite_id"], "done")
-                    w.direct.append(base | {"prompt": pos, "negative_prompt": neg} | call)
-
-        def to_row(req, res, spec=spec, meta=meta) -> dict:
-            return (
-                meta[req.id]
-                | {"prompt": res["output"], "negative_prompt": None}
-                | call_columns(spec, REWRITE_VERSION, res)
-            )
-
-        w.to_row = to_row
-        work.append(w)
+    work = [plan_work(plan, spec, rt) for spec in llm.specs()]
     out = run_llm_stage(
         io, "rewrite", "bench/rewrites", work, REPLY_PARSERS, settings=io.config.llm
     )
@@ -226,5 +269,6 @@ STAGE = Stage(
     history=("silver/user_images",),
     outputs=("bench/rewrites",),
     config=("rewrite", "llm", "features.text_model", "bench.seed"),
-    summary="persona-conditioned rewriting (none/zero_shot/k_shot) and baselines (viper, history)",
+    summary="persona-conditioned rewriting (none/zero_shot/k_shot, k_shot@K per rewrite.k) "
+    "and baselines (viper, history)",
 )

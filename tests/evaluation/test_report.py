@@ -317,6 +317,8 @@ def test_the_report_shows_agreement_and_win_rates_vs_swapped(scored, tmp_path):
     for scorer in ("CLIPScore vs references", "preference judge", "template judge"):
         assert f"<td>{scorer}" in table
     assert "the report is the only stage that reads the ground truth" in html
+    # this truth has no planted communities: the persona-fidelity section says so
+    assert "Persona fidelity (planted truth)" in html and "communities.parquet" in html
     assert "Personalisation is what the user&#x27;s own persona adds" in html
     for col in ("CS win vs swapped", "pref win vs swapped", "CS win vs none", "Δ CS vs swapped"):
         assert col in html
@@ -343,6 +345,7 @@ def test_the_report_shows_agreement_and_win_rates_vs_swapped(scored, tmp_path):
     run_stage(report.STAGE, bare, lake, Console(file=io.StringIO()))
     html = (root / "reports/zipbench/index.html").read_text()
     assert "<table class='agreement'>" not in html and "report.ground_truth" in html
+    assert "Persona fidelity" not in html
     run_stage(report.STAGE, cfg, lake, Console(file=io.StringIO()))
 
 

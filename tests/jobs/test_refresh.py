@@ -176,6 +176,7 @@ def test_personas_are_redone_exactly_for_users_whose_evidence_changed(refresh):
                     r["evidence"],
                     tuple(r["evidence_ids"]),
                     tuple(subs[s] for s in r["evidence_subreddits"]),
+                    tuple(r.get("evidence_weights") or ()),  # what the template reads too
                 )
                 for r in t.to_pylist()
             }

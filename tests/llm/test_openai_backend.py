@@ -264,8 +264,11 @@ def test_json_schema_endpoints_get_the_tasks_reply_schema_on_the_wire():
 
     seen: dict[str, dict | None] = {}
 
+    systems: dict[str, str] = {}
+
     def reply(body: dict) -> str:
         seen[body["messages"][1]["content"]] = body.get("response_format")
+        systems[body["messages"][1]["content"]] = body["messages"][0]["content"]
         return default_reply(body)
 
     persona = persona_messages("evidence of a cat person")
@@ -297,7 +300,12 @@ def test_json_schema_endpoints_get_the_tasks_reply_schema_on_the_wire():
             }
             props = sent["json_schema"]["schema"]["properties"]
             assert {"interests", "visual_interests", "text"} <= set(props)
-        else:
+            assert systems[persona[1]["content"]] == persona[0]["content"]
+        else:  # the fallback: the schema spelt out in the prompt
             assert sent == {"type": "json_object"}
+            system = systems[persona[1]["content"]]
+            assert system.startswith(persona[0]["content"])
+            schema = json.loads(system.rsplit("\n", 1)[1])
+            assert schema == REPLY_SCHEMAS["persona"]
         assert [v for k, v in seen.items() if k != persona[1]["content"]] == [None]
     assert set(JUDGE_SCHEMA["properties"]) == {"score", "reason"}

@@ -101,3 +101,21 @@ def test_the_judges_parser_keeps_its_rules():
         parse_judgement('{"score": 11}')
     with pytest.raises(ValueError, match="a number from 1 to 10"):
         parse_judgement('{"score": null}')
+
+
+def test_a_reply_that_copies_the_fields_description_is_no_answer_and_items_count_once():
+    from schemas.persona import copies
+
+    described = Persona.model_fields["interests"].description
+    assert copies("the person's communities and topics, most telling", described)
+    assert not copies("film photography", described)
+    reply = {
+        "interests": ["Film photography", "film  photography", f"{described}!", "knitting"],
+        "text": "I shoot film and knit.",
+    }
+    assert parse_persona(json.dumps(reply))["interests"] == ["Film photography", "knitting"]
+    copied = {"interests": ["knitting"], "text": Persona.model_fields["text"].description}
+    with pytest.raises(ValueError, match="text: .*the question copied"):
+        parse_persona(json.dumps(copied))
+    with pytest.raises(ValueError, match="names no interest"):
+        parse_persona(json.dumps({"interests": [described], "text": "I knit."}))
