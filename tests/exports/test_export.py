@@ -237,6 +237,7 @@ def test_delta_export_pseudonymises_users_and_never_writes_the_key(lake_root, tm
     assert "author" not in table.column_names
     # would lead back to the account: user_id is the author's rank in name order
     traceable = {"user_id", "evidence", "evidence_ids", "evidence_subreddits", "raw"}
+    traceable |= {"evidence_weights"}  # aligned with the ranked subreddit list
     traceable |= {"request_id"}  # a hash of the evidence
     assert set(table.column_names) == {*source.column_names, "user"} - traceable
     expected = [_hmac_user(AUTHORS[u]) for u in source["user_id"].to_pylist()]
