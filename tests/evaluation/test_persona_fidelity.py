@@ -13,10 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from evaluation.colour_lexicon import agrees, colour_words
 from evaluation.persona_fidelity import (
     MissingTruth,
-    agrees,
-    colour_words,
     fidelity_frame,
     fidelity_table,
     persona_fidelity,
