@@ -10,6 +10,8 @@ import json
 import re
 from collections import Counter
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 from llm.base import ChatRequest, Completion
 from llm.colour_words import with_colour_words
 from llm.demographics import infer_demographics
@@ -120,20 +122,22 @@ _STOP = frozenset(
 )
 
 
+#: ours and scikit-learn's English list, joined once
+_STOPWORDS = _STOP | ENGLISH_STOP_WORDS
+
+
 def keywords(
     texts: list[str], n: int, weights: list[float] | None = None, exclude: frozenset = frozenset()
 ) -> list[str]:
     """The `n` content words of `texts` with the highest (weighted) counts, ties broken
     alphabetically; stop words (ours and scikit-learn's English list) and `exclude` out,
     texts of weight 0 skipped."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
     counts: Counter = Counter()
     for t, w in zip(texts, weights or [1.0] * len(texts), strict=True):
         if not w:
             continue
         for word in _WORD.findall(t.lower()):
-            if word not in _STOP and word not in ENGLISH_STOP_WORDS and word not in exclude:
+            if word not in _STOPWORDS and word not in exclude:
                 counts[word] += w
     return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
