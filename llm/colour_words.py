@@ -107,7 +107,7 @@ def colour_words(images: Sequence[dict]) -> list[str]:
 
 def with_colour_words(words: Sequence[str], images: Sequence[dict] | None, cap: int) -> list[str]:
     """Visual interests from the evidence's `words` and the images' colour words (after
-    them), at most `cap` in all: colour words take the last places, at most half of them
-    (the evidence's words keep the rest)."""
-    colours = [c for c in colour_words(images or []) if c not in words][: cap // 2]
+    them), at most `cap` in all: colour words take the last places, at most a third of
+    them (the evidence's words, what the user talks about, keep the rest)."""
+    colours = [c for c in colour_words(images or []) if c not in words][: cap // 3]
     return [*list(words)[: cap - len(colours)], *colours]

@@ -268,15 +268,15 @@ def preferences_json(inputs: dict) -> str:
 def roleplay_words(persona: dict) -> list[str]:
     """What the persona's roleplay asks an image to carry (the LLM prompt's "an image I,
     as this person, would love"): its visual interests, then its interests, each once."""
-    words = [*(persona.get("visual_interests") or [])[:5], *(persona.get("interests") or [])[:3]]
+    words = [*(persona.get("visual_interests") or []), *(persona.get("interests") or [])[:3]]
     return list(dict.fromkeys(w.strip() for w in words if w and w.strip()))
 
 
 def rewrite_text(inputs: dict) -> str:
     """The base prompt plus what the method shows: the persona's roleplay words, visual
     interests and interests (zero_shot, swapped), the user's earlier titles' keywords
-    (history), both (k_shot: zero_shot plus up to 3 title words it lacks), generic quality
-    words (none)."""
+    (history), both (k_shot: the examples' 3 title words first, then the persona's words),
+    generic quality words (none)."""
     base = inputs["prompt"].strip().rstrip(".")
     method = inputs.get("method", "none")
     if method == "none":
@@ -285,8 +285,8 @@ def rewrite_text(inputs: dict) -> str:
     if method == "history":
         extra = keywords(inputs.get("examples", []), 4)
     elif method.partition("@")[0] == "k_shot":  # k_shot@K: the K examples it was shown
-        shown = keywords(inputs.get("examples", []), 4)
-        extra = liked + [w for w in shown if w not in liked][:3]
+        shown = keywords(inputs.get("examples", []), 3)
+        extra = shown + [w for w in liked if w not in shown]  # the examples lead
     else:
         extra = liked
     return f"{base}, {', '.join(extra)}" if extra else base

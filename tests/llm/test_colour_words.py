@@ -95,10 +95,10 @@ def test_visual_interests_keep_the_schema_limits_and_a_valid_persona():
     words = [f"keyword{i}" for i in range(8)]
     images = [features(2 / 3, 0.9, 0.9, grain=0.2)]
     out = with_colour_words(words, images, MAX_ITEMS)
-    half = MAX_ITEMS // 2  # colour words take at most half the places, the last ones
+    third = MAX_ITEMS // 3  # colour words take at most a third of the places, the last ones
     assert len(out) == MAX_ITEMS and out == [
-        *words[: MAX_ITEMS - half],
-        *colour_words(images)[:half],
+        *words[: MAX_ITEMS - third],
+        *colour_words(images)[:third],
     ]
     assert all(len(p) <= MAX_PHRASE for p in out)
     assert with_colour_words(words[:3], None, MAX_ITEMS) == words[:3]  # no images: as before
