@@ -338,3 +338,20 @@ def test_fan_out_through_a_ray_actor_logs_one_row_per_request(tiny_lm, ray_local
 
     merged = log.merge([r.id for r in reqs], REWRITES.empty_table())
     assert merged["request_id"].to_pylist() == [r.id for r in reqs]
+
+
+def test_batches_hold_one_task_by_prompt_length_and_replies_come_back_in_order(tiny_lm):
+    from llm.hf_backend import batch_order
+
+    rewrites = _rewrite_requests()
+    personas = [
+        ChatRequest(f"p{i}", "persona", persona_messages("## r/knitting\n- " + "wool " * i))
+        for i in (9, 1, 5)
+    ]
+    mixed = [personas[0], rewrites[0], personas[1], rewrites[3], personas[2], rewrites[1]]
+    order = batch_order(mixed)
+    assert [mixed[i].task for i in order] == ["persona"] * 3 + ["rewrite"] * 3
+    assert [mixed[i].id for i in order[:3]] == ["p1", "p5", "p9"]  # shortest first
+    got = asyncio.run(_backend(tiny_lm, 2).complete(mixed))
+    alone = [asyncio.run(_backend(tiny_lm, 1).complete([r]))[0] for r in mixed]
+    assert [c.text for c in got] == [c.text for c in alone]  # each reply back in its place
