@@ -47,10 +47,10 @@ demo: setup
 # The report test opens the HTML in headless Chromium (Debian's package): install it as
 # root with apt when missing, else say how.
 browser:
-	@command -v chromium >/dev/null && exit 0; \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "zipp setup: installing chromium for the report test" >&2; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else \
 	  echo "zipp setup: the report test needs Chromium: apt-get install chromium" >&2; exit 1; \
 	fi

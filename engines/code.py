@@ -21,6 +21,7 @@ PACKAGES = (
     "generation",
     "evaluation",
     "exports",
+    "service",
     "jobs",
 )
 

@@ -36,6 +36,19 @@ class Evidence:
     disliked: list[str] = field(default_factory=list)  # downvoted snippet texts, not in `text`
     disliked_ids: list[str] = field(default_factory=list)
 
+    def request_inputs(self, key: str, version: str) -> dict:
+        """The evidence in structured form, as a persona or preferences request carries
+        it (`ChatRequest.inputs`: what the template backend reads); `key` names the user."""
+        return {
+            "user": key,
+            "subreddits": self.subreddit_names,
+            "snippets": self.snippets,
+            "snippet_ranks": self.snippet_ranks,
+            "subreddit_weights": self.subreddit_weights,
+            "common_words": self.common_words,
+            "v": version,
+        }
+
 
 def _header(name: str, posts: int, comments: int) -> str:
     return f"## r/{name} (posts: {posts}, comments: {comments})\n"
@@ -64,13 +77,17 @@ def build_evidence(
     snippets_per_subreddit: int = 3,
     max_snippet_chars: int = 600,
     max_disliked: int = 10,
+    common: frozenset[str] | None = None,
+    population: int | None = None,
 ) -> list[Evidence]:
     """Evidence for each of `users` (same order). A subreddit's header goes in only with
     room for it; snippets that do not fit are skipped, so no user exceeds `budget`.
 
     Snippets with a negative score are no evidence of what a user likes: they stay out of
     `text` and, up to `max_disliked` of any subreddit (most negative first), make up
-    `disliked` (in `full` mode)."""
+    `disliked` (in `full` mode). `common` (the lake's `common_words`) and `population`
+    (its users, for rarity) default to what `snippets` and `attention` hold: a caller
+    passing one new user's tables (`graph.cold_start`) gives the lake's."""
     wanted = pa.array(users, pa.int32())
     att = attention.filter(
         pc.and_(
@@ -108,8 +125,9 @@ def build_evidence(
         *(att[k].to_pylist() for k in ("user_id", "subreddit_id", "posts", "comments")), strict=True
     ):
         ranked[u].append((s, _header(names.get(s, str(s)), p, c)))
-    relative = _relative_attention(attention, wanted, subreddits)
-    common = common_words(snippets)
+    relative = _relative_attention(attention, wanted, subreddits, population)
+    if common is None:
+        common = common_words(snippets)
     # one tokenizer call for every line any user could use
     lines = sorted(
         {h for v in ranked.values() for _, h in v} | {t for v in per_edge.values() for _, t in v}
@@ -192,7 +210,7 @@ def _common_in(parts: list[tuple[str, int | None, str | None]], common: frozense
 
 
 def _relative_attention(
-    attention: pa.Table, users: pa.Array, subreddits: pa.Table
+    attention: pa.Table, users: pa.Array, subreddits: pa.Table, population: int | None = None
 ) -> dict[tuple[int, int], float]:
     """(user, subreddit) -> how much the user's attention, reweighted by the subreddit's
     rarity, puts on it against an even share (1): attention x idf, idf = log(users /
@@ -200,7 +218,7 @@ def _relative_attention(
     user's attended subreddits, times their number. Busy subreddits everyone joins fall
     well below 1. A user whose subreddits all have idf 0 (everyone joins them all) keeps
     plain attention. Rounded to 3 places so request ids stay stable."""
-    total = max(len(pc.unique(attention["user_id"])), 1)
+    total = max(population or len(pc.unique(attention["user_id"])), 1)
     sizes = dict(
         zip(subreddits["subreddit_id"].to_pylist(), subreddits["users"].to_pylist(), strict=True)
     )

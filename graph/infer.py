@@ -17,7 +17,11 @@ def _chunks(n: int, size: int):
 
 @torch.no_grad()
 def embed_all(
-    model: Encoder, g: BipartiteGraph, chunk: int = 4096, attention: bool = False
+    model: Encoder,
+    g: BipartiteGraph,
+    chunk: int = 4096,
+    attention: bool = False,
+    sub_states: list | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """(user embeddings, subreddit embeddings, attention) over the whole graph. Attention
     is per user-CSR edge: the first layer's subreddit -> user weight, averaged over heads
@@ -25,7 +29,8 @@ def embed_all(
     user's subreddits by what they are (their own text and size); a deeper layer weighs
     their aggregated neighbourhoods, which ranks a user's taste communities well on some
     worlds and at chance on others, while the first layer held on every world measured
-    (README, "Attention readout")."""
+    (README, "Attention readout"). A `sub_states` list receives the subreddit states
+    each layer reads (what embedding a new user needs: `graph.cold_start`)."""
     model.eval()
     dev = next(model.parameters()).device
 
@@ -45,6 +50,8 @@ def embed_all(
     att_sum = np.zeros(g.num_edges, np.float32) if attention and model.kind != "sage" else None
     perm = torch.from_numpy(g.sub_to_user_pos.astype(np.int64))
     for i in range(len(model.to_user)):
+        if sub_states is not None:
+            sub_states.append(h_sub)
         new_user, new_sub = [], []
         for c in _chunks(g.num_users, chunk):
             owner, pos = g.user_csr.row_positions(c)

@@ -119,15 +119,8 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
         shows = shown.mode(spec) if shown else None
         w = Work(spec)
         for ev in evidence:
-            inputs = {
-                "user": keys[ev.user_id],  # content key: a refresh shifts dense ids
-                "subreddits": ev.subreddit_names,
-                "snippets": ev.snippets,
-                "snippet_ranks": ev.snippet_ranks,
-                "subreddit_weights": ev.subreddit_weights,
-                "common_words": ev.common_words,
-                "v": version,
-            }
+            # the user by content key: a refresh shifts dense ids
+            inputs = ev.request_inputs(keys[ev.user_id], version)
             if task == "preferences":
                 inputs["disliked"] = ev.disliked
                 messages = preferences_messages(ev.text, ev.disliked)
