@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -398,14 +400,35 @@ def persona(
     user: Annotated[
         str | None, typer.Option(help="user id or author; default: the first benchmark user")
     ] = None,
+    new: Annotated[
+        bool, typer.Option("--new", help="cold start: a persona for a user not in the lake")
+    ] = False,
+    subreddits: Annotated[
+        str | None, typer.Option(help="--new: the communities they are in, comma-separated")
+    ] = None,
+    comments: Annotated[
+        Path | None,
+        typer.Option(help="--new: their comments, 'subreddit<TAB>text' or JSON lines"),
+    ] = None,
+    image: Annotated[
+        list[str] | None, typer.Option(help="--new: an image URL of theirs (repeatable)")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="--new: a base prompt to rewrite by each method")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="--new: print JSON")] = False,
     config: ConfigOpt = None,
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
 ) -> None:
-    """Show a user's persona (per LLM), its evidence size and the user's rewrites."""
+    """Show a user's persona (per LLM), its evidence size and the user's rewrites; with
+    --new, make one for a user the system never saw (cold start, no retraining)."""
     import pyarrow.compute as pc
     from rich.markup import escape
 
     cfg = _load(config, overrides)
+    if new:
+        _cold_start(cfg, subreddits, comments, image or [], prompt, as_json)
+        return
     lake = _lake(cfg)
     personas = lake.read("gold/personas")
     if not personas.num_rows:
@@ -452,6 +475,53 @@ def persona(
             cells = (r["llm"], r["method"], r["base_prompt"], r["negative_prompt"] or "")
             t.add_row(*map(escape, cells[:3]), shown, escape(cells[3]))
         console.print(t)
+
+
+def _cold_start(
+    cfg, subreddits: str | None, comments: Path | None, urls: list[str], prompt, as_json: bool
+) -> None:
+    """`zipp persona --new`: the cold-start persona (service.cold_start), printed."""
+    from rich.markup import escape
+
+    from service.cold_start import NewUser, PersonaEngine, fetch_images, read_comments
+
+    names = [s for s in (subreddits or "").split(",") if s.strip()]
+    if not names:
+        _fail("--new needs --subreddits a,b,c (the communities the new user is in)")
+    try:
+        said = read_comments(comments) if comments else []
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    images, refused = fetch_images(urls, cfg.images)
+    try:
+        with console.status("loading the lake's graph, encoder and LLM"):
+            engine = PersonaEngine(cfg)
+        out = engine.persona(NewUser(tuple(names), tuple(said), tuple(images)), prompt=prompt)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    shown = out.public() | {"images_refused": refused}
+    if as_json:
+        print(json.dumps(shown, indent=2))
+        return
+    t = Table(title=f"cold-start persona — {out.llm} ({out.status}, {out.seconds:.2f} s)")
+    t.add_column("field")
+    t.add_column("value")
+    p = out.persona or {}
+    demo = {k: v for k, v in (p.get("demographics") or {}).items() if v}
+    t.add_row("demographics", escape(", ".join(f"{k}: {v}" for k, v in demo.items()) or "-"))
+    for key in ("interests", "affective_traits", "visual_interests"):
+        t.add_row(key.replace("_", " "), escape(", ".join(p.get(key) or []) or "-"))
+    t.add_row("text", escape(p.get("text") or f"[failed] {out.reason}"))
+    ranked = ", ".join(f"r/{n} ({a:.2f})" for n, a in out.ranked)
+    t.add_row("attention", escape(ranked))
+    t.add_row("evidence", f"{out.evidence_tokens:,} tokens")
+    if out.unknown_subreddits:
+        t.add_row("not in the lake", escape(", ".join(out.unknown_subreddits)))
+    for r in refused:
+        t.add_row("image refused", escape(f"{r['url']}: {r['reason']}"))
+    for method, text in out.rewrites.items():
+        t.add_row(f"rewrite: {method}", escape(text))
+    console.print(t)
 
 
 @app.command()

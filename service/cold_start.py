@@ -105,6 +105,29 @@ def read_comments(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def fetch_images(urls: list[str], images_cfg: Any) -> tuple[list[bytes], list[dict]]:
+    """A client's image URLs fetched with the hostile-URL rules of the `images` config
+    section (`media.fetch.fetch_image`: public addresses only unless allowlisted, size,
+    time and pixel caps): (the images fetched, {url, reason} for each one refused)."""
+    from media.fetch import FetchError, fetch_image
+
+    got, failed = [], []
+    for url in urls:
+        try:
+            got.append(
+                fetch_image(
+                    url,
+                    images_cfg.allow_hosts,
+                    timeout=images_cfg.timeout_s,
+                    max_bytes=images_cfg.max_mb << 20,
+                    retries=images_cfg.retries,
+                )
+            )
+        except (FetchError, ValueError) as e:
+            failed.append({"url": url, "reason": getattr(e, "reason", "invalid")})
+    return got, failed
+
+
 class PersonaEngine:
     """The lake's graph, encoder, subreddits and LLM, loaded once: personas on demand."""
 

@@ -82,3 +82,34 @@ def test_comments_files_in_both_formats_and_a_bad_line_named(tmp_path):
     f.write_text("knitting\tok\njust words\n")
     with pytest.raises(ValueError, match=r"c.txt:2"):
         read_comments(f)
+
+
+def test_zipp_persona_new_prints_the_persona_and_refuses_a_metadata_url(service_lake, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+
+    lake = Lake(service_lake["root"])
+    niche = lake.read("silver/subreddits").sort_by("users")["subreddit"][0].as_py()
+    said = tmp_path / "said.txt"
+    said.write_text(f"{niche}\tthe walrusquill glaze came out right\n")
+    out = CliRunner().invoke(
+        app,
+        [
+            "persona", "--new", "--subreddits", f"{niche},not_a_sub_zz", "--comments", str(said),
+            "--image", "http://169.254.169.254/latest/meta-data", "--prompt", "a quiet harbour",
+            "--json", "-c", "conf/local.yaml", *service_lake["args"],
+        ],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.output[out.output.index("{") :])
+    assert got["status"] == "done" and got["unknown_subreddits"] == ["not_a_sub_zz"]
+    assert "walrusquill" in got["persona"]["visual_interests"]
+    assert got["images_refused"][0]["reason"] == "blocked_address"
+    assert set(got["rewrites"]) == {"none", "zero_shot", "viper"}
+    authors = set(lake.read("silver/users")["author"].to_pylist())
+    assert not any(a and a in out.output for a in authors if len(a) > 3)  # no username
+    empty = CliRunner().invoke(app, ["persona", "--new", *service_lake["args"]])
+    assert empty.exit_code != 0 and "--subreddits" in empty.output
