@@ -525,6 +525,58 @@ def _cold_start(
 
 
 @app.command()
+def serve(
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """The persona service (FastAPI on uvicorn, `serve.*` keys): cold-start personas, lake
+    personas by pseudonym, rewrites, images; bearer tokens from serve.tokens_file and/or
+    $ZIPP_SERVE_TOKENS (never printed)."""
+    import logging
+    import socket
+
+    import uvicorn
+
+    from service.api import create_app, load_tokens
+    from service.cold_start import PersonaEngine
+
+    cfg = _load(config, overrides)
+    s = cfg.serve
+    if s.torch_threads:
+        import torch
+
+        torch.set_num_threads(s.torch_threads)
+    try:
+        tokens = load_tokens(cfg)
+        family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on such sockets (without it
+        # every response waits ~40 ms for the client's delayed ACK)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((s.host, s.port))
+        sock.listen(2048)  # connections wait in the backlog until the engine is loaded
+        with console.status("loading the lake's graph, encoder and LLM"):
+            engine = PersonaEngine(cfg)
+        api = create_app(cfg, engine)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        _fail(str(e))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("zipp.serve").setLevel(s.log_level.upper())
+    console.print(
+        f"serving on http://{shown}:{port} (docs /docs, {len(tokens)} bearer tokens; "
+        "/healthz and /metrics need none)",
+        highlight=False,
+    )
+    server = uvicorn.Server(uvicorn.Config(api, log_level=s.log_level, access_log=False))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        engine.close()
+
+
+@app.command()
 def export(
     kind: Annotated[str, typer.Argument(help="personas | bench")],
     fmt: Annotated[str, typer.Option("--format", help="parquet | jsonl | delta | hf")],
@@ -586,6 +638,106 @@ def export(
         _fail(str(e))
     users = "user names included" if include_usernames else f"user names keyed by ${key_env}"
     console.print(f"wrote {rows:,} {kind} rows ({fmt}, {users}) to {escape(str(Path(out)))}")
+
+
+study_app = typer.Typer(
+    no_args_is_help=True, help="The human A/B study: blind pairwise votes of raters (web app)."
+)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("create")
+def study_create(
+    methods: Annotated[str, typer.Option(help="rewrite methods to compare, comma-separated")],
+    prompts: Annotated[Path, typer.Option(help="prompts file, one a line (# comments)")],
+    raters: Annotated[int, typer.Option(help="invite codes to make (one per rater)")],
+    votes: Annotated[
+        int | None, typer.Option(help="votes per rater; default: every prompt × method pair")
+    ] = None,
+    name: Annotated[str, typer.Option(help="the study's name")] = "study",
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Create a study and print its invite links, once (the store keeps only digests)."""
+    from service.study.commands import create
+
+    cfg = _load(config, overrides)
+    try:
+        study, links, found = create(cfg, name, methods.split(","), prompts, raters, votes)
+    except ValueError as e:
+        _fail(str(e))
+    console.print(
+        f"study {study}: {', '.join(found['methods'])}; {len(found['prompts'])} prompts; "
+        f"{found['votes_per_rater']} votes per rater; {len(links)} invite links (shown once):"
+    )
+    for link in links:
+        typer.echo(link)
+
+
+@study_app.command("serve")
+def study_serve(
+    host: Annotated[str | None, typer.Option(help="address to bind (study.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (study.port)")] = None,
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Run the study's web app and its render worker (admin pages at /admin)."""
+    from service.study.server import serve
+
+    cfg = _load(config, overrides)
+    try:
+        serve(cfg, host, port)
+    except ValueError as e:
+        _fail(str(e))
+
+
+@study_app.command("export")
+def study_export(
+    out: Annotated[Path | None, typer.Option(help="FILE.csv or FILE.parquet")] = None,
+    lake: Annotated[
+        bool, typer.Option("--lake", help="also write the lake's bench/study_votes")
+    ] = False,
+    study: Annotated[str | None, typer.Option(help="one study's votes (default: all)")] = None,
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Export the votes, methods unblinded, raters by random id (CSV, Parquet, lake)."""
+    from service.study.commands import export as export_votes
+
+    if out is None and not lake:
+        _fail("nothing to do: give --out FILE.csv|FILE.parquet and/or --lake")
+    cfg = _load(config, overrides)
+    try:
+        rows, wrote = export_votes(cfg, out, lake, study)
+    except ValueError as e:
+        _fail(str(e))
+    console.print(f"wrote {rows:,} votes to {', '.join(wrote)}")
+
+
+@study_app.command("results")
+def study_results(
+    study: Annotated[str | None, typer.Option(help="one study (default: all)")] = None,
+    config: ConfigOpt = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """Progress and win rates (two-sided binomial p, can't tell left out) per method pair."""
+    from service.study.commands import win_table
+
+    cfg = _load(config, overrides)
+    try:
+        table, progress = win_table(cfg, study)
+    except ValueError as e:
+        _fail(str(e))
+    for p in progress:
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in p.items()))
+    t = Table(title="human A/B study: win rates")
+    for col in ("study", "method", "vs", "votes", "wins", "losses", "can't tell", "win", "p"):
+        t.add_column(col)
+    for r in table.to_dict("records"):
+        rate = "-" if r["win_rate"] != r["win_rate"] else f"{r['win_rate']:.3f}"
+        cells = (r["study"], r["method"], r["vs"], r["votes"], r["wins"], r["losses"], r["ties"])
+        t.add_row(*map(str, cells), rate, f"{r['p_value']:.3g}")
+    console.print(t)
 
 
 config_app = typer.Typer(no_args_is_help=True, help="Configuration profiles (conf/*.yaml).")

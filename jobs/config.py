@@ -2,7 +2,8 @@
 
 Each package defines the config sections it reads (``engines.config``,
 ``storage.config``, ``pipelines.config``, ``media.config``, ``graph.config``,
-``llm.config``, ``generation.config``, ``evaluation.config``, ``exports.config``);
+``llm.config``, ``generation.config``, ``evaluation.config``, ``exports.config``,
+``service.config``, ``service.study.config``);
 `ZippConfig` composes them. An unknown key or a wrong type is a one-line `ConfigError`
 naming the key. A profile may name a ``base`` profile and change only some of its keys;
 command-line overrides are ``key=value`` (OmegaConf dotlist).
@@ -33,6 +34,8 @@ from llm.config import LLMConfig
 from media.config import ImagesConfig
 from pipelines.config import FeaturesConfig, GraphConfig, IngestConfig, InputConfig
 from schemas.config import ConfigError, Section
+from service.config import ServeConfig
+from service.study.config import StudyConfig
 from storage.config import LakeConfig
 
 __all__ = ["DEFAULT_PROFILE", "ConfigError", "ZippConfig", "load_config"]
@@ -63,6 +66,8 @@ class ZippConfig(Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    study: StudyConfig = Field(default_factory=StudyConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     def section_hash(self, section: str) -> str:
         """Stable hash of config sections (what a stage's manifest records); `section`

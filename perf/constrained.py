@@ -10,7 +10,9 @@ modes, timed apart with one new token per request and left out), seconds per rep
 Bar (issue 23): the constrained path keeps >= 0.8x the free path's tokens/s. Beside it,
 the same batches cut at 24 new tokens (every row of both modes still writing): the
 constraint's own cost per decode step, apart from rows that end early and wait for their
-batch's longest. The backend batches one task's requests together (`batch_order`).
+batch's longest. The backend batches one task's requests together (`batch_order`);
+each batch goes through both modes in turn (interleaved: background load falls on both
+alike).
 
     .venv/bin/python perf/constrained.py --lake lake [--users 8 --max-tokens 256]
 
@@ -34,6 +36,8 @@ OUT = Path(__file__).parent / "out"
 MODEL = "packaged:smollm2"
 #: new tokens of the per-step comparison: fewer than any valid reply's
 STEP_TOKENS = 24
+#: the two decoding modes: free (the schema spelt out in the prompt) and constrained
+MODES = ("json_object", "json_schema")
 
 
 def requests(lake: str, users: int) -> list:
@@ -62,28 +66,46 @@ def requests(lake: str, users: int) -> list:
     return out
 
 
-def measure(reqs: list, response_format: str, max_tokens: int, batch: int) -> dict:
-    """Validity, decode tokens/s and seconds per reply of one decoding mode."""
+def backends(max_tokens: int, batch: int) -> dict:
+    """(mode, cap) -> an `hf` backend: each decoding mode at the run's cap and at 1 new
+    token (the prompts' prefill, timed apart) and at STEP_TOKENS."""
     from llm import Runtime, make_backend
+
+    out = {}
+    for mode in MODES:
+        for cap in (max_tokens, 1, STEP_TOKENS):
+            rt = Runtime(batch_size=batch, max_tokens=cap)
+            out[mode, cap] = make_backend("hf", MODEL, None, None, rt, response_format=mode)
+    return out
+
+
+def interleaved(reqs: list, max_tokens: int, batch: int) -> dict:
+    """Each batch of requests (one task, as the backend groups them) through every
+    (mode, cap) in turn, so background load falls on both modes alike; seconds and
+    completions summed per (mode, cap)."""
+    from llm.hf_backend import batch_order
+
+    made = backends(max_tokens, batch)
+    order = batch_order(reqs)
+    seconds = dict.fromkeys(made, 0.0)
+    done: dict = {key: [None] * len(reqs) for key in made}
+    for i in range(0, len(order), batch):
+        part = order[i : i + batch]
+        for key, backend in made.items():
+            t0 = time.perf_counter()
+            got = asyncio.run(backend.complete([reqs[j] for j in part]))
+            seconds[key] += time.perf_counter() - t0
+            for j, c in zip(part, got, strict=True):
+                done[key][j] = c
+    return {"seconds": seconds, "done": done}
+
+
+def figures(reqs: list, runs: dict, mode: str, cap: int) -> dict:
+    """Validity, decode tokens/s (prefill taken out) and seconds per reply of one mode."""
     from schemas.persona import REPLY_PARSERS
 
-    rt = Runtime(batch_size=batch, max_tokens=max_tokens)
-    backend = make_backend("hf", MODEL, None, None, rt, response_format=response_format)
-    t0 = time.perf_counter()
-    done = asyncio.run(backend.complete(reqs))
-    seconds = time.perf_counter() - t0
-    # the prompts' prefill (the same in both modes) timed apart: one new token per request
-    one = make_backend(
-        "hf",
-        MODEL,
-        None,
-        None,
-        rt.model_copy(update={"max_tokens": 1}),
-        response_format=response_format,
-    )
-    t1 = time.perf_counter()
-    asyncio.run(one.complete(reqs))
-    prefill = time.perf_counter() - t1
+    done, seconds = runs["done"][mode, cap], runs["seconds"][mode, cap]
+    prefill = runs["seconds"][mode, 1]
     valid: dict[str, list[bool]] = {}
     reasons: list[str] = []
     for r, c in zip(reqs, done, strict=True):
@@ -97,7 +119,7 @@ def measure(reqs: list, response_format: str, max_tokens: int, batch: int) -> di
     tokens = sum(c.completion_tokens or 0 for c in done)
     decode_s = max(seconds - prefill, 1e-9)  # what decoding the tokens after the first took
     return {
-        "mode": response_format,
+        "mode": mode,
         "valid": {t: round(sum(v) / len(v), 3) for t, v in valid.items()},
         "decode_tokens": tokens,
         "prefill_seconds": round(prefill, 2),
@@ -115,13 +137,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     args = ap.parse_args()
     reqs = requests(args.lake, args.users)
-    free = measure(reqs, "json_object", args.max_tokens, args.batch_size)
-    constrained = measure(reqs, "json_schema", args.max_tokens, args.batch_size)
+    runs = interleaved(reqs, args.max_tokens, args.batch_size)
+    free = figures(reqs, runs, "json_object", args.max_tokens)
+    constrained = figures(reqs, runs, "json_schema", args.max_tokens)
     ratio = constrained["tokens_per_s"] / free["tokens_per_s"]
     # the constraint's own cost per step: the same batches cut at STEP_TOKENS new tokens,
     # where every row of both modes is still writing (no row idles at its end)
-    step_free = measure(reqs, "json_object", STEP_TOKENS, args.batch_size)
-    step_con = measure(reqs, "json_schema", STEP_TOKENS, args.batch_size)
+    step_free = figures(reqs, runs, "json_object", STEP_TOKENS)
+    step_con = figures(reqs, runs, "json_schema", STEP_TOKENS)
     step_ratio = step_con["tokens_per_s"] / step_free["tokens_per_s"]
     report = {
         "users": len(reqs) // 2,

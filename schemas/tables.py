@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas import bench, gold, reddit, silver
+from schemas import bench, gold, reddit, silver, study
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("bench/images", bench.BENCH_IMAGES),
         TableSpec("bench/scores", bench.BENCH_SCORES),
         TableSpec("bench/agreement", bench.BENCH_AGREEMENT),
+        TableSpec("bench/study_votes", study.STUDY_VOTES),  # `zipp study export --lake`
     ]
 }
 
@@ -62,4 +63,14 @@ ABLATION = "models/ablation"  # `zipp ablation`: its runs' checkpoints (scratch)
 ABLATION_REPORT = "reports/ablation"  # `zipp ablation`: its tables and plots
 REPORT = "reports/zipbench"  # stage `report`: the ZIPBench HTML report
 BENCH_MANIFEST = "_manifests/zipbench.json"  # `zipp bench freeze`: a frozen benchmark
-FOLDERS = (MEDIA, SMOKE_MODEL, CHECKPOINTS, ABLATION, ABLATION_REPORT, REPORT, BENCH_MANIFEST)
+STUDY = "study"  # `zipp study`: its SQLite store and its raters' images (by default)
+FOLDERS = (
+    MEDIA,
+    SMOKE_MODEL,
+    CHECKPOINTS,
+    ABLATION,
+    ABLATION_REPORT,
+    REPORT,
+    BENCH_MANIFEST,
+    STUDY,
+)

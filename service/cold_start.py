@@ -167,7 +167,8 @@ class PersonaEngine:
         self.image_encoder = ok["encoder"][0].as_py() if ok.num_rows else None
         self.spec = cfg.llm.specs()[0]
         info = backend_info(self.spec.backend)
-        if info.runs_in != "driver" and not info.template and self.spec.backend != "hf":
+        callable_here = info.template or info.endpoint or self.spec.backend == "hf"
+        if info.runs_in != "driver" and not callable_here:
             raise ValueError(
                 f"llm.backend {self.spec.backend!r} runs in Ray actors only; personas on "
                 "demand need a backend one process can call (template, openai, hf)"
@@ -185,6 +186,20 @@ class PersonaEngine:
         self.counter = counter(
             tokenizer_source(self.spec.backend, self.spec.model, self.spec.tokenizer)
         )
+        #: one event loop for every call: the backend's HTTP session and gates belong to
+        #: the loop they were made on (callers serialise their use of the engine)
+        self._loop = asyncio.new_event_loop()
+
+    def _run(self, coro):
+        """Run one of the backend's coroutines on the engine's own event loop."""
+        return self._loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        """Close the backend's connections (an HTTP session) and the event loop."""
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            self._run(aclose())
+        self._loop.close()
 
     # -- the steps -------------------------------------------------------------------
 
@@ -306,7 +321,17 @@ class PersonaEngine:
             self.spec.label, task, messages, inputs, self.runtime, self.spec.response_format
         )
         req = ChatRequest(rid, task, messages, inputs, json=True, schema=REPLY_SCHEMAS[task])
-        return asyncio.run(process(self.backend, [req], self.counter.count, REPLY_PARSERS))[0]
+        return self._run(process(self.backend, [req], self.counter.count, REPLY_PARSERS))[0]
+
+    def preferences(self, user: NewUser) -> tuple[list[str], list[str]]:
+        """The new user's liked and disliked visual attributes (ViPer's side, what the
+        `preferences` stage makes), from the same evidence; ValueError when the LLM's
+        reply fails validation after its repair."""
+        ev, *_ = self.evidence(user)
+        res = self._ask("preferences", ev, user)
+        if res["status"] != "done":
+            raise ValueError(f"the preferences failed: {res['reason']}")
+        return list(res["output"]["likes"]), list(res["output"]["dislikes"])
 
     def rewrite(
         self, persona: dict | None, prompt: str, method: str, likes=(), dislikes=()
@@ -322,7 +347,7 @@ class PersonaEngine:
             return viper_prompt(prompt, list(likes), list(dislikes))
         job = RewriteJob(NEW_USER, "p", method, prompt, key="new-user")
         req = rewrite_request(job, persona, self.spec.label, self.runtime)
-        res = asyncio.run(process(self.backend, [req], self.counter.count, REWRITE_PARSERS))[0]
+        res = self._run(process(self.backend, [req], self.counter.count, REWRITE_PARSERS))[0]
         if res["status"] != "done":
             raise ValueError(f"the rewrite failed: {res['reason']}")
         return res["output"], None

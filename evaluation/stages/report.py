@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from evaluation.references import media_file, reference_vectors
+from evaluation.study_section import study_section
 from schemas.methods import method_rank
 from schemas.tables import MEDIA, REPORT, SMOKE_MODEL
 
@@ -228,6 +229,7 @@ def render(
     agreement: Agreement | None = None,
     shots: pd.DataFrame | None = None,
     fidelity: str = "",
+    study: str = "",
 ) -> Path:
     """Write out/index.html; returns its path."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
@@ -251,6 +253,7 @@ def render(
         if not agreement.table.empty:
             parts.append(table_html(agreement.table, AGREEMENT_COLUMNS, "agreement"))
     parts.append(fidelity)
+    parts.append(study)  # the human A/B study (bench/study_votes), when it has votes
     parts.append(f"<h2>IPF re-weighting</h2><p class='note'>{html.escape(ipf_note)}</p>")
     if not ipf.empty:
         parts.append(
@@ -499,6 +502,7 @@ def report(io: StageIO) -> None:
     judge = cfg.judge
     agreement = agreement_section(io, judge)
     fidelity = fidelity_section(io, personas, out)
+    study = study_section(io.read("bench/study_votes").to_pandas(), out, table_html)
     smoke = bool(images["smoke_model"].any()) if len(images) else False
     template_llm = any(s.backend == "template" for s in cfg.llm.specs())
     banners = []
@@ -539,6 +543,7 @@ def report(io: StageIO) -> None:
         agreement,
         shots=shots_table(table, cfg.rewrite.k),
         fidelity=fidelity,
+        study=study,
     )
     summary = pa.Table.from_pandas(table.replace({np.nan: None}), preserve_index=False)
     pq.write_table(summary, out / "summary.parquet")
@@ -568,6 +573,7 @@ STAGE = Stage(
         "bench/references",
         "silver/image_embeddings",
         "silver/user_images",  # post ids only: the persona-fidelity join, no names
+        "bench/study_votes",  # `zipp study export --lake`: the human A/B study, when run
         SMOKE_MODEL,
     ),
     files=("report.ground_truth",),

@@ -1,0 +1,127 @@
+"""What the study's jobs do: a rater's persona from their survey through the cold start
+(`service.cold_start.PersonaEngine`, the same path as `zipp persona --new`), and each of
+their images: the prompt rewritten by the method (`PersonaEngine.rewrite`; `viper` by
+the cold start's own preferences), rendered by the configured diffusion model (the
+smoke model on the embedded default) from a seed that every method of the same rater and
+prompt shares, stored as a PNG under the study's folder."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from service.cold_start import NewUser, PersonaEngine
+from service.study.store import Store
+
+
+def model_path(cfg: Any) -> str:
+    """The diffusers pipeline to load: `diffusion.model`, or the lake's smoke model."""
+    from generation.smoke_model import marker
+    from generation.stages.smoke import PIPELINE
+    from schemas.tables import SMOKE_MODEL
+
+    if cfg.diffusion.model:
+        return cfg.diffusion.model
+    path = Path(cfg.lake.root) / SMOKE_MODEL / PIPELINE
+    if marker(path) is None:
+        raise FileNotFoundError(
+            f"no smoke model at {path}: run stage smoke first (diffusion.model is null)"
+        )
+    return str(path)
+
+
+def image_seed(rater: str, position: int) -> int:
+    """The seed of a rater's image of a prompt: the same for every method."""
+    return int(hashlib.sha256(f"{rater}:{position}".encode()).hexdigest()[:8], 16)
+
+
+def stored_user(survey: dict) -> NewUser:
+    """The cold start's input kept with the survey answers when they were given."""
+    user = survey["persona_input"]
+    return NewUser(
+        subreddits=tuple(user["subreddits"]),
+        comments=tuple((s, t) for s, t in user["comments"]),
+    )
+
+
+class StudyRenderer:
+    """The persona engine and the diffusion pipeline, each loaded once, on first use."""
+
+    def __init__(self, cfg: Any, store: Store, engine: PersonaEngine | None = None):
+        self.cfg = cfg
+        self.store = store
+        self._engine = engine
+        self._pipe = None
+        self._engine_lock = threading.Lock()
+        self._pipe_lock = threading.Lock()
+
+    @property
+    def engine(self) -> PersonaEngine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = PersonaEngine(self.cfg)
+            return self._engine
+
+    def spec(self):
+        from generation.diffusion import RenderSpec
+
+        d = self.cfg.diffusion
+        return RenderSpec(
+            model=model_path(self.cfg),
+            steps=d.steps,
+            guidance_scale=d.guidance_scale,
+            height=d.height,
+            width=d.width,
+            batch_size=1,
+            num_gpus=d.num_gpus,
+            compile=d.compile,
+        )
+
+    def persona(self, rater: str) -> dict:
+        """The rater's persona from their survey; ValueError when the LLM failed."""
+        survey = self.store.survey(rater)
+        if survey is None:
+            raise ValueError("no survey answers (deleted?)")
+        out = self.engine.persona(stored_user(survey))
+        if out.persona is None:
+            raise ValueError(f"the persona failed: {out.reason}")
+        return out.persona
+
+    def image(self, rater: str, image: str) -> tuple[str, str | None, str, Path]:
+        """(rewritten prompt, negative prompt, path under the study folder, file) of one
+        of the rater's images, rendered and written."""
+        from generation.diffusion import RenderJob, load_pipeline, png_bytes, render
+
+        row = self.store.db.one(
+            "SELECT i.position, i.method, r.study, p.text FROM images i "
+            "JOIN raters r ON r.id = i.rater "
+            "JOIN prompts p ON p.study = r.study AND p.position = i.position "
+            "WHERE i.id = ? AND i.rater = ?",
+            (image, rater),
+        )
+        if row is None:
+            raise ValueError("no such image (deleted?)")
+        method, base = row["method"], row["text"]
+        if method == "viper":  # its likes and dislikes: the cold start's preferences
+            survey = self.store.survey(rater)
+            if survey is None:
+                raise ValueError("no survey answers (deleted?)")
+            likes, dislikes = self.engine.preferences(stored_user(survey))
+            prompt, negative = self.engine.rewrite(None, base, "viper", likes, dislikes)
+        else:
+            prompt, negative = self.engine.rewrite(self.store.persona(rater), base, method)
+        spec = self.spec()
+        job = RenderJob(image, prompt, negative, image_seed(rater, row["position"]))
+        with self._pipe_lock:  # one pipeline, loaded once, one call at a time
+            if self._pipe is None:
+                self._pipe = load_pipeline(spec)
+            picture = render(self._pipe, spec, [job])[0]
+        folder = self.store.image_folder(row["study"], rater)
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"{image}.png"
+        tmp = file.with_suffix(".tmp")
+        tmp.write_bytes(png_bytes(picture))
+        tmp.replace(file)
+        return prompt, negative, file.relative_to(self.store.db.folder).as_posix(), file
