@@ -32,4 +32,10 @@ class ServeConfig(Section):
         description="torch intra-op threads of the service process (its forward passes are "
         "tiny: spinning OpenMP threads cost more than they give); null: torch's default",
     )
+    switch_interval_ms: float = Field(
+        0.5,
+        gt=0,
+        description="the interpreter's thread switch interval (sys.setswitchinterval) in the "
+        "service process: the event loop and the engine's thread take turns this often",
+    )
     log_level: str = Field("info", description="uvicorn's log level")
