@@ -539,6 +539,7 @@ def serve(
 
     from service.api import create_app, load_tokens
     from service.cold_start import PersonaEngine
+    from service.engine_process import EngineProcess
 
     cfg = _load(config, overrides)
     s = cfg.serve
@@ -560,7 +561,7 @@ def serve(
         sock.bind((s.host, s.port))
         sock.listen(2048)  # connections wait in the backlog until the engine is loaded
         with console.status("loading the lake's graph, encoder and LLM"):
-            engine = PersonaEngine(cfg)
+            engine = EngineProcess(cfg) if s.engine_process else PersonaEngine(cfg)
         api = create_app(cfg, engine)
     except (FileNotFoundError, ValueError, OSError) as e:
         _fail(str(e))

@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from schemas.persona import Persona
 from service.auth import BearerAuth, TokenStore
-from service.cold_start import COLD_METHODS, NewUser
+from service.cold_start import COLD_METHODS, NewUser, UnknownSubreddits
 from service.errors import CatchAll, ServiceError, http_error, validation_error
 from service.images import ImageRenderer
 from service.lake_personas import KeyMissing, LakePersonas
@@ -180,9 +180,6 @@ def _routes(app: FastAPI, svc: Service) -> None:
     async def cold_start(body: PersonaRequest) -> dict:
         """A persona for a user the lake never saw (cold start; nothing is stored)."""
         engine = svc.engine
-        known, _ = engine.resolve([*body.subreddits, *(c.subreddit for c in body.comments)])
-        if not known:
-            raise ServiceError(422, "none of the subreddits is in the lake's graph")
         images, refused = await svc.fetch(body.image_urls) if body.image_urls else ([], [])
         user = NewUser(
             tuple(body.subreddits),
@@ -192,6 +189,8 @@ def _routes(app: FastAPI, svc: Service) -> None:
         methods = tuple(body.methods or COLD_METHODS)
         try:
             out = await svc.run("persona", engine.persona, user, body.prompt, methods)
+        except UnknownSubreddits:
+            raise ServiceError(422, "none of the subreddits is in the lake's graph") from None
         except ValueError as e:
             raise ServiceError(502, str(e), "llm_failed") from None
         return out.public() | {"images_fetched": len(images), "images_refused": refused}

@@ -31,6 +31,10 @@ COLD_METHODS = ("none", "zero_shot", "viper")
 NEW_USER = -1
 
 
+class UnknownSubreddits(ValueError):
+    """None of a new user's subreddits is in the lake's graph (the client's error)."""
+
+
 @dataclass(frozen=True)
 class NewUser:
     """What a new user gives: subreddit names, comments as (subreddit, text), images."""
@@ -230,7 +234,7 @@ class PersonaEngine:
         named = list(user.subreddits) + [s for s, _ in user.comments]
         known, unknown = self.resolve(named)
         if not known:
-            raise ValueError(
+            raise UnknownSubreddits(
                 "none of the subreddits is in the lake's graph: "
                 + ", ".join(sorted(set(unknown))[:10])
             )

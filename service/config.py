@@ -32,6 +32,12 @@ class ServeConfig(Section):
         description="torch intra-op threads of the service process (its forward passes are "
         "tiny: spinning OpenMP threads cost more than they give); null: torch's default",
     )
+    engine_process: bool = Field(
+        True,
+        description="`zipp serve` runs the persona engine in a process of its own "
+        "(service.engine_process): the event loop and the engine's forward passes then do "
+        "not share one interpreter lock",
+    )
     switch_interval_ms: float = Field(
         0.5,
         gt=0,

@@ -25,7 +25,7 @@ from exports.pseudonyms import pseudonymise
 from jobs.config import load_config
 from service.api import create_app
 from service.auth import token_hash
-from service.cold_start import PersonaEngine
+from service.cold_start import NewUser, PersonaEngine
 from service.errors import CatchAll
 from storage.lake import Lake
 from tests.static_server import serve_folder
@@ -391,3 +391,26 @@ def test_logs_name_no_token_username_or_pseudonym(url, lake_user, caplog):
     assert "GET /v1/personas/{pseudonym} 403" in server
     for secret in (TOKEN, "wrong-token-x", token_hash(TOKEN), author, pseudonym):
         assert secret not in server
+
+
+def test_the_engine_in_a_process_of_its_own_answers_the_same(service_lake, env, engine):
+    """`serve.engine_process` (what `zipp serve` uses): the same persona and rewrite as the
+    in-process engine, a client's unknown subreddits still a 422."""
+    from service.engine_process import EngineProcess
+
+    config = load_config("conf/local.yaml", [*service_lake["args"], "serve.rate_per_s=1000"])
+    apart = EngineProcess(config)
+    try:
+        niche = niche_subreddit(engine)
+        body = {"subreddits": [niche, "r/AskReddit"], "prompt": "a red kite"}
+        with running(create_app(config, apart)) as base, client(base) as c:
+            got = c.post("/v1/personas", json=body)
+            assert got.status_code == 200, got.text
+            here = engine.persona(NewUser((niche, "r/AskReddit")), "a red kite")
+            assert got.json()["persona"] == here.persona
+            assert got.json()["rewrites"] == here.rewrites
+            assert_error(
+                c.post("/v1/personas", json={"subreddits": ["zz_no"]}), 422, "invalid_request"
+            )
+    finally:
+        apart.close()
