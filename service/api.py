@@ -37,6 +37,7 @@ from service.images import ImageRenderer
 from service.lake_personas import KeyMissing, LakePersonas
 from service.limits import BodyCap, RateLimit, TokenBucket
 from service.metrics import Metrics, MetricsMiddleware
+from service.rewriter import EndpointRewriter
 
 log = logging.getLogger("zipp.serve")
 
@@ -120,6 +121,7 @@ class Service:
         self.engine = engine
         self.metrics = metrics
         self.lake: LakePersonas | None = None
+        self.rewriter: EndpointRewriter | None = None  # made in the loop (lifespan)
         self.renderer = ImageRenderer(cfg)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="zipp-engine")
         self.images_cfg = cfg.images.model_copy(
@@ -210,10 +212,14 @@ def _routes(app: FastAPI, svc: Service) -> None:
             persona = svc.lake_persona(body.pseudonym)
             if body.method == "viper" and not (likes or dislikes):
                 likes, dislikes = svc.lake.preferences.get(body.pseudonym, ([], []))
+        args = (persona, body.prompt, body.method, likes, dislikes)
         try:
-            text, negative = await svc.run(
-                "rewrite", svc.engine.rewrite, persona, body.prompt, body.method, likes, dislikes
-            )
+            if svc.rewriter is not None:  # an endpoint LLM: sent from the loop, side by side
+                t0 = time.perf_counter()
+                text, negative = await svc.rewriter.rewrite(*args)
+                svc.metrics.engine.labels("rewrite").observe(time.perf_counter() - t0)
+            else:
+                text, negative = await svc.run("rewrite", svc.engine.rewrite, *args)
         except ValueError as e:
             raise ServiceError(502, str(e), "llm_failed") from None
         return RewriteResponse(prompt=text, negative_prompt=negative, method=body.method)
@@ -268,8 +274,12 @@ def create_app(cfg: Any, engine: Any = None) -> FastAPI:
 
             svc.engine = await run_in_threadpool(PersonaEngine, cfg)
         svc.lake = await run_in_threadpool(LakePersonas.load, cfg, svc.engine.spec.label)
+        if EndpointRewriter.fits(cfg):
+            svc.rewriter = EndpointRewriter(cfg)
         log.info("ready: %d lake personas by pseudonym", len(svc.lake))
         yield
+        if svc.rewriter is not None:
+            await svc.rewriter.aclose()
         if owned:
             await svc.run("close", svc.engine.close)
         svc.pool.shutdown(wait=False)

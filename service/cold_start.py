@@ -132,6 +132,36 @@ def fetch_images(urls: list[str], images_cfg: Any) -> tuple[list[bytes], list[di
     return got, failed
 
 
+async def rewrite_with(
+    backend: Any,
+    count: Any,
+    label: str,
+    runtime: Any,
+    persona: dict | None,
+    prompt: str,
+    method: str,
+    likes=(),
+    dislikes=(),
+) -> tuple[str, str | None]:
+    """(rewritten prompt, negative prompt) of `prompt` by `method` (`COLD_METHODS`) for a
+    persona, through `backend` with the rewrite stage's request and validation; written
+    once for the engine and the service's own endpoint rewriter (`service.rewriter`)."""
+    from generation.rewrite import REPLY_PARSERS as REWRITE_PARSERS
+    from generation.rewrite import RewriteJob, rewrite_request, viper_prompt
+    from llm.fanout import process
+
+    if method not in COLD_METHODS:
+        raise ValueError(f"method {method!r}: a new user can have {', '.join(COLD_METHODS)}")
+    if method == "viper":
+        return viper_prompt(prompt, list(likes), list(dislikes))
+    job = RewriteJob(NEW_USER, "p", method, prompt, key="new-user")
+    req = rewrite_request(job, persona, label, runtime)
+    res = (await process(backend, [req], count, REWRITE_PARSERS))[0]
+    if res["status"] != "done":
+        raise ValueError(f"the rewrite failed: {res['reason']}")
+    return res["output"], None
+
+
 class PersonaEngine:
     """The lake's graph, encoder, subreddits and LLM, loaded once: personas on demand."""
 
@@ -341,20 +371,12 @@ class PersonaEngine:
         self, persona: dict | None, prompt: str, method: str, likes=(), dislikes=()
     ) -> tuple[str, str | None]:
         """(rewritten prompt, negative prompt) of `prompt` by `method` for this persona."""
-        from generation.rewrite import REPLY_PARSERS as REWRITE_PARSERS
-        from generation.rewrite import RewriteJob, rewrite_request, viper_prompt
-        from llm.fanout import process
-
-        if method not in COLD_METHODS:
-            raise ValueError(f"method {method!r}: a new user can have {', '.join(COLD_METHODS)}")
-        if method == "viper":
-            return viper_prompt(prompt, list(likes), list(dislikes))
-        job = RewriteJob(NEW_USER, "p", method, prompt, key="new-user")
-        req = rewrite_request(job, persona, self.spec.label, self.runtime)
-        res = self._run(process(self.backend, [req], self.counter.count, REWRITE_PARSERS))[0]
-        if res["status"] != "done":
-            raise ValueError(f"the rewrite failed: {res['reason']}")
-        return res["output"], None
+        return self._run(
+            rewrite_with(
+                self.backend, self.counter.count, self.spec.label, self.runtime,
+                persona, prompt, method, likes, dislikes,
+            )
+        )  # fmt: skip
 
     def persona(
         self, user: NewUser, prompt: str | None = None, methods: tuple[str, ...] = COLD_METHODS

@@ -414,3 +414,35 @@ def test_the_engine_in_a_process_of_its_own_answers_the_same(service_lake, env, 
             )
     finally:
         apart.close()
+
+
+def test_rewrites_through_an_endpoint_are_in_flight_side_by_side(service_lake, env, engine):
+    """With an OpenAI-compatible LLM the service sends rewrites from its event loop: 8
+    clients at once reach the (real, local) LLM server together, not one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.llm_server import ChatServer
+
+    niche = niche_subreddit(engine)
+    persona = engine.persona(NewUser((niche,))).persona
+    with ChatServer(latency=0.4) as server:
+        args = [
+            *service_lake["args"],
+            "serve.rate_per_s=1000",
+            "serve.burst=1000",
+            "llm.backend=openai",
+            "llm.model=test-model",
+            f"llm.base_url={server.url}",
+        ]
+        with running(create_app(load_config("conf/local.yaml", args), engine)) as base:
+
+            def one(i: int) -> httpx.Response:
+                body = {"persona": persona, "prompt": f"a boat number {i}", "method": "zero_shot"}
+                with client(base) as c:
+                    return c.post("/v1/rewrite", json=body, timeout=30)
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(one, range(8)))
+    assert [r.status_code for r in answers] == [200] * 8, answers[0].text
+    assert all(r.json()["prompt"] for r in answers)
+    assert server.max_inflight >= 4  # side by side, not queued behind one thread
