@@ -33,7 +33,7 @@ class ServeConfig(Section):
         "tiny: spinning OpenMP threads cost more than they give); null: torch's default",
     )
     engine_process: bool = Field(
-        True,
+        False,
         description="`zipp serve` runs the persona engine in a process of its own "
         "(service.engine_process): the event loop and the engine's forward passes then do "
         "not share one interpreter lock",
