@@ -132,6 +132,25 @@ def fetch_images(urls: list[str], images_cfg: Any) -> tuple[list[bytes], list[di
     return got, failed
 
 
+def llm_parts(cfg: Any) -> tuple[Any, Any, Any]:
+    """(runtime, backend, token counter) of the configured LLM (its first spec), built in
+    the calling process: what the engine and the service's endpoint rewriter call."""
+    from llm import make_backend, read_api_key
+    from llm.tokens import counter, tokenizer_source
+
+    spec = cfg.llm.specs()[0]
+    runtime = cfg.llm.runtime()
+    backend = make_backend(
+        spec.backend,
+        spec.model,
+        spec.base_url,
+        read_api_key(spec.api_key_env),
+        runtime,
+        response_format=spec.response_format,
+    )
+    return runtime, backend, counter(tokenizer_source(spec.backend, spec.model, spec.tokenizer))
+
+
 async def rewrite_with(
     backend: Any,
     count: Any,
@@ -172,8 +191,7 @@ class PersonaEngine:
         from graph.artifacts import MODEL_FILE
         from graph.cold_start import InductiveEncoder
         from graph.train import HISTORY_TABLES, INPUT_TABLES
-        from llm import backend_info, make_backend, read_api_key
-        from llm.tokens import counter, tokenizer_source
+        from llm import backend_info
 
         self.cfg = cfg
         root = str(cfg.lake.root)
@@ -208,18 +226,7 @@ class PersonaEngine:
                 "demand need a backend one process can call (template, openai, hf)"
             )
         self.template = info.template
-        self.runtime = cfg.llm.runtime()
-        self.backend = make_backend(
-            self.spec.backend,
-            self.spec.model,
-            self.spec.base_url,
-            read_api_key(self.spec.api_key_env),
-            self.runtime,
-            response_format=self.spec.response_format,
-        )
-        self.counter = counter(
-            tokenizer_source(self.spec.backend, self.spec.model, self.spec.tokenizer)
-        )
+        self.runtime, self.backend, self.counter = llm_parts(cfg)
         #: one event loop for every call: the backend's HTTP session and gates belong to
         #: the loop they were made on (callers serialise their use of the engine)
         self._loop = asyncio.new_event_loop()

@@ -7,29 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.cold_start import rewrite_with
+from service.cold_start import llm_parts, rewrite_with
 
 
 class EndpointRewriter:
     """The configured endpoint LLM, called asynchronously (`make` inside the loop)."""
 
     def __init__(self, cfg: Any):
-        from llm import make_backend, read_api_key
-        from llm.tokens import counter, tokenizer_source
-
         self.spec = cfg.llm.specs()[0]
-        self.runtime = cfg.llm.runtime()
-        self.backend = make_backend(
-            self.spec.backend,
-            self.spec.model,
-            self.spec.base_url,
-            read_api_key(self.spec.api_key_env),
-            self.runtime,
-            response_format=self.spec.response_format,
-        )
-        self.count = counter(
-            tokenizer_source(self.spec.backend, self.spec.model, self.spec.tokenizer)
-        ).count
+        self.runtime, self.backend, counter = llm_parts(cfg)
+        self.count = counter.count
 
     @staticmethod
     def fits(cfg: Any) -> bool:
