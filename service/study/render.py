@@ -13,23 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from service.cold_start import NewUser, PersonaEngine
+from service.images import ImageRenderer
 from service.study.store import Store
-
-
-def model_path(cfg: Any) -> str:
-    """The diffusers pipeline to load: `diffusion.model`, or the lake's smoke model."""
-    from generation.smoke_model import marker
-    from generation.stages.smoke import PIPELINE
-    from schemas.tables import SMOKE_MODEL
-
-    if cfg.diffusion.model:
-        return cfg.diffusion.model
-    path = Path(cfg.lake.root) / SMOKE_MODEL / PIPELINE
-    if marker(path) is None:
-        raise FileNotFoundError(
-            f"no smoke model at {path}: run stage smoke first (diffusion.model is null)"
-        )
-    return str(path)
 
 
 def image_seed(rater: str, position: int) -> int:
@@ -53,9 +38,8 @@ class StudyRenderer:
         self.cfg = cfg
         self.store = store
         self._engine = engine
-        self._pipe = None
         self._engine_lock = threading.Lock()
-        self._pipe_lock = threading.Lock()
+        self.images = ImageRenderer(cfg)  # the service's: loaded once, one call at a time
 
     @property
     def engine(self) -> PersonaEngine:
@@ -63,21 +47,6 @@ class StudyRenderer:
             if self._engine is None:
                 self._engine = PersonaEngine(self.cfg)
             return self._engine
-
-    def spec(self):
-        from generation.diffusion import RenderSpec
-
-        d = self.cfg.diffusion
-        return RenderSpec(
-            model=model_path(self.cfg),
-            steps=d.steps,
-            guidance_scale=d.guidance_scale,
-            height=d.height,
-            width=d.width,
-            batch_size=1,
-            num_gpus=d.num_gpus,
-            compile=d.compile,
-        )
 
     def persona(self, rater: str) -> dict:
         """The rater's persona from their survey; ValueError when the LLM failed."""
@@ -92,8 +61,6 @@ class StudyRenderer:
     def image(self, rater: str, image: str) -> tuple[str, str | None, str, Path]:
         """(rewritten prompt, negative prompt, path under the study folder, file) of one
         of the rater's images, rendered and written."""
-        from generation.diffusion import RenderJob, load_pipeline, png_bytes, render
-
         row = self.store.db.one(
             "SELECT i.position, i.method, r.study, p.text FROM images i "
             "JOIN raters r ON r.id = i.rater "
@@ -112,16 +79,11 @@ class StudyRenderer:
             prompt, negative = self.engine.rewrite(None, base, "viper", likes, dislikes)
         else:
             prompt, negative = self.engine.rewrite(self.store.persona(rater), base, method)
-        spec = self.spec()
-        job = RenderJob(image, prompt, negative, image_seed(rater, row["position"]))
-        with self._pipe_lock:  # one pipeline, loaded once, one call at a time
-            if self._pipe is None:
-                self._pipe = load_pipeline(spec)
-            picture = render(self._pipe, spec, [job])[0]
+        png = self.images.png(prompt, negative, image_seed(rater, row["position"]))
         folder = self.store.image_folder(row["study"], rater)
         folder.mkdir(parents=True, exist_ok=True)
         file = folder / f"{image}.png"
         tmp = file.with_suffix(".tmp")
-        tmp.write_bytes(png_bytes(picture))
+        tmp.write_bytes(png)
         tmp.replace(file)
         return prompt, negative, file.relative_to(self.store.db.folder).as_posix(), file
