@@ -8,8 +8,9 @@ import hashlib
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,24 @@ class RenderSpec:
     ip_adapter_weight: str = "ip-adapter_sd15.bin"
     ip_adapter_scale: float = 0.6
     viper_lambda: float = 0.85  # ViPer's weight of likes/dislikes in its guidance
+
+
+def render_spec(diffusion: Any, model: str, **changes: Any) -> RenderSpec:
+    """The `RenderSpec` of the `diffusion` config section for `model` (`changes` replace
+    fields: the service renders one image at a time)."""
+    spec = RenderSpec(
+        model=model,
+        steps=diffusion.steps,
+        guidance_scale=diffusion.guidance_scale,
+        height=diffusion.height,
+        width=diffusion.width,
+        batch_size=diffusion.batch_size,
+        num_gpus=diffusion.num_gpus,
+        num_cpus=diffusion.num_cpus,
+        compile=diffusion.compile,
+        viper_lambda=diffusion.viper_lambda,
+    )
+    return replace(spec, **changes)
 
 
 @dataclass(frozen=True)

@@ -47,29 +47,14 @@ class ImageRenderer:
     def png(self, prompt: str, negative: str | None, seed: int) -> bytes:
         """One image of `prompt` from noise seeded by `seed`; FileNotFoundError when no
         model is there."""
-        from generation.diffusion import RenderJob, load_pipeline, png_bytes, render
+        from generation.diffusion import RenderJob, load_pipeline, png_bytes, render, render_spec
 
         with self._lock:  # a diffusers pipeline is not thread-safe
             if self._pipe is None:
                 model = self.model()
                 if model is None:
                     raise FileNotFoundError(self.missing())
-                self._spec = self._render_spec(model)
+                self._spec = render_spec(self.cfg.diffusion, model, batch_size=1)
                 self._pipe = load_pipeline(self._spec)
             job = RenderJob("serve", prompt, negative, seed)
             return png_bytes(render(self._pipe, self._spec, [job])[0])
-
-    def _render_spec(self, model: str):
-        from generation.diffusion import RenderSpec
-
-        d = self.cfg.diffusion
-        return RenderSpec(
-            model=model,
-            steps=d.steps,
-            guidance_scale=d.guidance_scale,
-            height=d.height,
-            width=d.width,
-            batch_size=1,
-            num_gpus=d.num_gpus,
-            compile=d.compile,
-        )

@@ -194,28 +194,10 @@ def remove_orphans(io: StageIO, images: pa.Table) -> int:
     return removed
 
 
-def render_spec(io: StageIO, model: str):
-    from generation.diffusion import RenderSpec
-
-    d = io.config.diffusion
-    return RenderSpec(
-        model=model,
-        steps=d.steps,
-        guidance_scale=d.guidance_scale,
-        height=d.height,
-        width=d.width,
-        batch_size=d.batch_size,
-        num_gpus=d.num_gpus,
-        num_cpus=d.num_cpus,
-        compile=d.compile,
-        viper_lambda=d.viper_lambda,
-    )
-
-
 def generate(io: StageIO) -> None:
     """bench/prompts + bench/rewrites -> bench/images (resumable per image), then media/
     holds exactly the files bench/images references."""
-    from generation.diffusion import fan_out_render
+    from generation.diffusion import fan_out_render, render_spec
     from llm.llm_stage import progress_bar
     from schemas.bench import BENCH_IMAGES
 
@@ -225,7 +207,7 @@ def generate(io: StageIO) -> None:
     resume = io.resumable("bench/images", "image_id", [j.image_id for j in jobs])
     todo = set(resume.pending)
     pending = [j for j in jobs if j.image_id in todo]
-    spec = render_spec(io, model)
+    spec = render_spec(io.config.diffusion, model)
     status: Counter = Counter()
     if pending:
         with io.console.status("generate: starting Ray"):
