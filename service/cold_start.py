@@ -207,11 +207,14 @@ class PersonaEngine:
         model_file = Path(root) / "models/encoder" / MODEL_FILE
         self.encoder = InductiveEncoder.load(self.tables, model_file, cfg.encoder.inference_chunk)
         self.subreddits = self.tables.read("silver/subreddits")
-        names = self.subreddits["subreddit"].to_pylist()
-        self.ids = {
-            _key(n): i
-            for i, n in zip(self.subreddits["subreddit_id"].to_pylist(), names, strict=True)
-        }
+        self.names = dict(  # dense id -> name, and the names' keys -> id, built once
+            zip(
+                self.subreddits["subreddit_id"].to_pylist(),
+                self.subreddits["subreddit"].to_pylist(),
+                strict=True,
+            )
+        )
+        self.ids = {_key(n): i for i, n in self.names.items()}
         self.population = self.tables.read("silver/users", ["user_id"]).num_rows
         self.common = common_words(self.tables.history("silver/snippets", ["subreddit_id", "text"]))
         emb = self.tables.history("silver/image_embeddings", ["encoder", "status"])
@@ -326,13 +329,7 @@ class PersonaEngine:
             common=self.common,
             population=self.population,
         )[0]
-        names = dict(
-            zip(
-                self.subreddits["subreddit_id"].to_pylist(),
-                self.subreddits["subreddit"].to_pylist(),
-                strict=True,
-            )
-        )
+        names = self.names
         ranked = [(names[s], a) for s, a in zip(cold.subreddit_ids, cold.attention, strict=True)]
         return ev, ranked, unknown, cold
 
