@@ -64,6 +64,15 @@ def _session(request: Request) -> tuple[str, Rater]:
     return token, rater
 
 
+async def _posted(request: Request) -> tuple[str, Rater, dict]:
+    """A rater's form post: (session token, rater, form), the session and the form's
+    CSRF token checked."""
+    token, rater = _session(request)
+    form = await read_form(request)
+    _check_csrf(request, token, form)
+    return token, rater, form
+
+
 def _check_csrf(request: Request, token: str, form: dict) -> None:
     want = _state(request).store.csrf(token)
     if not hmac.compare_digest(want.encode(), text(form, "csrf").encode()):
@@ -136,9 +145,7 @@ def rater_routes(app: FastAPI) -> None:
     @app.post("/study/survey", response_class=HTMLResponse)
     async def survey(request: Request) -> Response:
         state = _state(request)
-        token, rater = _session(request)
-        form = await read_form(request)
-        _check_csrf(request, token, form)
+        token, rater, form = await _posted(request)
         if rater.state != "survey":
             return RedirectResponse("/study", status_code=303)
         try:  # loads once (seconds): off the event loop
@@ -166,9 +173,7 @@ def rater_routes(app: FastAPI) -> None:
     @app.post("/study/vote")
     async def vote(request: Request) -> Response:
         state = _state(request)
-        token, rater = _session(request)
-        form = await read_form(request)
-        _check_csrf(request, token, form)
+        token, rater, form = await _posted(request)
         state.store.vote(rater.id, text(form, "pair"), text(form, "vote"))
         return RedirectResponse("/study", status_code=303)
 
@@ -200,9 +205,7 @@ def rater_routes(app: FastAPI) -> None:
     @app.post("/study/delete", response_class=HTMLResponse)
     async def delete(request: Request) -> Response:
         state = _state(request)
-        token, rater = _session(request)
-        form = await read_form(request)
-        _check_csrf(request, token, form)
+        token, rater, form = await _posted(request)
         if text(form, "confirm") != "yes":
             raise Refused(400, "not confirmed", "tick the box to confirm the deletion")
         files = state.store.delete_rater(rater.id)
