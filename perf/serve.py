@@ -1,21 +1,23 @@
 """Load test of the persona service (`zipp serve`), loopback only, bounded in count and
-time: requests/s and p50/p99 latency at `--clients` concurrent clients (httpx async)
+time: requests/s and p50/p99 latency at `--clients` concurrent clients (aiohttp)
 against the same engine function called in-process in a loop on the same inputs, for
 
-* cold-start personas (`POST /v1/personas` vs `PersonaEngine.persona`), template LLM;
-* rewrites (`POST /v1/rewrite` vs `PersonaEngine.rewrite`, zero_shot) through a local
-  OpenAI-compatible server (`tests/llm_server.py`, started here in a process of its own,
-  `--llm-latency` seconds per reply; several latencies comma-separated).
+* cold-start personas (`POST /v1/personas` vs `PersonaEngine.persona` in a loop on one
+  worker thread, as the service calls the serial engine), template LLM;
+* rewrites (`POST /v1/rewrite` vs `EndpointRewriter.rewrite` awaited by `--clients`
+  concurrent tasks on one event loop, as the service awaits it; zero_shot) through a
+  local OpenAI-compatible server (`tests/llm_server.py`, started here in a process of its
+  own, `--llm-latency` seconds per reply; several latencies comma-separated).
 
-The service runs as `zipp serve` in a subprocess. The in-process loop runs in one worker
-thread, as the service calls the engine, with the service's torch threads
-(`serve.torch_threads`). Rounds alternate in-process and service on
-slices of the same inputs, so both see the machine's load alike. CPU seconds count the
-whole process tree: this process (clients, or the in-process loop), the server, the LLM
-server. Bar (issue 24): service/in-process throughput >= 0.7 at 16 clients.
+The service runs as `zipp serve` in a subprocess (`--set key=value` overrides it alone).
+Both sides use the service's torch threads (`serve.torch_threads`). Rounds alternate
+in-process and service on slices of the same inputs, so both see the machine's load
+alike. CPU seconds count the whole process tree: this process (clients, or the
+in-process peer), the server, the LLM server. Bar (issue 24): service/in-process
+throughput >= 0.7 at 16 clients.
 
-    .venv/bin/python perf/serve.py --lake /tmp/mo/lake-400-1 [--requests 400] \
-        [--clients 16] [--rounds 4] [--cap-s 60] [--llm-latency 0,0.05] [-c conf/local.yaml]
+    .venv/bin/python perf/serve.py --lake lake [--requests 400] [--clients 16] \
+        [--rounds 4] [--cap-s 60] [--llm-latency 0,0.05] [-c conf/local.yaml] [--set k=v]
 
 Figures go to stdout and perf/out/serve.json.
 """
@@ -126,14 +128,48 @@ def in_process(fn, inputs: list, cap_s: float, pids: dict[str, int]) -> Run:
         return pool.submit(loop).result()
 
 
+def in_process_async(make, inputs: list, clients: int, cap_s: float, pids: dict[str, int]):
+    """`await fn(x)` for each input from `clients` concurrent tasks on one event loop, at
+    most `cap_s`: the in-process peer of a service route that awaits (`make()`, called
+    in the loop, returns `(fn, aclose)`); CPU of `pids`' process trees."""
+
+    async def go() -> Run:
+        fn, aclose = make()
+        run, todo = Run(), iter(inputs)
+        deadline = time.perf_counter() + cap_s
+
+        async def worker() -> None:
+            for x in todo:
+                if time.perf_counter() > deadline:
+                    return
+                t = time.perf_counter()
+                await fn(x)
+                run.latencies.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        run.seconds = time.perf_counter() - t0
+        await aclose()
+        run.statuses[200] = len(run.latencies)
+        return run
+
+    cpu0 = cpu_seconds(pids)
+    run = asyncio.run(go())
+    run.cpu = cpu_seconds(pids) - cpu0
+    return run
+
+
 async def _load(url: str, token: str, path: str, bodies: list, clients: int, cap_s: float):
-    import httpx
+    """`clients` concurrent clients on keep-alive connections (aiohttp: a load generator
+    should cost the machine little, and httpx's client cost 2 ms of CPU per request)."""
+    import aiohttp
 
     run = Run()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, limits=limits, timeout=120
+    connector = aiohttp.TCPConnector(limit=clients)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(
+        url, headers=headers, connector=connector, timeout=timeout
     ) as client:
         todo = iter(bodies)
         deadline = time.perf_counter() + cap_s
@@ -143,9 +179,10 @@ async def _load(url: str, token: str, path: str, bodies: list, clients: int, cap
                 if time.perf_counter() > deadline:
                     return
                 t = time.perf_counter()
-                r = await client.post(path, json=body)
+                async with client.post(path, json=body) as r:
+                    await r.read()
                 run.latencies.append(time.perf_counter() - t)
-                run.statuses[r.status_code] += 1
+                run.statuses[r.status] += 1
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
@@ -302,23 +339,26 @@ class LLMServer:
         self.proc.wait(10)
 
 
-def measure(name, args, overrides: list[str], fn, inputs, path: str, bodies, pids) -> dict:
-    """Warm both sides up, then alternate in-process and service rounds."""
+def measure(name, args, overrides: list[str], local, inputs, path: str, bodies, pids) -> dict:
+    """Warm both sides up, then alternate in-process and service rounds; `local(xs, cap,
+    pids)` is the in-process peer."""
     warm = 2 * args.clients
-    server = Server(args.config, overrides, OUT / f"serve-{path.strip('/').replace('/', '-')}.log")
+    server = Server(
+        args.config, [*overrides, *args.set], OUT / f"serve-{path.strip('/').replace('/', '-')}.log"
+    )
     try:
         pids = pids | {"server": server.proc.pid}
-        in_process(fn, inputs[:warm], args.cap_s, pids)
+        local(inputs[:warm], args.cap_s, pids)
         over_http(server, path, bodies[:warm], args.clients, args.cap_s, pids)
         cap = args.cap_s / args.rounds
 
-        def local(xs):
-            return in_process(fn, xs, cap, pids)
+        def mine(xs):
+            return local(xs, cap, pids)
 
         def served(bs):
             return over_http(server, path, bs, args.clients, cap, pids)
 
-        a, b = alternate(local, served, inputs[warm:], bodies[warm:], args.rounds)
+        a, b = alternate(mine, served, inputs[warm:], bodies[warm:], args.rounds)
     finally:
         server.stop()
     return compare(name, a, b, args.clients)
@@ -327,6 +367,7 @@ def measure(name, args, overrides: list[str], fn, inputs, path: str, bodies, pid
 def main() -> None:
     from jobs.config import load_config
     from service.cold_start import NewUser, PersonaEngine
+    from service.rewriter import EndpointRewriter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lake", required=True, help="a lake with models/encoder, gold/personas")
@@ -336,6 +377,7 @@ def main() -> None:
     ap.add_argument("--cap-s", type=float, default=60.0, help="time cap of each side")
     ap.add_argument("--llm-latency", default="0,0.05", help="seconds per reply, comma-separated")
     ap.add_argument("-c", "--config", default="conf/local.yaml")
+    ap.add_argument("--set", nargs="*", default=[], help="key=value overrides of the server only")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     base = [f"lake.root={args.lake}"]
@@ -364,33 +406,42 @@ def main() -> None:
         for b in bodies
     ]
     name = "persona (template)"
-    report["runs"][name] = measure(
-        name, args, base, engine.persona, users, "/v1/personas", bodies, me
-    )
+
+    def serial(xs, cap, pids):
+        return in_process(engine.persona, xs, cap, pids)
+
+    report["runs"][name] = measure(name, args, base, serial, users, "/v1/personas", bodies, me)
     engine.close()
 
     for latency in [float(x) for x in args.llm_latency.split(",")]:
         llm = LLMServer(latency)
         try:
             over = [*base, "llm.backend=openai", "llm.model=perf", f"llm.base_url={llm.url}"]
-            engine = PersonaEngine(load_config(args.config, over))
-            bodies = rewrite_inputs(args.lake, engine.cfg.lake.format, n)
+            cfg = load_config(args.config, over)
+            bodies = rewrite_inputs(args.lake, cfg.lake.format, n)
 
-            def call(b, engine=engine):
-                return engine.rewrite(b["persona"], b["prompt"], b["method"])
+            def make(cfg=cfg):
+                rewriter = EndpointRewriter(cfg)
+
+                async def call(b):
+                    return await rewriter.rewrite(b["persona"], b["prompt"], b["method"])
+
+                return call, rewriter.aclose
+
+            def concurrent(xs, cap, pids, make=make):
+                return in_process_async(make, xs, args.clients, cap, pids)
 
             name = f"rewrite (openai, {latency * 1000:g} ms)"
             report["runs"][name] = measure(
                 name,
                 args,
                 over,
-                call,
+                concurrent,
                 bodies,
                 "/v1/rewrite",
                 bodies,
                 me | {"llm server": llm.proc.pid},
             )
-            engine.close()
         finally:
             llm.stop()
     report["load_average_after"] = os.getloadavg()
