@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import io
+import math
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -86,6 +87,10 @@ def admin_routes(app: FastAPI) -> None:
     @app.post("/admin/login")
     async def login(request: Request) -> Response:
         state = _state(request)
+        wait = state.login_attempts.take(request.client.host if request.client else "-")
+        if wait:
+            page = admin_pages.login_page("too many attempts: wait a minute")
+            return HTMLResponse(page, 429, headers={"Retry-After": str(math.ceil(wait))})
         form = await read_form(request)
         if not state.admin.configured:
             _admin(request)  # says why

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from service.cold_start import COLD_METHODS
+from service.limits import TokenBucket
 from service.study import pages
 from service.study.config import StudyConfig
 from service.study.pairs import plan_pairs
@@ -50,6 +51,8 @@ class StudyState:
     worker: Worker | None = None
     methods: tuple[str, ...] = COLD_METHODS
     admin_sessions: set[str] = field(default_factory=set)
+    #: admin login attempts per client address: 5 at once, then one every 12 s
+    login_attempts: TokenBucket = field(default_factory=lambda: TokenBucket(1 / 12, 5))
 
 
 def _state(request: Request) -> StudyState:
@@ -209,6 +212,7 @@ def rater_routes(app: FastAPI) -> None:
         if text(form, "confirm") != "yes":
             raise Refused(400, "not confirmed", "tick the box to confirm the deletion")
         files = state.store.delete_rater(rater.id)
+        state.renderer.forget(rater.id)
         log.info("study: a rater's data was deleted at their request (%d images)", files)
         resp = _html(pages.deleted_page(files))
         resp.delete_cookie(COOKIE, path="/")

@@ -40,6 +40,9 @@ class StudyRenderer:
         self._engine = engine
         self._engine_lock = threading.Lock()
         self.images = ImageRenderer(cfg)  # the service's: loaded once, one call at a time
+        #: rater -> (their cold-start input, viper's likes and dislikes): one preferences
+        #: call per rater, not one per viper image; dropped when the rater deletes
+        self._preferences: dict[str, tuple[NewUser, tuple[list[str], list[str]]]] = {}
 
     @property
     def engine(self) -> PersonaEngine:
@@ -58,6 +61,18 @@ class StudyRenderer:
             raise ValueError(f"the persona failed: {out.reason}")
         return out.persona
 
+    def preferences(self, rater: str, user: NewUser) -> tuple[list[str], list[str]]:
+        """viper's likes and dislikes for the rater, from the cold start, once per input."""
+        kept = self._preferences.get(rater)
+        if kept is None or kept[0] != user:
+            kept = (user, self.engine.preferences(user))
+            self._preferences[rater] = kept
+        return kept[1]
+
+    def forget(self, rater: str) -> None:
+        """Drop what was derived from a rater's answers (their deletion)."""
+        self._preferences.pop(rater, None)
+
     def image(self, rater: str, image: str) -> tuple[str, str | None, str, Path]:
         """(rewritten prompt, negative prompt, path under the study folder, file) of one
         of the rater's images, rendered and written."""
@@ -75,7 +90,7 @@ class StudyRenderer:
             survey = self.store.survey(rater)
             if survey is None:
                 raise ValueError("no survey answers (deleted?)")
-            likes, dislikes = self.engine.preferences(stored_user(survey))
+            likes, dislikes = self.preferences(rater, stored_user(survey))
             prompt, negative = self.engine.rewrite(None, base, "viper", likes, dislikes)
         else:
             prompt, negative = self.engine.rewrite(self.store.persona(rater), base, method)

@@ -24,6 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from service.cold_start import COLD_METHODS
+from service.limits import TokenBucket
 from service.study.db import Database
 from service.study.pairs import plan_pairs
 from service.study.queue import JobQueue
@@ -374,7 +375,7 @@ def test_the_survey_becomes_the_cold_starts_new_user(renderer_cfg):
 
 
 def test_the_worker_resumes_a_job_a_crashed_worker_left_running(renderer_cfg):
-    from service.study.render import StudyRenderer
+    from service.study.render import StudyRenderer, stored_user
     from service.study.server import open_store
     from service.study.worker import Worker
 
@@ -424,6 +425,11 @@ def test_the_worker_resumes_a_job_a_crashed_worker_left_running(renderer_cfg):
     assert made["zero_shot"] != made["none"]  # one seed for both, two prompts: two images
     assert store.image_file(rater, pair.left_image) is not None
     assert store.image_file("r_someone_else", pair.left_image) is None
+    # viper's preferences: one cold-start call per rater, dropped when they delete
+    kept = renderer.preferences(rater, stored_user(store.survey(rater)))
+    assert renderer.preferences(rater, stored_user(store.survey(rater))) is kept
+    renderer.forget(rater)
+    assert renderer.preferences(rater, stored_user(store.survey(rater))) is not kept
 
 
 def test_the_cli_creates_prints_invites_once_exports_and_shows_results(tmp_path):
@@ -549,6 +555,13 @@ def test_refusals_over_real_http(tmp_path, monkeypatch):
         missing = c.get("/nowhere")
         assert missing.status_code == 404 and set(missing.json()) == {"error", "detail"}
         assert c.get("/healthz").json()["ok"] is True
+        # login guesses from one address: the bucket's burst, then 429 with Retry-After
+        state.login_attempts = TokenBucket(1 / 12, 2)
+        guesses = [c.post("/admin/login", data={"token": f"guess-{i}"}) for i in range(3)]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        assert int(guesses[2].headers["retry-after"]) >= 1
+        good = c.post("/admin/login", data={"token": token}, follow_redirects=False)
+        assert good.status_code == 429  # the right token waits its turn too
 
 
 def test_the_zipbench_report_has_a_human_ab_study_section_from_the_lake(voted, tmp_path):
