@@ -52,6 +52,19 @@ class EncoderConfig(Section):
     posting_candidates: int = Field(5, ge=2, description="1 true + n-1 random subreddits")
     recall_k: int = Field(10, ge=1)
     eval_users: int = Field(5000, ge=1, description="users sampled for recall@k")
+    edges_per_epoch: int | None = Field(
+        None,
+        ge=1,
+        description="seed edges an epoch trains on, all workers together (null: every "
+        "training edge); drawn without replacement across epochs, so the train time is "
+        "set by config, not by the graph's size",
+    )
+    val_users: int | None = Field(
+        None,
+        ge=1,
+        description="validation users whose held-out edges pick the epoch (a seeded sample, "
+        "the same every epoch; null: all)",
+    )
     inference_chunk: int = Field(4096, ge=1, description="nodes per layer-wise inference step")
 
     @field_validator("heads")

@@ -251,12 +251,45 @@ def known_keys(g: BipartiteGraph, split: str) -> tuple[np.ndarray, np.ndarray]:
     return edge_keys(before[0], before[1], g.num_subs), edge_keys(both[0], both[1], g.num_subs)
 
 
-def link_metrics(h_user, h_sub, inputs: TrainInputs, cfg: EncoderConfig, split: str) -> dict:
-    """AUC, posting accuracy and recall@k of any encoder's embeddings on a split: ranked
-    among what is not a positive known before it (the usual protocol), negatives drawn
-    from what is not a positive of it or before it."""
+def epoch_edges(num_edges: int, epoch: int, budget: int | None, seed: int) -> np.ndarray:
+    """The user-CSR positions of the seed edges epoch `epoch` trains on (unsorted): every
+    edge in a fresh order without a budget; with one, the epoch's `budget` consecutive
+    edges of a sequence of seeded permutations, so no edge repeats before all were seen."""
+    if budget is None or budget >= num_edges:
+        return np.random.default_rng(seed * 1_000_003 + epoch).permutation(num_edges)
+    start, stop = epoch * budget, (epoch + 1) * budget
+    parts = []
+    for cycle in range(start // num_edges, (stop - 1) // num_edges + 1):
+        perm = np.random.default_rng([seed, cycle]).permutation(num_edges)
+        lo, hi = max(start - cycle * num_edges, 0), min(stop - cycle * num_edges, num_edges)
+        parts.append(perm[lo:hi])
+    return np.concatenate(parts)
+
+
+def sample_users(pairs: np.ndarray, n: int | None, seed: int) -> np.ndarray | None:
+    """A seeded sample of `n` of the users in `pairs` (None: all of them)."""
+    users = np.unique(pairs[0])
+    if n is None or n >= len(users):
+        return None
+    return np.sort(np.random.default_rng([seed, 7]).choice(users, n, replace=False))
+
+
+def link_metrics(
+    h_user,
+    h_sub,
+    inputs: TrainInputs,
+    cfg: EncoderConfig,
+    split: str,
+    users: np.ndarray | None = None,
+) -> dict:
+    """AUC, posting accuracy and recall@k of any encoder's embeddings on a split (the held
+    -out edges of `users` only, when given): ranked among what is not a positive known
+    before it (the usual protocol), negatives drawn from what is not a positive of it or
+    before it."""
     g = inputs.graph
     pairs = g.splits[split]
+    if users is not None:
+        pairs = pairs[:, np.isin(pairs[0], users)]
     before, known = known_keys(g, split)
     return {
         "auc": per_user_auc(h_user, h_sub, pairs, known, seed=cfg.seed),
@@ -338,14 +371,18 @@ def image_probe(h_blind: torch.Tensor, inputs: TrainInputs, cfg: EncoderConfig) 
 
 
 def evaluate(
-    model: Objective, inputs: TrainInputs, cfg: EncoderConfig, splits: tuple[str, ...] = ("val",)
+    model: Objective,
+    inputs: TrainInputs,
+    cfg: EncoderConfig,
+    splits: tuple[str, ...] = ("val",),
+    users: np.ndarray | None = None,
 ) -> dict[str, dict]:
     """Metrics of the current weights per split of held-out edges (users of that split
-    for image retrieval; unseen users also get the blind image probe), from one pass of
-    inference for all of them."""
+    for image retrieval, those in `users` when given; unseen users also get the blind
+    image probe), from one pass of inference for all of them."""
     g = inputs.graph
     h_user, h_sub, _ = embed_all(model.encoder, g, cfg.inference_chunk)
-    out = {split: link_metrics(h_user, h_sub, inputs, cfg, split) for split in splits}
+    out = {split: link_metrics(h_user, h_sub, inputs, cfg, split, users) for split in splits}
     if len(inputs.images):
         # the visual profile is an input: retrieval is scored without it, so it measures
         # how well the graph embedding predicts a user's images from their communities
@@ -354,9 +391,10 @@ def evaluate(
             dev = next(model.parameters()).device
             proj = model.image_head(h_blind.to(dev)).cpu()
         for split in splits:
-            users = np.unique(g.splits[split][0])
+            seen = np.unique(g.splits[split][0])
+            seen = seen if users is None else np.intersect1d(seen, users)
             out[split]["image_recall_at_k"] = image_recall_at_k(
-                proj, inputs.image_users, inputs.images, users, cfg.recall_k
+                proj, inputs.image_users, inputs.images, seen, cfg.recall_k
             )
         if "inductive" in splits:
             out["inductive"]["image_probe_recall"] = image_probe(h_blind, inputs, cfg)
@@ -409,13 +447,14 @@ def train_worker(loop: dict) -> None:
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
-    n_per_rank = g.num_edges // world
+    val_users = sample_users(g.splits["val"], cfg.val_users, cfg.seed)
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         for group in opt.param_groups:  # stateless per epoch: a resumed run continues it
             group["lr"] = learning_rate(cfg, epoch)
         epoch_seed = cfg.seed * 1_000_003 + epoch
-        order = np.random.default_rng(epoch_seed).permutation(g.num_edges)
+        order = epoch_edges(g.num_edges, epoch, cfg.edges_per_epoch, cfg.seed)
+        n_per_rank = len(order) // world
         mine = np.sort(order[rank * n_per_rank : (rank + 1) * n_per_rank])
         torch.manual_seed(epoch_seed * 131 + rank)
         rng = np.random.default_rng(epoch_seed * 131 + rank)
@@ -429,9 +468,15 @@ def train_worker(loop: dict) -> None:
             cfg.sampler,
         )
         metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
-        val = evaluate(model, inputs, cfg)["val"]
-        metrics.update(val, val_auc=val.pop("auc"))
-        metrics.update(epoch=epoch + 1, seconds=time.perf_counter() - t0, workers=world)
+        t_val = time.perf_counter()
+        val = evaluate(model, inputs, cfg, users=val_users)["val"]
+        metrics.update(val, val_auc=val.pop("auc"), seed_edges=len(mine) * world)
+        metrics.update(
+            epoch=epoch + 1,
+            seconds=time.perf_counter() - t0,
+            val_seconds=time.perf_counter() - t_val,
+            workers=world,
+        )
         state["history"].append(metrics)
         # ties (a saturated recall@k) go to the better validation AUC
         score = [_finite(metrics[SELECT_ON[cfg.select_on]]), _finite(metrics["val_auc"])]

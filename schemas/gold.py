@@ -38,6 +38,8 @@ TRAIN_METRICS = pa.schema(
         pa.field("recall_at_k", pa.float64()),
         pa.field("image_recall_at_k", pa.float64()),
         pa.field("seconds", pa.float64()),
+        pa.field("seed_edges", pa.int64()),  # the epoch's seed edges, all workers
+        pa.field("val_seconds", pa.float64()),  # of `seconds`: the validation pass
         pa.field("stopped_early", pa.bool_()),
     ]
 )

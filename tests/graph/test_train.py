@@ -339,3 +339,56 @@ def test_a_cut_ray_snapshot_resumes_from_the_newest_whole_checkpoint(tmp_path):
     ckpt = _resume_after_cut_snapshot(run)
     assert ckpt is not None and Path(ckpt.path).name == "checkpoint_2026-12-02_10-00-09.0"
     assert not (run / RAY_SNAPSHOT).exists()
+
+
+def test_epoch_edges_cover_every_edge_once_before_any_repeats():
+    from graph.train import epoch_edges, sample_users
+
+    n, budget = 103, 40
+    epochs = [epoch_edges(n, e, budget, seed=5) for e in range(6)]  # 240 edges drawn
+    assert all(len(e) == budget for e in epochs)
+    drawn = np.concatenate(epochs)
+    assert sorted(drawn[:n]) == list(range(n))  # the first 103 are every edge once
+    assert sorted(drawn[n : 2 * n]) == list(range(n))  # then every edge once again
+    assert drawn[:n].tolist() != drawn[n : 2 * n].tolist()  # in a fresh order
+    assert np.array_equal(epoch_edges(n, 3, budget, seed=5), epochs[3])  # resumable
+    assert not np.array_equal(epoch_edges(n, 3, budget, seed=6), epochs[3])
+    full = epoch_edges(n, 2, None, seed=5)
+    assert sorted(full) == list(range(n)) and np.array_equal(full, epoch_edges(n, 2, 500, 5))
+
+    pairs = np.array([[0, 0, 1, 2, 2, 3, 4], [1, 2, 0, 1, 3, 0, 2]])
+    assert sample_users(pairs, None, 0) is None and sample_users(pairs, 5, 0) is None
+    some = sample_users(pairs, 3, 0)
+    assert len(some) == 3 and set(some) <= {0, 1, 2, 3, 4}
+    assert np.array_equal(some, sample_users(pairs, 3, 0))
+
+
+def test_an_epoch_budget_bounds_training_and_validation(trained, tmp_path_factory):
+    """`encoder.edges_per_epoch` sets each epoch's seed edges whatever the graph's size;
+    `encoder.val_users` validates on a fixed sample of users; early stopping still runs."""
+    from graph.train import read_inputs
+
+    root = tmp_path_factory.mktemp("budget") / "lake"
+    write_silver_world(root, busy_general=True)
+    budget = 320
+    cfg = config(
+        root,
+        f"encoder.edges_per_epoch={budget}",
+        "encoder.val_users=20",
+        "encoder.epochs=4",
+    )
+    lake = Lake(root)
+    t0 = time.perf_counter()
+    details = run_stage(TRAIN, cfg, lake, QUIET)["details"]
+    seconds = time.perf_counter() - t0
+    rows = metrics_rows(lake)
+    assert [r["seed_edges"] for r in rows] == [budget] * 4
+    assert all(0 <= r["val_seconds"] <= r["seconds"] for r in rows)
+    assert details["epochs"] == 4 and 1 <= details["best_epoch"] <= 4
+    # the full run's epochs trained on every training edge
+    edges = read_inputs(str(trained["root"])).graph.num_edges
+    assert {r["seed_edges"] for r in metrics_rows(trained["lake"])} == {edges}
+    assert budget < edges / 3
+    # a budgeted epoch is shorter than a full one (both measured on this machine)
+    full_epoch = np.mean([r["seconds"] for r in metrics_rows(trained["lake"])])
+    assert np.mean([r["seconds"] - r["val_seconds"] for r in rows]) < full_epoch, seconds
