@@ -28,7 +28,10 @@ def edge_keys(users: np.ndarray, subs: np.ndarray, num_subs: int) -> np.ndarray:
     return np.unique(users.astype(np.int64) * num_subs + subs.astype(np.int64))
 
 
-def _is_edge(keys: np.ndarray, users: np.ndarray, subs: np.ndarray, num_subs: int) -> np.ndarray:
+def is_edge(keys: np.ndarray, users: np.ndarray, subs: np.ndarray, num_subs: int) -> np.ndarray:
+    """Whether each (user, subreddit) pair is among `keys` (`edge_keys`): a binary search,
+    O(q log E), never a pass over all E keys per query batch (`np.isin` sorts or tables
+    both arrays on every call: 0.4 s a training batch at 7M edges)."""
     q = users.astype(np.int64) * num_subs + subs
     i = np.searchsorted(keys, q).clip(0, max(len(keys) - 1, 0))
     return keys[i] == q if len(keys) else np.zeros(len(q), bool)
@@ -40,7 +43,7 @@ def random_non_edges(
     """`n` random subreddits per user, redrawn (a few times) where they are real edges."""
     subs = rng.integers(0, num_subs, (len(users), n))
     for _ in range(8):
-        bad = _is_edge(keys, np.repeat(users, n), subs.ravel(), num_subs).reshape(subs.shape)
+        bad = is_edge(keys, np.repeat(users, n), subs.ravel(), num_subs).reshape(subs.shape)
         if not bad.any():
             break
         subs[bad] = rng.integers(0, num_subs, int(bad.sum()))
@@ -123,7 +126,7 @@ def recall_at_k(
         ok = chunk[row.clip(0, len(chunk) - 1)] == kk // num_subs
         scores[torch.from_numpy(row[ok]), torch.from_numpy(kk[ok] % num_subs)] = -torch.inf
         top = scores.topk(min(k, num_subs), dim=1).indices.numpy()
-        hit = _is_edge(held, np.repeat(chunk, top.shape[1]), top.ravel(), num_subs)
+        hit = is_edge(held, np.repeat(chunk, top.shape[1]), top.ravel(), num_subs)
         hits = hit.reshape(top.shape).sum(1)
         lo, hi = np.searchsorted(held, [chunk * num_subs, (chunk + 1) * num_subs])
         recalls.append(hits / np.maximum(hi - lo, 1))

@@ -30,6 +30,7 @@ from graph.infer import embed_all
 from graph.metrics import (
     edge_keys,
     image_recall_at_k,
+    is_edge,
     link_auc,
     per_user_auc,
     posting_accuracy,
@@ -214,11 +215,11 @@ def softmax_inputs(batch, train_keys: np.ndarray, graph: BipartiteGraph, negativ
     users = batch[USER].n_id[batch[USER].src_index].numpy().astype(np.int64)
     subs = batch[SUB].n_id[batch[SUB].dst_pos_index].numpy()
     negs = batch[SUB].n_id[batch[SUB].dst_neg_index].numpy()
-    b = len(users)
-    collide = np.isin(np.repeat(users, b) * graph.num_subs + np.tile(subs, b), train_keys)
-    collide = collide.reshape(b, b)
+    b, n = len(users), graph.num_subs
+    collide = is_edge(train_keys, np.repeat(users, b), np.tile(subs, b), n).reshape(b, b)
     np.fill_diagonal(collide, False)
-    neg_collide = np.isin(users[:, None] * graph.num_subs + negs, train_keys)
+    neg_collide = is_edge(train_keys, np.repeat(users, negs.shape[1]), negs.ravel(), n)
+    neg_collide = neg_collide.reshape(negs.shape)
     degree = graph.sub_csr.degree()[subs].astype(np.float64)
     log_q_pos = np.log(b * np.maximum(degree, 1) / max(graph.num_edges, 1))
     log_q_neg = float(np.log(negatives / graph.num_subs))
