@@ -91,7 +91,7 @@ class Monitor(threading.Thread):
                     mem = p.memory_info().rss
                 except psutil.Error:
                     continue
-                k = self.kinds.setdefault(p.pid, kind(p, self.pid))
+                k = self.kinds[p.pid] = kind(p, self.pid)  # a launcher may exec java
                 self.cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
                 rss[k] += mem
             for k, v in rss.items():
