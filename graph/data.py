@@ -72,8 +72,9 @@ class BipartiteGraph:
         `embedding_bag`: a user's input is computed from their subreddits alone. `exclude`
         drops user-CSR positions (a batch's supervision edges must not be inputs)."""
         owner, pos = self.user_csr.row_positions(np.asarray(users, np.int64))
-        if exclude is not None and len(exclude):
-            keep = ~np.isin(pos, exclude)
+        if exclude is not None and len(exclude):  # a binary search into the few excluded
+            ex = np.sort(exclude)  # (np.isin sorted all of `pos` on every batch)
+            keep = ex[np.searchsorted(ex, pos).clip(0, len(ex) - 1)] != pos
             owner, pos = owner[keep], pos[keep]
         counts = np.bincount(owner, minlength=len(users))
         offsets = np.r_[0, np.cumsum(counts)][:-1]
