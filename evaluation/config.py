@@ -40,6 +40,17 @@ class JudgeConfig(LLMSettings, LLMSpec):
     preference_users: int = Field(
         20000, ge=2, description="users (seeded sample) whose history trains the preference judge"
     )
+    history_images: int = Field(
+        8,
+        ge=1,
+        description="history images per user the history metrics compare with (clip_history, "
+        "dino_history: Pigeon's history CLIP-I)",
+    )
+    dino: bool = Field(
+        True,
+        description="also score in the second image feature space, EfficientNet-Lite0's "
+        "packaged ImageNet features (dino_ref, dino_history); false: those columns null",
+    )
     agreement_images: int = Field(
         32,
         ge=0,
@@ -70,7 +81,13 @@ class ReportConfig(Section):
     grids: int = Field(6, ge=1, description="image grids (user, prompt) in the report")
     ipf_targets: dict[str, dict[str, float]] = Field(
         default_factory=dict,
-        description="target marginals per persona demographic, e.g. {gender: {female: 0.5}}",
+        description="target marginals per persona demographic, e.g. {gender: {female: 0.5}}; "
+        "ignored when ipf_targets_file is set",
+    )
+    ipf_targets_file: str | None = Field(
+        None,
+        description="target file (source + attribute -> category -> share, e.g. "
+        "conf/ipf/example-gender.yaml; llm.demographic_targets); wins over ipf_targets",
     )
     ground_truth: str | None = Field(
         None,
@@ -78,3 +95,12 @@ class ReportConfig(Section):
         "joins the agreement set with the planted tastes and checks persona fidelity; "
         "null: neither",
     )
+
+    @field_validator("ipf_targets")
+    @classmethod
+    def _known_demographics(cls, targets: dict) -> dict:
+        """Inline targets name what personas carry and sum to 1 per attribute (as a file)."""
+        from llm.demographic_targets import validate
+
+        validate(targets, "report.ipf_targets")
+        return targets

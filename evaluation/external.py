@@ -2,9 +2,10 @@
 
 A loader turns a benchmark's files into the shape ZIPBench scores: users, each user's
 history (what a persona or a history baseline may see), held-out references (what
-generated images are compared with) and base prompts. Implemented: `movielens` (MovieLens
-ratings + movie posters). PIP historical generations and RapidData preference pairs fit
-the same interface (`LOADERS` names them; their parsers are not written yet).
+generated images are compared with) and base prompts (`split_history`, one rule for
+every benchmark). Here: `movielens` (MovieLens ratings + movie posters). The parsers of
+PIP, Pick-a-Pic, RapidData and recbole's MovieLens-100K, and the command that runs them
+(`zipp bench external NAME`), are in `service.external`.
 
     bench = load_external("movielens", "/data/ml-latest-small", references=2)
 """
@@ -12,7 +13,8 @@ the same interface (`LOADERS` names them; their parsers are not written yet).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +26,10 @@ ITEMS = pa.schema(
         pa.field("item_id", pa.string(), nullable=False),
         pa.field("title", pa.string(), nullable=False),
         pa.field("image_path", pa.string()),  # absolute path of the item's image, if any
-        pa.field("timestamp", pa.int64(), nullable=False),
+        pa.field("timestamp", pa.int64(), nullable=False),  # or the item's order in its file
+        pa.field("image_url", pa.string()),  # an http(s) URL (fetched with the hostile rules)
+        pa.field("image", pa.binary()),  # the image's bytes where the files carry them
+        pa.field("rating", pa.float64()),  # a rating the user gave, if any
     ]
 )
 PROMPTS = pa.schema(
@@ -44,6 +49,42 @@ class ExternalBench:
     history: pa.Table
     references: pa.Table
     prompts: pa.Table
+    notes: dict[str, int] = field(default_factory=dict)  # rows skipped, by why
+
+
+def split_history(
+    name: str,
+    liked: dict[str, list[dict]],
+    references: int,
+    prompt: Callable[[dict], str],
+    users: int | None = None,
+) -> ExternalBench:
+    """Each user's items (oldest first) -> the newest `references` liked ones held out
+    (`liked` items carry ``liked: False`` to stay history only), one base prompt per
+    held-out item (`prompt(item)`), the rest history; users with no liked item to hold
+    out or nothing left are dropped; with `users`, those with the most history first."""
+    split = {}
+    for user, items in liked.items():
+        held = [i for i in items if i.get("liked", True)][-references:] if references else []
+        out = {id(i) for i in held}
+        rest = [i for i in items if id(i) not in out]
+        if held and rest:
+            split[user] = (rest, held[::-1])  # references newest first
+    order = sorted(split, key=lambda u: (-len(split[u][0]), _natural(u)))
+    order = sorted(order[:users] if users else order, key=_natural)
+    history = [i for u in order for i in split[u][0]]
+    refs = [i for u in order for i in split[u][1]]
+    rows = [
+        {"user_id": i["user_id"], "prompt_id": f"{name}-{i['item_id']}", "prompt": prompt(i)}
+        for i in refs
+    ]
+    keep = ITEMS.names
+    return ExternalBench(
+        name,
+        pa.Table.from_pylist([{k: i.get(k) for k in keep} for i in history], schema=ITEMS),
+        pa.Table.from_pylist([{k: i.get(k) for k in keep} for i in refs], schema=ITEMS),
+        pa.Table.from_pylist(rows, schema=PROMPTS),
+    )
 
 
 class Loader(Protocol):
@@ -72,7 +113,7 @@ class MovieLensPosters:
             if not (root / f).is_file():
                 raise FileNotFoundError(f"movielens: {root / f} not found")
         titles = {
-            r["movieId"]: r["title"] for r in _rows(root / "movies.csv", {"movieId", "title"})
+            r["movieId"]: r["title"] for r in csv_rows(root / "movies.csv", {"movieId", "title"})
         }
         posters = {
             p.stem: str(p.resolve())
@@ -80,7 +121,7 @@ class MovieLensPosters:
             if p.suffix.lower() in (".jpg", ".jpeg", ".png")
         }
         liked: dict[str, list[dict]] = {}
-        for r in _rows(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"}):
+        for r in csv_rows(root / "ratings.csv", {"userId", "movieId", "rating", "timestamp"}):
             if float(r["rating"]) < self.min_rating or r["movieId"] not in posters:
                 continue
             liked.setdefault(r["userId"], []).append(
@@ -115,7 +156,9 @@ class MovieLensPosters:
         )
 
 
-def _rows(path: Path, need: set[str]):
+def csv_rows(path: Path, need: set[str]):
+    """A CSV file's rows as dicts; ValueError naming a missing column or an empty field
+    by file and line."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         missing = need - set(reader.fieldnames or [])
@@ -134,14 +177,13 @@ def _natural(s: str):
 
 
 LOADERS: dict[str, Loader] = {"movielens": MovieLensPosters()}
-PLANNED = ("pip", "rapiddata")  # same interface; parsers not written yet
+#: read by `service.external` (`zipp bench external NAME`), not by `load_external`
+ELSEWHERE = ("pip", "pickapic", "rapidata")
 
 
 def load_external(name: str, root: str | Path, references: int = 2) -> ExternalBench:
     """Load a named external benchmark from local files."""
     if name not in LOADERS:
-        planned = f" ({name} is planned, not written yet)" if name in PLANNED else ""
-        raise ValueError(
-            f"unknown external benchmark {name!r}{planned}; have: {', '.join(LOADERS)}"
-        )
+        where = f" ({name}: `zipp bench external {name}`)" if name in ELSEWHERE else ""
+        raise ValueError(f"unknown external benchmark {name!r}{where}; have: {', '.join(LOADERS)}")
     return LOADERS[name].load(Path(root), references)

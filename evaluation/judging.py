@@ -34,6 +34,10 @@ SCORE_COLUMNS = (
     "clip_prompt",
     "preference",
     "preference_history",
+    "clip_history",
+    "dino_ref",
+    "dino_history",
+    "history_images",
 )
 _BLANK = {"judge_score": None, "judge_reason": None}
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,6 +90,70 @@ def ipf_weights(
             raise ValueError("ipf: every weight went to 0; these rows cannot meet the targets")
         if worst < tol:
             return w * (n / w.sum())
+    raise ValueError(
+        f"ipf: no convergence in {max_iter} rounds (largest share gap {worst:.3g}); "
+        "these rows cannot meet the targets together"
+    )
+
+
+@dataclass
+class Raking:
+    """Raking on known rows: the weights (mean 1), the attributes raked and, for each one
+    left out, why."""
+
+    weights: np.ndarray
+    raked: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def rake_known(
+    groups: Mapping[str, Sequence[str | None]],
+    targets: Mapping[str, Mapping[str, float]],
+    max_iter: int = 500,
+    tol: float = 1e-10,
+) -> Raking:
+    """Raking where attributes are partly unknown: each attribute is raked on the rows
+    that have one of its target categories (`groups[attr][i]`); a row whose category is
+    None or not in the targets keeps its weight for that attribute, and the known rows
+    together keep theirs, so the known rows end with the target shares. A category with
+    share 0 gets weight 0. An attribute no row knows, or whose target category with a
+    share > 0 has no known row, is left out (`skipped`, with the reason); targets the
+    rows cannot meet together (no convergence) are an error."""
+    n = len(next(iter(groups.values()))) if groups else 0
+    w = np.ones(n)
+    out = Raking(w)
+    masks: dict[str, list[tuple[np.ndarray, float]]] = {}
+    known: dict[str, np.ndarray] = {}
+    for a, shares in targets.items():
+        cats = np.asarray([c if c in shares else None for c in groups[a]], dtype=object)
+        total = sum(shares.values())
+        missing = [c for c, s in shares.items() if s > 0 and not np.any(cats == c)]
+        if not np.any(cats != None):  # noqa: E711 (elementwise)
+            out.skipped[a] = "no row knows it"
+        elif missing:
+            out.skipped[a] = f"no known row for {missing[0]!r}"
+        elif total <= 0:
+            out.skipped[a] = f"target shares sum to {total}"
+        else:
+            known[a] = cats != None  # noqa: E711
+            masks[a] = [(cats == c, s / total) for c, s in shares.items()]
+            out.raked.append(a)
+    for _ in range(max_iter):
+        worst = 0.0
+        for a in out.raked:
+            base = w[known[a]].sum()
+            if base <= 0:
+                raise ValueError(f"ipf: every known row of {a} went to weight 0")
+            ratios = []
+            for mask, want in masks[a]:
+                have = w[mask].sum() / base
+                worst = max(worst, abs(want - have))
+                ratios.append((mask, want / have if have > 0 else 0.0))
+            for mask, r in ratios:
+                w[mask] *= r
+        if worst < tol:
+            out.weights = w * (n / w.sum())
+            return out
     raise ValueError(
         f"ipf: no convergence in {max_iter} rounds (largest share gap {worst:.3g}); "
         "these rows cannot meet the targets together"

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.cmmd import cmmd
-from evaluation.stats import ipf_weights, weighted_mean, win_rate
+from evaluation.stats import rake_known, weighted_mean, win_rate
+from llm.demographic_targets import category
 from schemas.methods import CONTROL, PERSONA_METHODS, method_rank, method_variant
 
 BASELINE = "none"  # the generic rewrite without persona
@@ -21,6 +22,8 @@ COMPARED_WITH = (BASELINE, CONTROL)
 PAIR = ["user_id", "prompt_id", "seed_index"]
 #: score column -> short name in the win-rate and gain columns
 METRICS = {"clip_ref": "cs", "preference": "pref"}
+#: Pigeon's history metrics (`evaluation.history_metrics`), means per method
+HISTORY = ["clip_history", "dino_ref", "dino_history"]
 
 
 def win_columns() -> list[str]:
@@ -36,6 +39,7 @@ def win_columns() -> list[str]:
 
 def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFrame:
     """One row per (method, method_llm): images, CLIPScore vs references and vs prompt,
+    Pigeon's history metrics (`HISTORY`, where the scores have them),
     preference judge, LLM judge, CMMD (mean over users of CMMD(references, that user's
     images); lower is better), and win rates on CLIPScore and on the preference judge
     against `none` and against `swapped` from the same LLM (paired by user, prompt and
@@ -56,6 +60,7 @@ def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFr
             "images": len(g),
             "clip_ref": g["clip_ref"].mean(),
             "clip_prompt": g["clip_prompt"].mean(),
+            **{c: pd.to_numeric(g[c]).mean() if c in g else np.nan for c in HISTORY},
             "preference": pd.to_numeric(g["preference"]).mean(),
             "judge": g["judge_score"].mean(),
             "cmmd": float(np.mean(per_user)) if per_user else np.nan,
@@ -74,8 +79,8 @@ def method_table(scores: pd.DataFrame, refs: dict[int, np.ndarray]) -> pd.DataFr
                     row[f"{short}_win_vs_{base_method}"] = wr["win_rate"]
                     row[f"{short}_p_vs_{base_method}"] = wr["p_value"]
         rows.append(row)
-    columns = ["method", "llm", "images", "clip_ref", "clip_prompt", "preference", "judge"]
-    return pd.DataFrame(rows, columns=[*columns, "cmmd", *win_columns()])
+    columns = ["method", "llm", "images", "clip_ref", "clip_prompt", *HISTORY, "preference"]
+    return pd.DataFrame(rows, columns=[*columns, "judge", "cmmd", *win_columns()])
 
 
 GAINS = ["clip_ref", "preference", "judge"]
@@ -143,36 +148,75 @@ def shots_table(table: pd.DataFrame, k: int | list[int]) -> pd.DataFrame:
     return out.sort_values(["llm", "shots"], kind="stable").reset_index(drop=True)
 
 
+#: the scores IPF re-weights (unweighted and raked columns side by side)
+IPF_SCORES = ("clip_ref", "preference")
+
+
 def ipf_table(
-    scores: pd.DataFrame, demographics: dict[int, dict], targets: dict[str, dict[str, float]]
+    scores: pd.DataFrame,
+    demographics: dict[int, dict],
+    targets: dict[str, dict[str, float]],
+    source: str = "",
 ) -> tuple[pd.DataFrame, str]:
-    """CLIPScore per (method, llm) re-weighted so the demographics of that method's scored
-    images match `targets` (raking within each method, so every method is compared on the
-    same population); returns (table, note). Unknown demographics are their own category
-    ("unknown"); a method whose rows cannot meet the targets gets NaN and a line in the note."""
+    """CLIPScore and the preference judge per (method, llm), unweighted and re-weighted so
+    the demographics of that method's scored images match `targets` (raking within each
+    method, so every method is compared on the same population), with the share of the
+    method's users whose persona knows each attribute (``known <attribute>``); returns
+    (table, note). Each attribute is raked on the users who know it (`rake_known`): an
+    unknown value, or one the targets do not list, keeps its weight for that attribute.
+    An attribute that cannot be raked for a method is named in the note; a method none
+    can be raked for, or whose rows cannot meet the targets, gets NaN ("not applicable")."""
     if not targets:
-        return pd.DataFrame(), "no IPF targets configured (report.ipf_targets)"
-    rows, problems = [], []
+        return pd.DataFrame(), (
+            "no IPF targets configured (report.ipf_targets_file or report.ipf_targets)"
+        )
+    rows: list[dict] = []
+    problems: dict[str, list[str]] = {}  # what went wrong -> the methods it did for
     for (m, llm), g in scores.groupby(["method", "method_llm"], sort=True):
         ok = g.dropna(subset=["clip_ref"])
-        groups = {
-            a: [(demographics.get(int(u)) or {}).get(a) for u in ok["user_id"]] for a in targets
-        }
-        raked = np.nan
+        demo = [demographics.get(int(u)) for u in ok["user_id"]]
+        groups = {a: [category(d, a) for d in demo] for a in targets}
+        row: dict = {"method": m, "llm": llm, "images": len(ok)}
+        present = [c for c in IPF_SCORES if c in ok.columns]
+        for c in present:
+            row[c] = pd.to_numeric(ok[c]).mean()
+            row[f"{c}_ipf"] = np.nan
+        users = {int(u): d for u, d in zip(ok["user_id"], demo, strict=True)}
+        for a in targets:
+            hit = sum(category(d, a) in targets[a] for d in users.values())
+            row[f"known {a}"] = hit / len(users) if users else np.nan
         if len(ok):
             try:
-                raked = weighted_mean(ok["clip_ref"], ipf_weights(groups, targets))
+                r = rake_known(groups, targets)
             except ValueError as e:
-                problems.append(f"{m} ({llm}): {e}")
-        rows.append(
-            {"method": m, "llm": llm, "clip_ref": ok["clip_ref"].mean(), "clip_ref_ipf": raked}
-        )
+                problems.setdefault(f"not applicable: {e}", []).append(f"{m} ({llm})")
+            else:
+                for a, why in r.skipped.items():
+                    problems.setdefault(f"{a} not raked ({why})", []).append(f"{m} ({llm})")
+                if r.raked:
+                    for c in present:
+                        v = pd.to_numeric(ok[c]).to_numpy(float)
+                        keep = ~np.isnan(v)
+                        if keep.any():
+                            row[f"{c}_ipf"] = weighted_mean(v[keep], r.weights[keep])
+                else:
+                    problems.setdefault("not applicable (no attribute raked)", []).append(
+                        f"{m} ({llm})"
+                    )
+        rows.append(row)
     users = [int(u) for u in scores["user_id"].unique()]
-    known = {a: sum((demographics.get(u) or {}).get(a) is not None for u in users) for a in targets}
-    note = f"raked within each method to {targets}; " + ", ".join(
-        f"{a} known for {n} of {len(users)} users" for a, n in known.items()
+    note = f"raked within each method to {', '.join(targets)}"
+    note += f" (source: {source})" if source else ""
+    note += "; coverage over the benchmark's users: " + ", ".join(
+        f"{a} known for {sum(category(demographics.get(u), a) in targets[a] for u in users)}"
+        f" of {len(users)}"
+        for a in targets
     )
-    note += " (a category without a target, unknown included, weighs 0)"
-    if problems:
-        note += "; not applicable for " + "; ".join(problems)
+    note += (
+        ". Each attribute is raked on the users who know it; a user whose persona leaves it "
+        "unknown (or gives a value the targets do not list) keeps its weight for it"
+    )
+    for what, methods in problems.items():
+        who = "every method" if len(methods) == len(rows) > 1 else ", ".join(methods)
+        note += f"; {what}: {who}"
     return pd.DataFrame(rows), note

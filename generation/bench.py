@@ -88,6 +88,63 @@ def select_users(candidates: pa.Table, n: int, min_posts: int = 1, seed: int = 0
     )
 
 
+def pool_demographics(snippets: pa.Table) -> dict[int, dict]:
+    """Each user's demographics inferred from their snippets (user_id, text) with the cue
+    lexicon the template personas use (`llm.demographics`): no LLM runs before the split.
+    The caller passes history only (the would-be references' snippets removed)."""
+    from llm.demographics import infer_demographics
+
+    texts: dict[int, list[str]] = defaultdict(list)
+    for u, t in zip(snippets["user_id"].to_pylist(), snippets["text"].to_pylist(), strict=True):
+        texts[u].append(t)
+    return {u: infer_demographics(ts) for u, ts in texts.items()}
+
+
+def demographic_weights(
+    demographics: list[dict | None], targets: dict[str, dict[str, float]]
+) -> np.ndarray:
+    """Each pool user's draw weight: the product, over the target attributes the user's
+    demographics know, of target share / the pool's share of that category among the
+    users who know the attribute (one raking round). A value that is unknown, or that
+    the targets do not list, leaves the weight as it is; a category with target 0 gets 0."""
+    from llm.demographic_targets import category
+
+    w = np.ones(len(demographics))
+    for attr, shares in targets.items():
+        cats = [category(d, attr) for d in demographics]
+        known = [c for c in cats if c in shares]
+        if not known:
+            continue
+        have = {c: known.count(c) / len(known) for c in set(known)}
+        w *= [shares[c] / have[c] if c in shares else 1.0 for c in cats]
+    return w
+
+
+def draw_by_demographics(
+    pool: pa.Table,
+    demographics: dict[int, dict],
+    targets: dict[str, dict[str, float]],
+    n: int,
+    seed: int = 0,
+    keys: dict[int, str] | None = None,
+) -> pa.Table:
+    """`n` of the `pool` (bench/users rows, e.g. a wider community/activity-stratified
+    `select_users` draw) drawn without replacement with probability proportional to
+    `demographic_weights` (Efraimidis-Spirakis: the largest u ** (1 / w), u a user's seeded
+    place from their content key `keys`, else the dense id), so users whose inferred
+    demographics are known come in the targets' proportions and the others as they are."""
+    ids = pool["user_id"].to_pylist()
+    w = demographic_weights([demographics.get(u) for u in ids], targets)
+    order = []
+    for u, wi in zip(ids, w, strict=True):
+        place = int(_draw(seed, "demographic\0" + (keys or {}).get(u, str(u)))[:15], 16)
+        uniform = (place + 1) / (16**15 + 1)  # in (0, 1)
+        order.append((np.log(uniform) / wi if wi > 0 else -np.inf, u))
+    keep = {u for _, u in sorted(order, reverse=True)[:n]}
+    mask = pa.array([u in keep for u in ids], pa.bool_())
+    return pool.filter(mask)
+
+
 def split_references(
     images: pa.Table, users: list[int], n: int, subreddit_ids: dict[str, int] | None = None
 ) -> pa.Table:

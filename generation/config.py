@@ -45,6 +45,17 @@ class BenchConfig(Section):
         1, ge=1, description="newest images held out as the user's references (scoring)"
     )
     seed: int = 0
+    demographic_targets: str | None = Field(
+        None,
+        description="target file (conf/ipf/*.yaml): draw the users in proportion to its "
+        "marginals where their inferred demographics are known; null: the draw as before",
+    )
+    demographic_pool: int = Field(
+        4,
+        ge=1,
+        description="with demographic_targets: the stratified pool is this many times "
+        "bench.users, the weighted draw takes bench.users of it",
+    )
     base_prompts: Literal["file", "captions"] = Field(
         "file",
         description="base prompts from `prompts` (file) or captions of each user's references",
@@ -83,6 +94,11 @@ class RewriteConfig(Section):
         "sweeps it in one run (rows k_shot@K each, e.g. [3, 5])",
     )
     history_k: int = Field(3, ge=1, description="most similar earlier titles in history")
+    history_filter: bool = Field(
+        True,
+        description="the noisy-history filter of `history`: its history_k titles most similar "
+        "to the prompt (false: the user's newest history_k)",
+    )
 
     @field_validator("k", mode="before")
     @classmethod
@@ -148,6 +164,11 @@ class DiffusionConfig(Section):
         0.85, ge=0, description="ViPer's weight of likes/dislikes in its guidance (0: off)"
     )
     history_images: int = Field(4, ge=1, description="history images given to IP-Adapter")
+    history_filter: bool = Field(
+        True,
+        description="Pigeon's noisy-history filter: the history images whose titles are most "
+        "similar to the prompt condition IP-Adapter (false: the user's newest)",
+    )
 
 
 class SmokeConfig(Section):

@@ -341,6 +341,35 @@ def bench_score(
     console.print(f"report: {_lake(cfg).path('reports/zipbench/index.html')}")
 
 
+@bench_app.command("external")
+def bench_external(
+    name: Annotated[str, typer.Argument(help="pip | pickapic | rapidata | movielens")],
+    path: Annotated[
+        str | None,
+        typer.Option(help="the benchmark's files (movielens: recbole's packaged ml-100k if none)"),
+    ] = None,
+    config: ConfigOpt = None,
+    users: Annotated[int, typer.Option(min=1, help="users, most history first")] = 20,
+    references: Annotated[int, typer.Option(min=1, help="newest items held out per user")] = 1,
+    pairs: Annotated[int, typer.Option(min=1, help="rapidata: pairs read")] = 200,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides")] = None,
+) -> None:
+    """An external benchmark (PIP, Pick-a-Pic, RapidData, MovieLens) into the bench tables
+    and report under the lake's external/NAME/: personas from each user's history through
+    the cold start, rewrites, images, scores (rapidata: the scorers vs the human votes)."""
+    from service.external.run import run_external
+
+    cfg = _load(config, overrides)
+    try:
+        summary = run_external(cfg, name, path, console, references, users, pairs)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    shown = {k: v for k, v in summary.items() if k != "agreement"}
+    console.print(json.dumps(shown, indent=1, default=str), highlight=False)
+    for row in summary.get("agreement", []):
+        console.print(f"  {row['scorer']}: agreement {row['agreement']}, srocc {row['srocc']}")
+
+
 @app.command("attention-check")
 def attention_check(
     ground_truth: Annotated[str, typer.Option(help="the sample world's ground_truth folder")],

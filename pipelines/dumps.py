@@ -41,27 +41,31 @@ _U32 = struct.Struct("<I")
 MAX_WINDOW = 1 << 31
 
 
-def dump_kind(path: str) -> str:
-    """``submissions`` or ``comments`` from a dump's file name (``RS_...`` / ``RC_...``).
+_WORDS = (("submission", "submissions"), ("comment", "comments"))
 
-    Plain NDJSON files are named after their kind too: a name containing
-    ``submission`` or ``comment`` (e.g. ``my_comments.jsonl``).
+
+def dump_kind(path: str) -> str:
+    """``submissions``, ``comments`` or ``subreddits`` from a dump's file name
+    (``RS_...`` / ``RC_...`` / Arctic Shift's ``subreddits_YYYY-MM.zst``).
+
+    Other files are named after their kind too: a name containing ``submission`` or
+    ``comment`` (e.g. ``my_comments.jsonl``), else ``subreddit`` (the Pushshift subreddit
+    dump, e.g. ``subreddits.ndjson``).
     """
     name = os.path.basename(path)
     m = _NAME.match(name)
     if m:
         return _KIND_BY_PREFIX[m.group("prefix")]
     low = name.lower()
-    found = [
-        kind
-        for word, kind in (("submission", "submissions"), ("comment", "comments"))
-        if word in low
-    ]
+    found = [kind for word, kind in _WORDS if word in low]
     if len(found) == 1:
         return found[0]
+    if not found and "subreddit" in low:  # but "subreddit_comments.jsonl" holds comments
+        return "subreddits"
     raise ValueError(
-        f"cannot tell whether {path!r} holds submissions or comments: name it RS_YYYY-MM.zst / "
-        "RC_YYYY-MM.zst, or put 'submissions' / 'comments' in a plain NDJSON file's name"
+        f"cannot tell whether {path!r} holds submissions or comments (or subreddit metadata): "
+        "name it RS_YYYY-MM.zst / RC_YYYY-MM.zst / subreddits_YYYY-MM.zst, or put "
+        "'submissions' / 'comments' / 'subreddits' in a plain NDJSON file's name"
     )
 
 

@@ -1,4 +1,4 @@
-"""Ingest: Reddit dumps -> ``bronze/{submissions,comments}`` + ``quarantine/records``.
+"""Ingest: Reddit dumps -> ``bronze/{submissions,comments,subreddits}`` + ``quarantine/records``.
 
 Files are ingested in batches (one Spark job each). A batch commits its rows to each
 table (`Lake.append_parts`), then appends one line to the journal. Parquet: the part
@@ -9,6 +9,10 @@ half-committed batch, which the journal does not know: the next run removes its 
 redoes the batch. Files whose size/mtime changed, or that vanished, have their batch's
 rows removed and redone. The tables' format is `lake.format`; tables held in the other
 format are converted first.
+
+Subreddit metadata files are ingested the same way, then ``bronze/subreddits`` keeps only
+the newest version of each id (`pipelines.subreddit_meta`); a changed or vanished metadata
+file has every metadata batch redone (the versions it superseded are gone).
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ from pyspark.sql import SparkSession
 
 from pipelines.dumps import dump_kind
 from pipelines.reddit_source import plan_partitions
+from pipelines.subreddit_meta import TABLE as METADATA
+from pipelines.subreddit_meta import keep_newest, kept_by_file, superseded
 from storage.lake import Lake, data_files, fingerprint, swap_in
 
 OUTPUTS = ("bronze/submissions", "bronze/comments", "quarantine/records")
+#: Every table ingest writes: also the subreddit metadata (rows only where the dumps
+#: include metadata files).
+TABLES = (*OUTPUTS, METADATA)
 JOURNAL = "ingest.journal.jsonl"
 #: Bump when the bronze/quarantine content for the same input would change.
 FORMAT_VERSION = 2  # 2: meta_* columns from Arctic Shift's _meta; parts written by tasks
@@ -115,9 +124,12 @@ def reconcile(lake: Lake, dumps: list[str], opts: IngestOptions) -> list[dict]:
             current.get(f) == fp for f, fp in b["files"].items()
         )
         (keep if fresh else drop).append(b)
+    if any(b.get("kind") == "subreddits" for b in drop):  # what it superseded is gone
+        drop += [b for b in keep if b.get("kind") == "subreddits"]
+        keep = [b for b in keep if b.get("kind") != "subreddits"]
     write_journal(lake, keep)  # also drops a torn last line left by a kill mid-append
     valid = {b["batch"] for b in keep}
-    for name in OUTPUTS:
+    for name in TABLES:
         if lake.is_delta(name):
             lake.delete_where(name, _not_covered(keep), columns=["source_file"])
             continue
@@ -132,7 +144,7 @@ def _to_lake_format(lake: Lake, keep: list[dict]) -> None:
     """Convert outputs held in the other format to `lake.format` (after `reconcile`).
     To Parquet, each kept batch's rows become files named after the batch, as if
     committed by it, so that a later `reconcile` keeps them."""
-    for name in OUTPUTS:
+    for name in TABLES:
         if lake.stored_format(name) in (None, lake.format):
             continue
         if lake.format == "delta":
@@ -243,6 +255,21 @@ def run_batch(spark: SparkSession, lake: Lake, batch: dict, opts: IngestOptions)
     return ledger
 
 
+def _keep_newest_subreddits(lake: Lake) -> None:
+    """Drop older subreddit versions; note in each metadata file's ledger how many of its
+    records a newer version superseded. Only where a metadata batch has no such note yet
+    (committed by this run, or by one killed before it got here)."""
+    batches = read_journal(lake)
+    if all("superseded" in r for b in batches if b["kind"] == "subreddits" for r in b["ledger"]):
+        return
+    keep_newest(lake)
+    kept = kept_by_file(lake)
+    for b in batches:
+        if b["kind"] == "subreddits":
+            b["ledger"] = superseded(b["ledger"], kept)
+    write_journal(lake, batches)
+
+
 def ingest(
     spark_factory: Callable[[], SparkSession],
     lake: Lake,
@@ -256,7 +283,7 @@ def ingest(
     `spark_factory` is only called when there is work to do.
     """
     if force:
-        for name in OUTPUTS:
+        for name in TABLES:
             shutil.rmtree(lake.path(name), ignore_errors=True)
         write_journal(lake, [])
     keep = reconcile(lake, dumps, opts)
@@ -268,6 +295,7 @@ def ingest(
         ledger = run_batch(spark, lake, batch, opts)
         if on_batch:
             on_batch(batch, ledger)
-    for name in OUTPUTS:
+    for name in TABLES:
         lake.ensure(name)  # an empty table of its schema where no batch had rows
+    _keep_newest_subreddits(lake)
     return [row for b in read_journal(lake) for row in b["ledger"]]

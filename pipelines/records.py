@@ -273,7 +273,7 @@ class ChunkParser:
             for q in out.quarantine:
                 q["source_line"] = int(line_numbers[q["source_line"] - 1])
         table = out.table
-        if len(self.blocklist) and table.num_rows:
+        if len(self.blocklist) and table.num_rows and "author" in table.column_names:
             authors = pc.utf8_lower(table["author"])
             blocked = pc.fill_null(pc.is_in(authors, value_set=self.blocklist), False)
             out.blocklisted = pc.sum(blocked).as_py() or 0

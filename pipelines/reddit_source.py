@@ -51,7 +51,7 @@ class DumpPartition(InputPartition):
 
 
 class RedditDumpSource(DataSource):
-    """Options: ``kind`` (submissions|comments, required), ``side_output`` (folder),
+    """Options: ``kind`` (submissions|comments|subreddits, required), ``side_output`` (folder),
     ``paths`` (JSON list; else the load path: folder, glob or file), ``blocklist``
     (JSON list of usernames dropped and counted), ``chunk_bytes``, ``max_line_bytes``,
     ``split_mb`` (compressed MB per partition of a ``.zst_blocks`` file), ``write_to``

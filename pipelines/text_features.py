@@ -18,11 +18,18 @@ def default_text_model() -> str:
 
 
 def subreddit_documents(
-    subreddits: pa.Table, snippets: pa.Table, per_subreddit: int = 32, max_chars: int = 2000
+    subreddits: pa.Table,
+    snippets: pa.Table,
+    per_subreddit: int = 32,
+    max_chars: int = 2000,
+    metadata: dict[str, str] | None = None,
 ) -> tuple[list[int], list[str], list[int]]:
-    """(subreddit ids, one text each, texts behind it): the name, then its best-scored
-    titles and comments; ties by score go by text, so the document never depends on the
-    order `snippets` arrives in (a multithreaded join's order is not fixed)."""
+    """(subreddit ids, one text each, texts behind it): the name, its title and public
+    description where `metadata` (lower-cased name -> text) has them, then its
+    best-scored titles and comments; ties by score go by text, so the document never
+    depends on the order `snippets` arrives in (a multithreaded join's order is not
+    fixed)."""
+    metadata = metadata or {}
     names = dict(
         zip(
             subreddits["subreddit_id"].to_pylist(), subreddits["subreddit"].to_pylist(), strict=True
@@ -40,7 +47,9 @@ def subreddit_documents(
     for sid in sorted(names):
         best = [t for _, t in sorted(texts[sid], key=lambda x: (-x[0], x[1]))[:per_subreddit]]
         ids.append(sid)
-        docs.append((f"r/{names[sid]}: " + " | ".join(best))[:max_chars])
+        about = metadata.get(names[sid].lower())
+        head = f"r/{names[sid]}: " + (f"{about} | " if about else "")
+        docs.append((head + " | ".join(best))[:max_chars])
         counts.append(len(best))
     return ids, docs, counts
 

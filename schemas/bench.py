@@ -100,6 +100,13 @@ BENCH_SCORES = pa.schema(
         #: history images only (null: the user has no history image)
         pa.field("preference", pa.float64()),
         pa.field("preference_history", pa.int32()),  # history images it compared with
+        #: Pigeon's history metrics (`evaluation.history_metrics`): cosine x100 to the mean
+        #: of the user's history images, in the lake's space and the DINO-style space
+        #: (EfficientNet-Lite0), and the DINO-style score vs the references; null: none
+        pa.field("clip_history", pa.float64()),
+        pa.field("dino_ref", pa.float64()),
+        pa.field("dino_history", pa.float64()),
+        pa.field("history_images", pa.int32()),  # history images compared with (lake space)
         pa.field("judge_score", pa.float64()),  # 0-10
         pa.field("judge_reason", pa.string()),
         #: the LLM judge's call: llm = the judge model ("template:template": no LLM;

@@ -74,6 +74,23 @@ COMMENT_FIELDS: dict[str, pa.DataType] = {
     "retrieved_on": pa.int64(),
 }
 
+#: Subreddit metadata (Arctic Shift ``subreddits_YYYY-MM.zst``, the Pushshift subreddit
+#: dump: Reddit's about.json ``data``); ``id`` is base36 (``2qh1i``), ``name`` ``t5_2qh1i``.
+SUBREDDIT_FIELDS: dict[str, pa.DataType] = {
+    "id": pa.string(),
+    "name": pa.string(),
+    "display_name": pa.string(),
+    "title": pa.string(),
+    "public_description": pa.string(),
+    "description": pa.string(),
+    "subscribers": pa.int64(),
+    "created_utc": pa.int64(),
+    "over18": pa.bool_(),
+    "lang": pa.string(),
+    "subreddit_type": pa.string(),
+    "retrieved_on": pa.int64(),
+}
+
 #: Arctic Shift's ``_meta`` object (dumps from 2023 on): name inside ``_meta`` -> type.
 #: Kept as ``meta_<name>`` columns, null where a dump has no ``_meta``.
 META_FIELDS: dict[str, pa.DataType] = {
@@ -107,6 +124,8 @@ def _bronze(fields: dict[str, pa.DataType], extra: list[pa.Field]) -> pa.Schema:
 
 BRONZE_SUBMISSIONS = _bronze(SUBMISSION_FIELDS, SUBMISSION_MEDIA)
 BRONZE_COMMENTS = _bronze(COMMENT_FIELDS, [])
+#: One row per subreddit id: the newest version (`pipelines.subreddit_meta`).
+BRONZE_SUBREDDITS = _bronze(SUBREDDIT_FIELDS, [])
 
 QUARANTINE_RECORDS = pa.schema(
     [
@@ -141,5 +160,13 @@ INGEST_FILES = pa.schema(
     ]
 )
 
-KINDS = {"submissions": BRONZE_SUBMISSIONS, "comments": BRONZE_COMMENTS}
-FIELDS = {"submissions": SUBMISSION_FIELDS, "comments": COMMENT_FIELDS}
+KINDS = {
+    "submissions": BRONZE_SUBMISSIONS,
+    "comments": BRONZE_COMMENTS,
+    "subreddits": BRONZE_SUBREDDITS,
+}
+FIELDS = {
+    "submissions": SUBMISSION_FIELDS,
+    "comments": COMMENT_FIELDS,
+    "subreddits": SUBREDDIT_FIELDS,
+}

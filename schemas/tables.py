@@ -21,6 +21,7 @@ TABLES: dict[str, TableSpec] = {
     for t in [
         TableSpec("bronze/submissions", reddit.BRONZE_SUBMISSIONS, ("month",)),
         TableSpec("bronze/comments", reddit.BRONZE_COMMENTS, ("month",)),
+        TableSpec("bronze/subreddits", reddit.BRONZE_SUBREDDITS, ("month",)),
         TableSpec("quarantine/records", reddit.QUARANTINE_RECORDS),
         TableSpec("silver/users", silver.USERS),
         TableSpec("silver/subreddits", silver.SUBREDDITS),
@@ -64,6 +65,9 @@ ABLATION_REPORT = "reports/ablation"  # `zipp ablation`: its tables and plots
 REPORT = "reports/zipbench"  # stage `report`: the ZIPBench HTML report
 BENCH_MANIFEST = "_manifests/zipbench.json"  # `zipp bench freeze`: a frozen benchmark
 STUDY = "study"  # `zipp study`: its SQLite store and its raters' images (by default)
+#: `zipp bench external NAME`: external/<name>/ holds that benchmark's own bench/* tables,
+#: media/ and reports/zipbench/ (a lake of the same layout under this prefix)
+EXTERNAL = "external"
 FOLDERS = (
     MEDIA,
     SMOKE_MODEL,
@@ -73,4 +77,5 @@ FOLDERS = (
     REPORT,
     BENCH_MANIFEST,
     STUDY,
+    EXTERNAL,
 )

@@ -8,6 +8,9 @@ rewrite method a new user can have rewrites it.
 
 `PersonaEngine` loads the lake's parts and the model once per process; `persona` is
 then one small forward pass and one LLM call. Unknown subreddits are reported, not fatal.
+A user who names no subreddit but brings a history (an external benchmark's prompts,
+captions or rated titles: `NewUser.history`) gets evidence from that history alone
+(`history_evidence`), under the same token budget, and the same LLM call.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ class UnknownSubreddits(ValueError):
 
 @dataclass(frozen=True)
 class NewUser:
-    """What a new user gives: subreddit names, comments as (subreddit, text), images."""
+    """What a new user gives: subreddit names, comments as (subreddit, text), images;
+    or, with no subreddit, a history as (kind, text), oldest first (kind: "prompt",
+    "rated 5/5", ...)."""
 
     subreddits: tuple[str, ...]
     comments: tuple[tuple[str, str], ...] = ()
     images: tuple[bytes, ...] = ()
+    history: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -267,10 +273,46 @@ class PersonaEngine:
             return None
         return embed_payloads(self.image_encoder, list(images)).mean(0)
 
+    def history_evidence(self, user: NewUser):
+        """Evidence from a history alone (no subreddit), one line per item, the newest
+        kept first when the persona token budget is short."""
+        from generation.evidence import Evidence
+
+        p = self.cfg.personas
+        items = [(k, " ".join(t.split())[: p.max_snippet_chars]) for k, t in user.history]
+        items = [(k, t) for k, t in items if t]
+        header = f"## Their own history ({len(items)} items, oldest first)\n"
+        lines = [f"- [{k}] {t}\n" for k, t in items]
+        costs = self.counter.count([header, *lines]) if lines else [0]
+        used, kept = costs[0], []
+        for i in reversed(range(len(lines))):
+            if used + costs[i + 1] <= p.token_budget:
+                kept.append(i)
+                used += costs[i + 1]
+        kept.sort()
+        while True:
+            text = (header + "".join(lines[i] for i in kept)).strip() if kept else ""
+            tokens = self.counter.count([text])[0] if text else 0
+            if tokens <= p.token_budget or not kept:
+                break
+            kept.pop(0)  # merges at line joins can add a token or two
+        words = {w for i in kept for w in items[i][1].lower().split()}
+        return Evidence(
+            user_id=NEW_USER,
+            text=text,
+            tokens=tokens,
+            snippets=[items[i][1] for i in kept],
+            snippet_ids=[f"history-{i}" for i in kept],
+            common_words=sorted(words & self.common),
+        )
+
     def evidence(self, user: NewUser):
-        """(the new user's `generation.evidence.Evidence`, ranked, unknown names)."""
+        """(the new user's `generation.evidence.Evidence`, ranked, unknown names, the
+        inductive embedding or None for a history-only user)."""
         from generation.evidence import build_evidence
 
+        if user.history and not (user.subreddits or user.comments):
+            return self.history_evidence(user), [], [], None
         named = list(user.subreddits) + [s for s, _ in user.comments]
         known, unknown = self.resolve(named)
         if not known:
@@ -398,7 +440,7 @@ class PersonaEngine:
             unknown_subreddits=unknown,
             evidence_tokens=ev.tokens,
             evidence=ev.text,
-            embedding=cold.embedding.tolist(),
+            embedding=cold.embedding.tolist() if cold is not None else [],
         )
         if prompt and out.persona is not None:
             likes: tuple = ()

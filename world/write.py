@@ -1,5 +1,6 @@
 """`write_sample`: planted world v2 written under a folder, month by month: the dumps
-(`world.dumps`), the PNGs, the ground truth and `world.json`. The world itself
+(`world.dumps`), the PNGs, the ground truth and `world.json`; on request, the subreddit
+metadata dump (`world.about`). The world itself
 (what is planted) is `world.planted`."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 
+from world.about import write_about
 from world.dumps import MonthWriter
 from world.images import render_png
 from world.planted import WORLD_VERSION, Month, SampleSpec, World
@@ -29,9 +31,13 @@ def write_images(world: World, month: Month, ids: pa.Array, out: Path) -> None:
 
 
 def write_sample(
-    out: str | os.PathLike, spec: SampleSpec, console: Console | None = None
+    out: str | os.PathLike,
+    spec: SampleSpec,
+    console: Console | None = None,
+    subreddit_metadata: bool = False,
 ) -> dict[str, int]:
-    """Write the sample world under `out`; returns lines written per dump file."""
+    """Write the sample world under `out`; returns lines written per dump file.
+    `subreddit_metadata`: also ``dumps/subreddits_<last month>.zst``."""
     out = Path(out)
     for sub in ("dumps", "images", "ground_truth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -52,6 +58,8 @@ def write_sample(
             comments += len(month.comment_serial)
             del month, writer  # one month in memory at a time
             progress.advance(task)
+    if subreddit_metadata:
+        summary.update(write_about(world, out / "dumps"))
     for name, table in world.ground_truth(pa.concat_tables(images)).items():
         pq.write_table(table, out / "ground_truth" / f"{name}.parquet")
     (out / "world.json").write_text(json.dumps({"world": WORLD_VERSION, **asdict(spec)}, indent=2))

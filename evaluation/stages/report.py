@@ -31,6 +31,7 @@ from contract.stage import Stage
 from contract.stage_io import StageIO
 from evaluation.references import media_file, reference_vectors
 from evaluation.study_section import study_section
+from evaluation.sweep_section import sweep_section
 from schemas.methods import method_rank
 from schemas.tables import MEDIA, REPORT, SMOKE_MODEL
 
@@ -42,6 +43,9 @@ COLUMNS = {
     "images": "images",
     "clip_ref": "CS ↑ (refs)",
     "clip_prompt": "CS ↑ (prompt)",
+    "clip_history": "CLIP-I ↑ (history)",
+    "dino_ref": "DINO ↑ (refs)",
+    "dino_history": "DINO ↑ (history)",
     "preference": "pref ↑",
     "judge": "LLM judge ↑",
     "cmmd": "CMMD ↓",
@@ -63,6 +67,16 @@ GAIN_COLUMNS = {
     "clip_ref_gain_vs_swapped": "Δ CS vs swapped",
     "preference_gain_vs_swapped": "Δ pref vs swapped",
     "judge_gain_vs_swapped": "Δ LLM judge vs swapped",
+}
+#: the IPF table (`evaluation.summary.ipf_table`; its ``known <attribute>`` coverage columns too)
+IPF_COLUMNS = {
+    "method": "method",
+    "llm": "LLM",
+    "images": "images",
+    "clip_ref": "CS",
+    "clip_ref_ipf": "CS (IPF)",
+    "preference": "pref",
+    "preference_ipf": "pref (IPF)",
 }
 AGREEMENT_COLUMNS = {
     "scorer": "scorer",
@@ -230,8 +244,11 @@ def render(
     shots: pd.DataFrame | None = None,
     fidelity: str = "",
     study: str = "",
+    extra: str = "",
+    sweep: str = "",
 ) -> Path:
-    """Write out/index.html; returns its path."""
+    """Write out/index.html; returns its path. `extra`: HTML sections a caller adds after
+    the study's (an external benchmark's, `service.external.report`)."""
     parts = [f"<h1>{html.escape(title)}</h1>"]
     parts += [f"<div class='banner'>{html.escape(b)}</div>" for b in banners]
     parts.append(
@@ -244,6 +261,7 @@ def render(
     parts.append(table_html(table, COLUMNS, "methods"))
     parts.append("<h2>Persona gains per LLM</h2>")
     parts.append(table_html(gains, GAIN_COLUMNS, "gains"))
+    parts.append(sweep)  # per LLM: win rates and gains vs none with intervals
     if shots is not None and not shots.empty:
         parts.append(f"<h2>0-shot vs k-shot</h2><p class='note'>{html.escape(SHOTS_NOTE)}</p>")
         parts.append(table_html(shots, SHOT_COLUMNS, "shots"))
@@ -254,14 +272,11 @@ def render(
             parts.append(table_html(agreement.table, AGREEMENT_COLUMNS, "agreement"))
     parts.append(fidelity)
     parts.append(study)  # the human A/B study (bench/study_votes), when it has votes
+    parts.append(extra)
     parts.append(f"<h2>IPF re-weighting</h2><p class='note'>{html.escape(ipf_note)}</p>")
     if not ipf.empty:
         parts.append(
-            table_html(
-                ipf,
-                {"method": "method", "llm": "LLM", "clip_ref": "CS", "clip_ref_ipf": "CS (IPF)"},
-                "ipf",
-            )
+            table_html(ipf, IPF_COLUMNS | {c: c for c in ipf if c.startswith("known ")}, "ipf")
         )
     parts += [f"<p><img class='plot' src='{p}' alt='{p}'></p>" for p in plots]
     parts.append("<h2>Same user, same prompt: base vs each method</h2>")
@@ -475,6 +490,7 @@ def smoke_banner(io: StageIO) -> str:
 def report(io: StageIO) -> None:
     """bench/* -> reports/zipbench/index.html (+ summary.parquet, plots, images)."""
     from evaluation.summary import ipf_table, method_table, persona_gains, shots_table
+    from llm.demographic_targets import resolve
     from schemas.persona import persona_for
 
     cfg = io.config
@@ -496,13 +512,18 @@ def report(io: StageIO) -> None:
         u: (p or {}).get("demographics") or {}
         for u, p in zip(users, persona_for([(u, "-") for u in users], personas), strict=True)
     }
-    ipf, ipf_note = ipf_table(scores, demo, cfg.report.ipf_targets)
+    targets = resolve(cfg.report.ipf_targets_file, cfg.report.ipf_targets)  # the file wins
+    ipf, ipf_note = ipf_table(
+        scores, demo, targets.attributes if targets else {}, targets.label if targets else ""
+    )
     plots = plot_methods(table, gains, out)
     grid = grids(io, images, scores, personas, out)
     judge = cfg.judge
     agreement = agreement_section(io, judge)
     fidelity = fidelity_section(io, personas, out)
     study = study_section(io.read("bench/study_votes").to_pandas(), out, table_html)
+    persona_llm = judge.persona_llm or cfg.llm.specs()[0].label
+    sweep = sweep_section(scores, judge.label, persona_llm, out, table_html)
     smoke = bool(images["smoke_model"].any()) if len(images) else False
     template_llm = any(s.backend == "template" for s in cfg.llm.specs())
     banners = []
@@ -544,6 +565,7 @@ def report(io: StageIO) -> None:
         shots=shots_table(table, cfg.rewrite.k),
         fidelity=fidelity,
         study=study,
+        sweep=sweep,
     )
     summary = pa.Table.from_pandas(table.replace({np.nan: None}), preserve_index=False)
     pq.write_table(summary, out / "summary.parquet")
@@ -576,7 +598,7 @@ STAGE = Stage(
         "bench/study_votes",  # `zipp study export --lake`: the human A/B study, when run
         SMOKE_MODEL,
     ),
-    files=("report.ground_truth",),
+    files=("report.ground_truth", "report.ipf_targets_file"),
     outputs=(OUT,),
     folders=(MEDIA,),
     config=("report", "llm", "judge", "rewrite.k"),

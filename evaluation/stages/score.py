@@ -1,7 +1,9 @@
 """Stage `score`'s domain: every generated image scored against its user — CLIPScore ×100
 vs the user's held-out reference images (bench/references, embedded in
 silver/image_embeddings), vs its prompt (CLIP only), the learned preference judge
-(`evaluation.preference_judge`, fitted here on history images only) and, unless
+(`evaluation.preference_judge`, fitted here on history images only), Pigeon's history
+metrics (`evaluation.history_metrics`: history CLIP-I in the lake's space and in the
+DINO-style EfficientNet-Lite0 space, and the DINO-style score vs references) and, unless
 ``judge.backend: none``, the persona-conditioned LLM judge through the backends' fan-out
 -> bench/scores (one row per made image). The same scorers, the same way, score the
 agreement set (other benchmark users' reference images) -> bench/agreement, which the
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 
 from contract.stage import Stage
 from contract.stage_io import StageIO
+from evaluation.history_metrics import score_history
 from evaluation.judge import judge_persona_llm
 from evaluation.judging import JudgePlan, ToJudge, llm_labels, run_judge
 from evaluation.references import (
@@ -84,8 +87,12 @@ def score_images(io: StageIO, refs: References, pref_judge) -> list[ToJudge]:
         vecs = embed_payloads(encoder, payloads)
         clip_prompt = prompt_scores(encoder, vecs, [r["prompt"] for r in images])
     pref, hist = preference_scores(pref_judge, [r["user_id"] for r in images], vecs)
+    with io.console.status("score: history metrics (history CLIP-I, DINO-style space)"):
+        history = score_history(io, refs, [r["user_id"] for r in images], payloads, vecs)
     out = []
-    for r, v, png, cp, pv, ph in zip(images, vecs, payloads, clip_prompt, pref, hist, strict=True):
+    for r, v, png, cp, pv, ph, hc in zip(
+        images, vecs, payloads, clip_prompt, pref, hist, history, strict=True
+    ):
         ref = refs.of(r["user_id"])
         row = {
             "image_id": r["image_id"],
@@ -101,7 +108,7 @@ def score_images(io: StageIO, refs: References, pref_judge) -> list[ToJudge]:
             "clip_prompt": cp,
             "preference": pv,
             "preference_history": ph,
-        }
+        } | hc
         inputs = {"image": r["image_id"], "sha256": r["sha256"]}
         out.append(ToJudge(row, png, r["prompt"], inputs))
     return out
@@ -169,6 +176,8 @@ def write_results(
         "judge_persona_llm": persona_llm,
         "clip_ref_by_method": clip_ref_by_method(results[SCORES]),
         "preference_by_method": clip_ref_by_method(results[SCORES], "preference", 4),
+        "clip_history_by_method": clip_ref_by_method(results[SCORES], "clip_history"),
+        "dino_history_by_method": clip_ref_by_method(results[SCORES], "dino_history"),
         "encoder": encoder,
     }
 

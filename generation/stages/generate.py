@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,25 +50,56 @@ def image_id(*parts: object) -> str:
     return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:20]
 
 
-def history_images(io: StageIO, users: set[int]) -> dict[int, tuple[bytes, ...]]:
-    """Each user's newest history images (never a held-out reference post's), up to
-    `diffusion.history_images`, fetched again with the hostile-URL fetcher."""
+def history_images(io: StageIO, prompts: list[dict]) -> dict[tuple, tuple[bytes, ...]]:
+    """Per (user, prompt id), the user's history images (never a held-out reference
+    post's) that condition IP-Adapter, up to `diffusion.history_images`, fetched again
+    with the hostile-URL fetcher (one that cannot be fetched gives way to the next).
+    Pigeon's noisy-history filter (`diffusion.history_filter`): the images whose post
+    titles are most similar to the prompt (sentence-transformers, as `history` ranks
+    titles); off: the user's newest images, the same for every prompt."""
+    from generation.rewrite import most_similar
+    from generation.stages.rewrite import embed_texts
     from media.fetch import FetchError, fetch_image
 
-    c, cap = io.config.images, io.config.diffusion.history_images
-    imgs = io.history("silver/user_images", ["user_id", "image_url", "created_utc"])
+    c, d = io.config.images, io.config.diffusion
+    imgs = io.history("silver/user_images", ["user_id", "image_url", "title", "created_utc"])
     imgs = imgs.sort_by([("created_utc", "descending")])
-    out: dict[int, list[bytes]] = {u: [] for u in users}
-    for u, url in zip(imgs["user_id"].to_pylist(), imgs["image_url"].to_pylist(), strict=True):
-        if u not in out or len(out[u]) >= cap:
-            continue
-        try:
-            out[u].append(
-                fetch_image(url, c.allow_hosts, timeout=c.timeout_s, max_bytes=c.max_mb << 20)
-            )
-        except FetchError:
-            continue  # fewer conditioning images; none at all fails the row below
-    return {u: tuple(v) for u, v in out.items()}
+    cand: dict[int, list[tuple[str, str]]] = {p["user_id"]: [] for p in prompts}
+    cols = (imgs[k].to_pylist() for k in ("user_id", "image_url", "title"))
+    for u, url, t in zip(*cols, strict=True):
+        if u in cand:
+            cand[u].append((url, " ".join((t or "").split())))
+    vecs: dict = {}
+    if d.history_filter:
+        texts = {t for v in cand.values() for _, t in v} | {p["prompt"] for p in prompts}
+        vecs = embed_texts(io, sorted(texts))
+    got: dict[str, bytes | None] = {}
+
+    def fetch(url: str) -> bytes | None:
+        if url not in got:
+            try:
+                got[url] = fetch_image(
+                    url, c.allow_hosts, timeout=c.timeout_s, max_bytes=c.max_mb << 20
+                )
+            except FetchError:
+                got[url] = None  # fewer conditioning images; none at all fails the row
+        return got[url]
+
+    out = {}
+    for p in prompts:
+        rows = cand[p["user_id"]]
+        order = range(len(rows))
+        if d.history_filter and rows:
+            titles = np.stack([vecs[t] for _, t in rows])
+            order = most_similar(vecs[p["prompt"]], titles, len(rows)).tolist()
+        picked: list[bytes] = []
+        for i in order:
+            if len(picked) >= d.history_images:
+                break
+            if (b := fetch(rows[i][0])) is not None:
+                picked.append(b)
+        out[(p["user_id"], p["prompt_id"])] = tuple(picked)
+    return out
 
 
 def viper_inputs(io: StageIO, rewrites: list[dict]) -> dict[tuple, tuple[str, str, str]]:
@@ -117,15 +149,15 @@ def plan(io: StageIO, model: str, smoke: bool):
             (r["user_id"], r["prompt_id"], r["method"], False, r["llm"], r["prompt"])
             + (r["negative_prompt"], why)
         )
-    history: dict[int, tuple[bytes, ...]] = {}
+    history: dict[tuple, tuple[bytes, ...]] = {}
     if any(m.images for m in made):
         with io.console.status("generate: fetching history images for IP-Adapter"):
-            history = history_images(io, {p["user_id"] for p in prompts})
+            history = history_images(io, prompts)
     adapter = (d.ip_adapter, d.ip_adapter_subfolder, d.ip_adapter_weight, d.ip_adapter_scale)
     keys = {r["user_id"]: user_key(r["references"]) for r in io.read("bench/users").to_pylist()}
     jobs, meta, direct = [], {}, []
     for user, pid, name, images, llm, prompt, negative, why in records:
-        cond = history.get(user, ()) if images else ()
+        cond = history.get((user, pid), ()) if images else ()
         # an image-conditioned image also depends on the adapter and the exact images
         conditioning = (
             [image_id(*adapter, *(hashlib.sha256(b).hexdigest() for b in cond))] if images else []
@@ -275,6 +307,12 @@ STAGE = Stage(
     history=("silver/user_images",),
     outputs=("bench/images",),
     folders=(MEDIA,),
-    config=("diffusion", "images.allow_hosts", "images.timeout_s", "images.max_mb"),
+    config=(
+        "diffusion",
+        "features.text_model",
+        "images.allow_hosts",
+        "images.timeout_s",
+        "images.max_mb",
+    ),
     summary="diffusers text-to-image in Ray actors: base + every rewrite, seeded, resumable",
 )

@@ -70,7 +70,9 @@ def example_sources(io: StageIO, methods: list[Method], prompts: list[dict], tit
     sources: dict[str, Callable[[list[str], str], list[str]]] = {
         "recent": newest(r.most_k),
     }
-    if any(m.examples == "similar" for m in methods):
+    if any(m.examples == "similar" for m in methods) and not r.history_filter:
+        sources["similar"] = newest(r.history_k)  # the noisy-history filter off
+    elif any(m.examples == "similar" for m in methods):
         texts = {t for v in titles.values() for _, t in v} | {p["prompt"] for p in prompts}
         with io.console.status(f"rewrite: embedding {len(texts):,} prompts and titles"):
             vectors = embed_texts(io, sorted(texts))

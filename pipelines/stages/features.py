@@ -1,5 +1,7 @@
 """Stage `features` (Ray Data): subreddit text features (sentence-transformers) and the
-users' visual profiles (history only) -> silver/node_features."""
+users' visual profiles (history only) -> silver/node_features. A subreddit's text starts
+with its title and public description from bronze/subreddits when
+``features.subreddit_metadata`` is on and the dumps had them."""
 
 from __future__ import annotations
 
@@ -30,8 +32,12 @@ def features(io: StageIO) -> None:
     snippets = io.history("silver/snippets").join(
         train, ["user_id", "subreddit_id"], join_type="left semi"
     )
+    subreddits = io.read("silver/subreddits")
     ids, docs, counts = subreddit_documents(
-        io.read("silver/subreddits"), snippets, c.texts_per_subreddit
+        subreddits,
+        snippets,
+        c.texts_per_subreddit,
+        metadata=subreddit_metadata(io, c, subreddits["subreddit"].to_pylist()),
     )
     with io.console.status("features: starting Ray"):
         io.ray()
@@ -50,11 +56,25 @@ def features(io: StageIO) -> None:
     )
 
 
+def subreddit_metadata(io: StageIO, c: FeaturesConfig, names: list[str]) -> dict[str, str]:
+    """Lower-cased name -> title and public description of the subreddits `names` that
+    bronze/subreddits describes; {} when switched off."""
+    from pipelines.subreddit_meta import TEXT_COLUMNS, metadata_texts
+
+    if not c.subreddit_metadata:
+        return {}
+    about = metadata_texts(io.read("bronze/subreddits", TEXT_COLUMNS), names)
+    io.console.print(
+        f"  node features: {len(about):,} of {len(names):,} subreddits with title/description"
+    )
+    return about
+
+
 STAGE = Stage(
     name="features",
     run=features,
     engine="ray",
-    inputs=("silver/subreddits",),
+    inputs=("silver/subreddits", "bronze/subreddits"),
     history=("silver/edges", "silver/snippets", "silver/image_embeddings"),
     outputs=("silver/node_features",),
     config=("features",),

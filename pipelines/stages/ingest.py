@@ -1,5 +1,5 @@
 """Stage `ingest` (Spark): every Reddit dump under ``input.dumps`` not yet in bronze ->
-bronze/{submissions,comments} + quarantine/records, after removing the records of newly
+bronze/{submissions,comments,subreddits} + quarantine/records, after removing the records of newly
 blocklisted users from what is already there."""
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def ingest(io: StageIO) -> None:
 
 
 def balanced(row: dict) -> bool:
-    """records in (non-blank lines) = bronze + quarantined + blocklisted."""
+    """records in (non-blank lines) = bronze + superseded + quarantined + blocklisted
+    (``records`` counts the typed rows, superseded versions of a subreddit included)."""
     return (
         row["lines"] - row["blank_lines"]
         == row["records"] + row["quarantined"] + row["blocklisted"]
@@ -79,9 +80,21 @@ def balanced(row: dict) -> bool:
 
 
 def print_ledger(console: Console, ledger: list[dict]) -> None:
-    """Per-file counts: lines in = bronze + quarantine + blocklisted."""
-    t = Table(title="ingest: per-file counts (records in = bronze + quarantined + blocklisted)")
-    cols = ("file", "kind", "records in", "bronze", "quarantined", "blocklisted", "truncated")
+    """Per-file counts: lines in = bronze + superseded + quarantine + blocklisted."""
+    t = Table(
+        title="ingest: per-file counts "
+        "(records in = bronze + superseded + quarantined + blocklisted)"
+    )
+    cols = (
+        "file",
+        "kind",
+        "records in",
+        "bronze",
+        "superseded",
+        "quarantined",
+        "blocklisted",
+        "truncated",
+    )
     for col in (*cols, "balanced"):
         t.add_column(col, justify="left" if col in ("file", "kind") else "right")
     for r in sorted(ledger, key=lambda r: r["source_file"]):
@@ -89,7 +102,8 @@ def print_ledger(console: Console, ledger: list[dict]) -> None:
             r["source_file"].rsplit("/", 1)[-1],
             r["kind"],
             f"{r['lines'] - r['blank_lines']:,}",
-            f"{r['records']:,}",
+            f"{r['records'] - r.get('superseded', 0):,}",
+            f"{r.get('superseded', 0):,}",
             f"{r['quarantined']:,}",
             f"{r['blocklisted']:,}",
             "yes" if r["truncated"] else "",
@@ -104,7 +118,8 @@ STAGE = Stage(
     engine="spark",
     inputs=("input.dumps",),
     files=("ingest.blocklist",),
-    outputs=("bronze/submissions", "bronze/comments", "quarantine/records"),
+    outputs=("bronze/submissions", "bronze/comments", "bronze/subreddits", "quarantine/records"),
     config=("input", "ingest"),
-    summary="Reddit dumps (.zst/.ndjson) -> bronze/{submissions,comments}, quarantine/records",
+    summary="Reddit dumps (.zst/.ndjson) -> bronze/{submissions,comments,subreddits}, "
+    "quarantine/records",
 )

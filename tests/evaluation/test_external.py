@@ -47,5 +47,5 @@ def test_bad_files_and_unknown_benchmarks_are_clear_errors(movielens, tmp_path_f
         load_external("movielens", movielens)
     with pytest.raises(FileNotFoundError, match="ratings.csv not found"):
         load_external("movielens", tmp_path_factory.mktemp("empty"))
-    with pytest.raises(ValueError, match="pip is planned"):
+    with pytest.raises(ValueError, match="zipp bench external pip"):
         load_external("pip", movielens)

@@ -376,7 +376,8 @@ def test_pigeon_conditioning_comes_from_history_only(lakes, tmp_path, monkeypatc
         ),
     )
     monkeypatch.setattr(media.fetch, "fetch_image", lambda url, *a, **k: url.encode())
-    got = history_images(_generate_io(root, "diffusion.history_images=10"), {user})
+    io_ = _generate_io(root, "diffusion.history_images=10", "diffusion.history_filter=false")
+    got = history_images(io_, [{"user_id": user, "prompt_id": "p", "prompt": "a photo"}])
     held = {r["image_url"] for r in lake.read("bench/references").to_pylist()}
     mine = {r["image_url"] for r in images.to_pylist() if r["user_id"] == user}
-    assert {b.decode() for b in got[user]} == mine - held and len(mine - held) == 2
+    assert {b.decode() for b in got[user, "p"]} == mine - held and len(mine - held) == 2

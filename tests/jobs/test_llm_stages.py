@@ -225,33 +225,6 @@ def test_openai_rows_end_done_or_failed_none_lost_and_the_key_nowhere(tmp_path, 
     assert "openai:test-model" in personas["llm"].to_pylist()[0]
 
 
-def test_a_sweep_runs_every_stage_for_each_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZIPP_TEST_LLM_KEY", KEY)
-    root = tmp_path / "lake"
-    write_world(root)
-    with ChatServer(api_key=KEY) as server:
-        sweep = (
-            "llm.models=[{backend: template, model: template}, {backend: openai, "
-            f"model: test-model, base_url: '{server.url}', api_key_env: ZIPP_TEST_LLM_KEY}}]"
-        )
-        _run(root, LLM_STAGES, sweep)
-    lake = Lake(root)
-    personas = lake.read("gold/personas")
-    assert Counter(personas["llm"].to_pylist()) == {
-        "template:template": 12,
-        "openai:test-model": 12,
-    }
-    assert set(personas["status"].to_pylist()) == {"done"}
-    rewrites = lake.read("bench/rewrites")
-    per_llm = Counter(rewrites["llm"].to_pylist())
-    assert per_llm == {"template:template": 72, "openai:test-model": 72}
-    made = rewrites.filter(pc.equal(rewrites["llm"], "openai:test-model"))
-    zero = made.filter(pc.equal(made["method"], "zero_shot"))["prompt"].to_pylist()
-    assert all(", rewritten " in p for p in zero)  # the server's answers, not the template's
-    with pytest.raises(Exception, match="lists template:template twice"):
-        _config(root, "llm.models=[{backend: template}, {backend: template}]")
-
-
 def test_a_killed_run_resumes_without_duplicates_or_repeats(tmp_path):
     root = tmp_path / "lake"
     write_world(root, users=16)
