@@ -22,6 +22,9 @@ from graph.config import EncoderConfig
 from graph.train import TrainInputs, image_probe, link_metrics, read_inputs
 from schemas.tables import ABLATION
 
+#: GATv2 + ImageAlign reading subreddit text without titles and descriptions (runs where
+#: the dumps had subreddit metadata: `features` then writes both vector sets)
+NO_METADATA = "gatv2-no-metadata"
 VARIANTS: tuple[tuple[str, bool], ...] = (
     ("tfidf", False),
     ("als", False),
@@ -33,6 +36,7 @@ VARIANTS: tuple[tuple[str, bool], ...] = (
     ("gat", True),
     ("gatv2", False),
     ("gatv2", True),
+    (NO_METADATA, True),
 )
 PAPER = {  # posting accuracy the paper reports on its Reddit graph
     ("tfidf", False): 0.55,
@@ -117,6 +121,9 @@ def _gnn_embeddings(
     run_cfg = cfg.model_copy(
         update={"conv": conv, "image_weight": cfg.image_weight if image_align else 0.0}
     )
+    if conv == NO_METADATA:
+        run_cfg = run_cfg.model_copy(update={"conv": "gatv2", "text_features": "text_no_metadata"})
+        inputs = read_inputs(lake_root, cfg.seed, "observed", "text_no_metadata")
     name = f"{conv}-{'ia' if image_align else 'lp'}"
     storage = Path(lake_root) / ABLATION
     state = fit(run_cfg, lake_root, str(storage), name)
@@ -125,6 +132,16 @@ def _gnn_embeddings(
     h_user, h_sub, _ = embed_all(model.encoder, inputs.graph, cfg.inference_chunk)
     h_blind = blind_user_embeddings(model.encoder, inputs.graph, cfg.inference_chunk)
     return h_user, h_sub, h_blind
+
+
+def _has_metadata_vectors(lake_root: str) -> bool:
+    """Whether `features` wrote subreddit vectors without metadata (it had metadata)."""
+    import pyarrow.compute as pc
+
+    from storage.lake import Lake
+
+    sets = Lake(lake_root).read("silver/node_features", ["feature_set"])["feature_set"]
+    return bool(pc.any(pc.equal(sets, "text_no_metadata")).as_py())
 
 
 def _not_run(conv: str, image_align: bool, why: str) -> dict:
@@ -159,6 +176,9 @@ def run_ablation(
     for conv, image_align in variants:
         if image_align and len(inputs.images) == 0:  # said in the table, not left out
             rows.append(_not_run(conv, image_align, "not run: no image embeddings to align"))
+            continue
+        if conv == NO_METADATA and not _has_metadata_vectors(lake_root):
+            rows.append(_not_run(conv, image_align, "not run: the dumps had no subreddit metadata"))
             continue
         progress(f"ablation: {conv}{' + ImageAlign' if image_align else ''}")
         note, h_blind = None, None  # the baselines take no visual input: already blind

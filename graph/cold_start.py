@@ -45,7 +45,7 @@ class InductiveEncoder:
         from graph.train import read_inputs
 
         encoder, cfg, _ = load_model(model_file)
-        g = read_inputs(tables, cfg.seed, message="all").graph
+        g = read_inputs(tables, cfg.seed, message="all", text=cfg.text_features).graph
         states: list = []
         embed_all(encoder, g, chunk, sub_states=states)
         return cls(encoder, g.sub_x, states, g.user_x.shape[1] - 2)

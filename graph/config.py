@@ -52,6 +52,13 @@ class EncoderConfig(Section):
     posting_candidates: int = Field(5, ge=2, description="1 true + n-1 random subreddits")
     recall_k: int = Field(10, ge=1)
     eval_users: int = Field(5000, ge=1, description="users sampled for recall@k")
+    text_features: Literal["text", "text_no_metadata"] = Field(
+        "text",
+        description="the subreddit text vectors the encoder reads: `text` (a subreddit's title "
+        "and public description first, where the dumps had them) or `text_no_metadata` (the "
+        "same without them, which `features` also writes for those subreddits: the "
+        "ablation's row)",
+    )
     edges_per_epoch: int | None = Field(
         None,
         ge=1,

@@ -176,11 +176,14 @@ def load_graph(
     node_features: pa.Table,
     message: str = "train",
     seed: int = 0,
+    text: str = "text",
 ) -> BipartiteGraph:
     """Silver tables -> graph. Message-passing edges: `train` (training), `observed` (plus
     inductive users' observed edges: evaluating unseen users) or `all` (every edge: the
     production embeddings and attention). Splits: train/val/test edges of training users
-    and `inductive` target edges, each as a [2, n] (user, subreddit) array."""
+    and `inductive` target edges, each as a [2, n] (user, subreddit) array. `text`: the
+    subreddit vectors' feature set (`text_no_metadata` where a subreddit has one, else
+    `text`)."""
     if message not in ("train", "observed", "all"):
         raise ValueError(f"message must be train, observed or all, got {message!r}")
     num_users, num_subs = users.num_rows, subreddits.num_rows
@@ -211,11 +214,16 @@ def load_graph(
         has_visual[:, 0] = np.abs(visual).sum(1) > 0
     deg = np.bincount(u[message], minlength=num_users).astype(np.float32)
     user_x = np.concatenate([visual, has_visual, np.log1p(deg)[:, None]], 1)
-    text = _vectors(node_features, "subreddit", "text", num_subs)
+    vectors = _vectors(node_features, "subreddit", "text", num_subs)
+    if text != "text":  # the other feature set where it exists, `text` elsewhere
+        other = _vectors(node_features, "subreddit", text, num_subs)
+        if other.shape[1]:
+            has = np.abs(other).sum(1) > 0
+            vectors[has] = other[has]
     # a subreddit's size counts its training edges only: held-out and unseen users' edges
     # must not reach the inputs (silver/subreddits.users counts every split)
     sub_users = np.log1p(np.bincount(s[split == "train"], minlength=num_subs)).astype(np.float32)
-    sub_x = np.concatenate([text, sub_users[:, None]], 1)
+    sub_x = np.concatenate([vectors, sub_users[:, None]], 1)
     return from_arrays(
         u[message], s[message], attr[message], num_users, num_subs, user_x, sub_x, role, splits
     )

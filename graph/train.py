@@ -69,8 +69,11 @@ def lake_tables(lake_root: str, stage: str = "encoder") -> TableAccess:
     )
 
 
-def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train") -> TrainInputs:
-    """Silver tables -> graph and history image embeddings."""
+def read_inputs(
+    tables: TableAccess | str, seed: int = 0, message: str = "train", text: str = "text"
+) -> TrainInputs:
+    """Silver tables -> graph and history image embeddings (`text`: the subreddit
+    vectors' feature set, `encoder.text_features`)."""
     if isinstance(tables, str):
         tables = lake_tables(tables)
     edges = tables.history("silver/edges")
@@ -81,6 +84,7 @@ def read_inputs(tables: TableAccess | str, seed: int = 0, message: str = "train"
         tables.read("silver/node_features"),
         message=message,
         seed=seed,
+        text=text,
     )
     users, images = user_image_embeddings(tables.history("silver/image_embeddings"))
     order = np.argsort(users, kind="stable")
@@ -431,7 +435,7 @@ def train_worker(loop: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
-    inputs = read_inputs(loop["tables"], cfg.seed)
+    inputs = read_inputs(loop["tables"], cfg.seed, text=cfg.text_features)
     g = inputs.graph
     torch.manual_seed(cfg.seed)
     model = build_objective(cfg, inputs)

@@ -20,7 +20,7 @@ def embed(io: StageIO) -> None:
     from graph.train import read_inputs
 
     encoder, cfg, run = load_model(io.path("models/encoder") / MODEL_FILE)
-    inputs = read_inputs(io.access, cfg.seed, message="all")
+    inputs = read_inputs(io.access, cfg.seed, message="all", text=cfg.text_features)
     g = inputs.graph
     with io.console.status(f"embed: {g.num_users:,} users, {g.num_edges:,} edges"):
         h_user, _, att = embed_all(encoder, g, io.config.encoder.inference_chunk, attention=True)

@@ -70,7 +70,7 @@ def train(io: StageIO) -> None:
     io.write("models/encoder", metrics)
     out = io.path("models/encoder")
     plot_metrics(metrics, out / "metrics.png", f"{cfg.conv} encoder — {name}")
-    inputs = read_inputs(io.access, cfg.seed, message="observed")
+    inputs = read_inputs(io.access, cfg.seed, message="observed", text=cfg.text_features)
     model = build_objective(cfg, inputs)
     model.load_state_dict(state["best_model"])
     dims = {

@@ -33,26 +33,45 @@ def features(io: StageIO) -> None:
         train, ["user_id", "subreddit_id"], join_type="left semi"
     )
     subreddits = io.read("silver/subreddits")
+    about = subreddit_metadata(io, c, subreddits["subreddit"].to_pylist())
     ids, docs, counts = subreddit_documents(
-        subreddits,
-        snippets,
-        c.texts_per_subreddit,
-        metadata=subreddit_metadata(io, c, subreddits["subreddit"].to_pylist()),
+        subreddits, snippets, c.texts_per_subreddit, metadata=about
     )
     with io.console.status("features: starting Ray"):
         io.ray()
-    text = text_features(
-        ids,
-        docs,
-        counts,
-        c.text_model or default_text_model(),
-        actors=c.actors,
-        num_gpus=c.num_gpus,
-    )
+    model = c.text_model or default_text_model()
+
+    def embed(ids, docs, counts) -> pa.Table:
+        return text_features(ids, docs, counts, model, actors=c.actors, num_gpus=c.num_gpus)
+
+    text = embed(ids, docs, counts)
+    tables = [text]
+    if about:  # the described subreddits' vectors without it too: the ablation's row
+        plain = subreddit_documents(subreddits, snippets, c.texts_per_subreddit, metadata={})
+        described = {
+            i
+            for i, name in zip(
+                subreddits["subreddit_id"].to_pylist(),
+                subreddits["subreddit"].to_pylist(),
+                strict=True,
+            )
+            if name.lower() in about
+        }
+        keep = [k for k, i in enumerate(plain[0]) if i in described]
+        bare = embed(*([part[k] for k in keep] for part in plain))
+        tables.append(
+            bare.set_column(
+                bare.schema.get_field_index("feature_set"),
+                bare.schema.field("feature_set"),
+                pa.array(["text_no_metadata"] * bare.num_rows, pa.string()),
+            )
+        )
     visual = visual_profiles(io.history("silver/image_embeddings"))
-    io.write("silver/node_features", pa.concat_tables([text, visual]))
+    io.write("silver/node_features", pa.concat_tables([*tables, visual]))
+    bare_rows = sum(t.num_rows for t in tables[1:])
     io.console.print(
-        f"  node features: {text.num_rows:,} subreddits (text), {visual.num_rows:,} users (visual)"
+        f"  node features: {text.num_rows:,} subreddits (text; {bare_rows:,} also without "
+        f"title/description), {visual.num_rows:,} users (visual)"
     )
 
 

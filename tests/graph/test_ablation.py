@@ -262,8 +262,16 @@ def test_run_ablation_gnn_variants(world):
 
 
 def test_variants_and_paper_figures():
-    assert len(VARIANTS) == len(set(VARIANTS)) == 10
-    assert {conv for conv, _ in VARIANTS} == {"tfidf", "als", "lightgcn", "sage", "gat", "gatv2"}
+    assert len(VARIANTS) == len(set(VARIANTS)) == 11
+    assert {conv for conv, _ in VARIANTS} == {
+        "tfidf",
+        "als",
+        "lightgcn",
+        "sage",
+        "gat",
+        "gatv2",
+        "gatv2-no-metadata",
+    }
     assert VARIANTS[:2] == (("tfidf", False), ("als", False))
     assert ("tfidf", True) not in VARIANTS  # TF-IDF has nothing for ImageAlign to train
     assert ("als", True) not in VARIANTS
@@ -287,6 +295,41 @@ def test_a_variant_that_cannot_run_says_so_in_its_row(tmp_path):
     ]
     assert rows[0]["note"].startswith("not run") and np.isnan(rows[0]["posting_acc"])
     assert rows[1]["note"] is None and rows[1]["posting_acc"] > 0
+
+
+def test_the_no_metadata_row_needs_subreddit_metadata_and_reads_its_vectors(tmp_path):
+    """Without subreddit metadata the row says so; with `text_no_metadata` vectors the
+    encoder's inputs take them where present and `text` elsewhere."""
+    import pyarrow.compute as pc
+
+    from graph.ablation import NO_METADATA
+
+    root = tmp_path / "lake"
+    write_silver_world(root, users=120, seed=3)
+    cfg = encoder_cfg(root)
+    rows = run_ablation(str(root), cfg, ((NO_METADATA, True),), print)
+    assert rows[0]["encoder"] == NO_METADATA and "no subreddit metadata" in rows[0]["note"]
+    lake = Lake(root)
+    feats = lake.read("silver/node_features")
+    text = feats.filter(pc.equal(feats["feature_set"], "text")).slice(0, 2)
+    other = text.set_column(
+        text.schema.get_field_index("feature_set"),
+        text.schema.field("feature_set"),
+        pa.array(["text_no_metadata"] * 2),
+    )
+    dim = len(text["vector"][0].as_py())
+    other = other.set_column(
+        other.schema.get_field_index("vector"),
+        other.schema.field("vector"),
+        pa.array([[0.5] * dim] * 2, other.schema.field("vector").type),
+    )
+    lake.write_table("silver/node_features", pa.concat_tables([feats, other]))
+    plain = read_inputs(str(root), cfg.seed).graph.sub_x.float()
+    bare = read_inputs(str(root), cfg.seed, text="text_no_metadata").graph.sub_x.float()
+    changed = text["node_id"].to_pylist()
+    assert (bare[changed, :-1] == 0.5).all() and not (plain[changed, :-1] == 0.5).all()
+    rest = [i for i in range(len(plain)) if i not in changed]
+    assert (bare[rest] == plain[rest]).all()
 
 
 def test_cli_ablation(world, tmp_path):

@@ -25,6 +25,7 @@ def served_world(tmp_path_factory):
             root / "w",
             SampleSpec(users=50, months=("2021-05",), image_size=16, image_base_url=base),
             console=Console(quiet=True),
+            subreddit_metadata=True,  # a subreddits_ dump: features then writes both sets
         )
         yield root
 
@@ -56,6 +57,11 @@ def test_every_stage_runs_then_is_skipped(spark, served_world):
     feats = lake.read("silver/node_features").to_pylist()
     kinds = Counter((f["node_type"], f["feature_set"]) for f in feats)
     assert kinds[("subreddit", "text")] == lake.rows("silver/subreddits")
+    # described subreddits also without their title/description (the ablation's row)
+    assert 0 < kinds[("subreddit", "text_no_metadata")] <= kinds[("subreddit", "text")]
+    vec = {(f["node_id"], f["feature_set"]): f["vector"] for f in feats}
+    bare = [k for k in vec if k[1] == "text_no_metadata"]
+    assert all(vec[k] != vec[(k[0], "text")] for k in bare)
     users_with_images = len(set(emb["user_id"].to_pylist()))
     assert kinds[("user", "visual")] == users_with_images
     assert first["images"]["details"]["status"] == {"ok": images.num_rows}
