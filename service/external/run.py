@@ -22,15 +22,11 @@ import pyarrow as pa
 from evaluation.external import ExternalBench
 from schemas.bench import BENCH_IMAGES, BENCH_PROMPTS, BENCH_REFERENCES, BENCH_USERS, REWRITES
 from schemas.persona import NO_LLM
-from schemas.tables import EXTERNAL
+from service.external.common import digest, embed, external_lake, skipped_judge
 from storage.lake import Lake
 
-#: the lake folder every external benchmark's tables go under: external/<name>/
-PREFIX = EXTERNAL
 #: history images per user fetched for the preference judge (newest first)
 HISTORY_IMAGES = 8
-#: what an LLM-judge column says on these rows
-JUDGE_SKIPPED = "the LLM judge does not run on external benchmarks"
 
 
 def run_external(
@@ -67,21 +63,12 @@ def run_external(
     return run_history(cfg, bench, module.kind, console, engine)
 
 
-def external_lake(cfg: Any, name: str) -> Lake:
-    """The lake under ``<lake.root>/external/<name>``: the bench tables' own prefix."""
-    return Lake(Path(cfg.lake.root) / PREFIX / name, cfg.lake.format)
-
-
 def user_number(user: str) -> int:
     """A benchmark's user id as the bench tables' int32: the number itself when it is
     one, else 31 bits of its digest (named by content, never by a dense rank)."""
     if user.isdigit() and int(user) < 2**31:
         return int(user)
     return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha1("\0".join(map(str, parts)).encode()).hexdigest()[:20]
 
 
 def run_history(cfg: Any, bench: ExternalBench, kind, console: Any, engine=None) -> dict:
@@ -111,8 +98,8 @@ def run_history(cfg: Any, bench: ExternalBench, kind, console: Any, engine=None)
         wanted = {u: [i for i in history[u] if _has_image(i)][-HISTORY_IMAGES:] for u in refs}
         got_hist = {u: all_bytes(wanted[u], cfg.images) for u in refs}
     encoder = engine.image_encoder or cfg.images.model or _colour()
-    ref_vecs = {u: _embed(encoder, [b for b, _ in got_refs[u] if b]) for u in refs}
-    hist_vecs = {ids[u]: _embed(encoder, [b for b, _ in got_hist[u] if b]) for u in refs}
+    ref_vecs = {u: embed(encoder, [b for b, _ in got_refs[u] if b]) for u in refs}
+    hist_vecs = {ids[u]: embed(encoder, [b for b, _ in got_hist[u] if b]) for u in refs}
     rows = _Rows()
     personas: dict[int, dict | None] = {}
     try:
@@ -202,12 +189,6 @@ def _user_key(refs: list[dict]) -> str:
     return user_key([r["item_id"] for r in refs])
 
 
-def _embed(encoder: str, payloads: list[bytes]) -> np.ndarray:
-    from media.image_embed import embed_payloads
-
-    return embed_payloads(encoder, payloads) if payloads else np.zeros((0, 0), np.float32)
-
-
 def _persona(engine, cfg: Any, history: list[dict], images: list, kind) -> tuple:
     """(persona or None, likes, dislikes) of one user from their history alone."""
     from service.cold_start import NewUser
@@ -278,7 +259,7 @@ class _Rows:
                 reason = str(e)
         self.rewrites.append(
             {
-                "rewrite_id": _digest(key, p["prompt_id"], method, engine.spec.label),
+                "rewrite_id": digest(key, p["prompt_id"], method, engine.spec.label),
                 "user_id": uid,
                 "prompt_id": p["prompt_id"],
                 "method": method,
@@ -295,7 +276,7 @@ class _Rows:
                 "completion_tokens": 0,
                 "attempts": 1,
                 "seconds": time.perf_counter() - t0,
-                "request_id": _digest("rewrite", key, p["prompt_id"], method),
+                "request_id": digest("rewrite", key, p["prompt_id"], method),
             }
         )
         return text, neg
@@ -307,7 +288,7 @@ class _Rows:
         for k in range(cfg.diffusion.seeds):
             seed = record_seed(key, p["prompt_id"], k)
             row = {
-                "image_id": _digest(key, p["prompt_id"], method, llm, k, model),
+                "image_id": digest(key, p["prompt_id"], method, llm, k, model),
                 "user_id": uid,
                 "prompt_id": p["prompt_id"],
                 "method": method,
@@ -361,7 +342,7 @@ def _scores(cfg, images: list[dict], lake: Lake, encoder: str, ref_vecs, ids, hi
     from schemas.bench import BENCH_SCORES
 
     done = [r for r in images if r["status"] == "done"]
-    vecs = _embed(encoder, [(lake.root / r["path"]).read_bytes() for r in done])
+    vecs = embed(encoder, [(lake.root / r["path"]).read_bytes() for r in done])
     clip_prompt = prompt_scores(encoder, vecs, [r["prompt"] for r in done]) if done else []
     judge = _preference_judge(cfg, hist_vecs)
     pref, hist = preference_scores(judge, [r["user_id"] for r in done], vecs)
@@ -388,24 +369,6 @@ def _scores(cfg, images: list[dict], lake: Lake, encoder: str, ref_vecs, ids, hi
             }
         )
     return pa.Table.from_pylist(rows, BENCH_SCORES)
-
-
-def skipped_judge(key: str) -> dict:
-    """The LLM-judge columns of a row the judge did not see (as ``judge.backend: none``)."""
-    return {
-        "judge_score": None,
-        "judge_reason": None,
-        "llm": "none",
-        "template": False,
-        "status": "skipped",
-        "reason": JUDGE_SKIPPED,
-        "prompt_version": "-",
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "attempts": 0,
-        "seconds": 0.0,
-        "request_id": _digest("judge", key),
-    }
 
 
 def _preference_judge(cfg: Any, history: dict[int, np.ndarray]):

@@ -32,9 +32,9 @@ def run_rapidata(cfg: Any, pairs: list[Pair], console: Any) -> dict:
     from generation.diffusion import image_path
     from media.image_embed import COLOUR
     from schemas.bench import BENCH_IMAGES, BENCH_PROMPTS, BENCH_SCORES, BENCH_USERS
+    from service.external.common import digest, embed, external_lake, skipped_judge
     from service.external.images import all_bytes
     from service.external.report import rapidata_report
-    from service.external.run import _digest, _embed, external_lake, skipped_judge
 
     t0 = time.perf_counter()
     lake = external_lake(cfg, "rapidata")
@@ -46,7 +46,7 @@ def run_rapidata(cfg: Any, pairs: list[Pair], console: Any) -> dict:
     images, ok = [], []
     for (p, k, s), (data, why) in zip(sides, got, strict=True):
         row = {
-            "image_id": _digest("rapidata", p.pair_id, k),
+            "image_id": digest("rapidata", p.pair_id, k),
             "user_id": 0,
             "prompt_id": p.pair_id,
             "method": s.model or f"image{k}",
@@ -69,7 +69,7 @@ def run_rapidata(cfg: Any, pairs: list[Pair], console: Any) -> dict:
         (lake.root / rel).write_bytes(data)
         images.append(row | {"status": "done", "path": rel, "sha256": sha})
         ok.append((p, k, s, data, row))
-    vecs = _embed(encoder, [d for *_, d, _ in ok])
+    vecs = embed(encoder, [d for *_, d, _ in ok])
     clip_prompt = prompt_scores(encoder, vecs, [p.prompt for p, *_ in ok]) if ok else []
     index = {(p.pair_id, k): i for i, (p, k, *_) in enumerate(ok)}
     winners = {}  # pair -> the crowd's choice (row in vecs), decided pairs with both images
@@ -133,7 +133,7 @@ def run_rapidata(cfg: Any, pairs: list[Pair], console: Any) -> dict:
 def vote_frame(pairs: list[Pair], scores: pd.DataFrame) -> pd.DataFrame:
     """One row per pair: votes, the first image's vote share, and each scorer's score of
     both images (NaN where an image or a score is missing)."""
-    from service.external.run import _digest
+    from service.external.common import digest
 
     by_id = scores.set_index("image_id") if len(scores) else None
     rows = []
@@ -147,7 +147,7 @@ def vote_frame(pairs: list[Pair], scores: pd.DataFrame) -> pd.DataFrame:
         }
         for col in VOTE_SCORERS:
             for k in (1, 2):
-                iid = _digest("rapidata", p.pair_id, k)
+                iid = digest("rapidata", p.pair_id, k)
                 val = by_id[col].get(iid) if by_id is not None and iid in by_id.index else None
                 row[f"{col}_{k}"] = np.nan if val is None else float(val)
         rows.append(row)
