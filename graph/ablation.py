@@ -171,7 +171,7 @@ def run_ablation(
     import shutil
 
     shutil.rmtree(Path(lake_root) / ABLATION, ignore_errors=True)
-    inputs = read_inputs(lake_root, cfg.seed, message="observed")
+    inputs = read_inputs(lake_root, cfg.seed, message="observed", text=cfg.text_features)
     rows = []
     for conv, image_align in variants:
         if image_align and len(inputs.images) == 0:  # said in the table, not left out

@@ -9,8 +9,9 @@ server as `make demo` does (or `--no-images`: URLs only, every fetch refused at 
 Each stage runs as its own `zipp run STAGE` on the embedded default (template LLM, the
 smoke model) with the training budget below, so its process tree is measured alone:
 
-* CPU: user + system seconds of every process of the tree, sampled every 0.25 s (the
-  last sample of each process counts; a process living < 0.25 s is missed);
+* CPU: user + system seconds of every process of the tree, its own time only, sampled
+  every 0.25 s (the last sample of each process counts; a process living < 0.25 s is
+  missed, none is counted twice);
 * peak RSS per kind: the driver (`zipp run`), the JVM (Spark), Python workers (Spark's
   `pyspark.daemon`), Ray (workers and raylet/GCS), summed per kind at each sample;
 * output rows: `Lake.rows` of the stage's outputs.
@@ -92,7 +93,9 @@ class Monitor(threading.Thread):
                 except psutil.Error:
                     continue
                 k = self.kinds[p.pid] = kind(p, self.pid)  # a launcher may exec java
-                self.cpu[p.pid] = t.user + t.system + t.children_user + t.children_system
+                # its own time only: its children are sampled themselves (a child that
+                # lived under one sampling interval is missed, never counted twice)
+                self.cpu[p.pid] = t.user + t.system
                 rss[k] += mem
             for k, v in rss.items():
                 self.peak[k] = max(self.peak[k], v)
@@ -193,8 +196,8 @@ def main() -> None:
         ]
         try:
             for name in names:
-                if name in results:
-                    continue
+                if name in results and not results[name]["rc"]:
+                    continue  # measured (a failed stage is run again)
                 cmd = [*ZIPP, "run", name, "-c", "conf/local.yaml", *over]
                 got = measured(cmd, out / f"{name}-{users}.log")
                 stage = next(s for s in STAGES if s.name == name)

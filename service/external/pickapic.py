@@ -81,10 +81,12 @@ def _when(created: object, n: int) -> int:
 
 
 def _local(root: Path, uid: str) -> str | None:
+    """The chosen image's file under `root`/images, by its uid (none that leaves it)."""
+    folder = (root / "images").resolve()
     for ext in (".jpg", ".jpeg", ".png", ".webp"):
-        p = root / "images" / f"{uid}{ext}"
-        if p.is_file():
-            return str(p.resolve())
+        p = (folder / f"{uid}{ext}").resolve()
+        if p.parent == folder and p.is_file():
+            return str(p)
     return None
 
 

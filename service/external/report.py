@@ -95,7 +95,7 @@ def history_report(
         persona = personas.get(uid)
         g = Grid(
             user=pseudonym(len(grids) + 1),
-            prompt=next(r["prompt"] for r in cells if r["method"] == "base"),
+            prompt=next((r["prompt"] for r in cells if r["method"] == "base"), cells[0]["prompt"]),
             persona=roleplay(persona) if persona else "(no persona)",
         )
         for r in cells:

@@ -66,7 +66,8 @@ class StudyRenderer:
         kept = self._preferences.get(rater)
         if kept is None or kept[0] != user:
             kept = (user, self.engine.preferences(user))
-            self._preferences[rater] = kept
+            if self.store.survey(rater) is not None:  # not if they deleted meanwhile
+                self._preferences[rater] = kept
         return kept[1]
 
     def forget(self, rater: str) -> None:

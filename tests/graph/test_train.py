@@ -378,9 +378,7 @@ def test_an_epoch_budget_bounds_training_and_validation(trained, tmp_path_factor
         "encoder.epochs=4",
     )
     lake = Lake(root)
-    t0 = time.perf_counter()
     details = run_stage(TRAIN, cfg, lake, QUIET)["details"]
-    seconds = time.perf_counter() - t0
     rows = metrics_rows(lake)
     assert [r["seed_edges"] for r in rows] == [budget] * 4
     assert all(0 <= r["val_seconds"] <= r["seconds"] for r in rows)
@@ -389,6 +387,3 @@ def test_an_epoch_budget_bounds_training_and_validation(trained, tmp_path_factor
     edges = read_inputs(str(trained["root"])).graph.num_edges
     assert {r["seed_edges"] for r in metrics_rows(trained["lake"])} == {edges}
     assert budget < edges / 3
-    # a budgeted epoch is shorter than a full one (both measured on this machine)
-    full_epoch = np.mean([r["seconds"] for r in metrics_rows(trained["lake"])])
-    assert np.mean([r["seconds"] - r["val_seconds"] for r in rows]) < full_epoch, seconds
