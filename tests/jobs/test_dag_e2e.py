@@ -189,6 +189,7 @@ def test_every_table_is_delta(world):
     dag = {d["stage"]: d for d in json.loads(out.output)}
     assert list(dag) == [s.name for s in STAGES]
     assert dag["features"]["producers"] == {
+        "bronze/subreddits": "ingest",
         "silver/subreddits": "graph",
         "silver/edges": "graph",
         "silver/snippets": "graph",
