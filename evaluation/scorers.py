@@ -88,3 +88,28 @@ def clip_ref_by_method(
         if s is not None:
             by_method[m].append(s)
     return {m: round(float(np.mean(v)), digits) for m, v in sorted(by_method.items())}
+
+
+def image_score_row(
+    image: dict, vector, encoder: str, refs: np.ndarray, clip_prompt, preference, history
+) -> dict:
+    """The scores every bench/scores row of a generated image carries: its identity, its
+    embedding, CLIPScore vs the user's references and vs the prompt, the preference
+    judge's score (ZIPBench's `score` stage and the external benchmarks)."""
+    from evaluation.stats import clip_score_to_set
+
+    return {
+        "image_id": image["image_id"],
+        "user_id": image["user_id"],
+        "prompt_id": image["prompt_id"],
+        "method": image["method"],
+        "method_llm": image["llm"],
+        "seed_index": image["seed_index"],
+        "encoder": encoder,
+        "embedding": np.asarray(vector, np.float32).tolist(),
+        "references": int(len(refs)),
+        "clip_ref": clip_score_to_set(vector, refs) if len(refs) else None,
+        "clip_prompt": clip_prompt,
+        "preference": preference,
+        "preference_history": history,
+    }

@@ -37,7 +37,13 @@ from evaluation.references import (
     load_references,
     media_file,
 )
-from evaluation.scorers import clip_ref_by_method, fit_judge, preference_scores, prompt_scores
+from evaluation.scorers import (
+    clip_ref_by_method,
+    fit_judge,
+    image_score_row,
+    preference_scores,
+    prompt_scores,
+)
 from evaluation.stats import clip_score_to_set
 from llm import check_judge
 from llm.llm_stage import finish, preflight
@@ -93,22 +99,7 @@ def score_images(io: StageIO, refs: References, pref_judge) -> list[ToJudge]:
     for r, v, png, cp, pv, ph, hc in zip(
         images, vecs, payloads, clip_prompt, pref, hist, history, strict=True
     ):
-        ref = refs.of(r["user_id"])
-        row = {
-            "image_id": r["image_id"],
-            "user_id": r["user_id"],
-            "prompt_id": r["prompt_id"],
-            "method": r["method"],
-            "method_llm": r["llm"],
-            "seed_index": r["seed_index"],
-            "encoder": encoder,
-            "embedding": np.asarray(v, np.float32).tolist(),
-            "references": int(len(ref)),
-            "clip_ref": clip_score_to_set(v, ref) if len(ref) else None,
-            "clip_prompt": cp,
-            "preference": pv,
-            "preference_history": ph,
-        } | hc
+        row = image_score_row(r, v, encoder, refs.of(r["user_id"]), cp, pv, ph) | hc
         inputs = {"image": r["image_id"], "sha256": r["sha256"]}
         out.append(ToJudge(row, png, r["prompt"], inputs))
     return out

@@ -337,8 +337,7 @@ class _Rows:
 
 def _scores(cfg, images: list[dict], lake: Lake, encoder: str, ref_vecs, ids, hist_vecs):
     """bench/scores: each made image as stage `score` scores it (the LLM judge skipped)."""
-    from evaluation.scorers import preference_scores, prompt_scores
-    from evaluation.stats import clip_score_to_set
+    from evaluation.scorers import image_score_row, preference_scores, prompt_scores
     from schemas.bench import BENCH_SCORES
 
     done = [r for r in images if r["status"] == "done"]
@@ -350,24 +349,8 @@ def _scores(cfg, images: list[dict], lake: Lake, encoder: str, ref_vecs, ids, hi
     rows = []
     for r, v, cp, pv, ph in zip(done, vecs, clip_prompt, pref, hist, strict=True):
         ref = by_id.get(r["user_id"], np.zeros((0, 0)))
-        rows.append(
-            {
-                "image_id": r["image_id"],
-                "user_id": r["user_id"],
-                "prompt_id": r["prompt_id"],
-                "method": r["method"],
-                "method_llm": r["llm"],
-                "seed_index": r["seed_index"],
-                "encoder": encoder,
-                "embedding": np.asarray(v, np.float32).tolist(),
-                "references": int(len(ref)),
-                "clip_ref": clip_score_to_set(v, ref) if len(ref) else None,
-                "clip_prompt": cp,
-                "preference": pv,
-                "preference_history": ph,
-                **skipped_judge(r["image_id"]),
-            }
-        )
+        row = image_score_row(r, v, encoder, ref, cp, pv, ph)
+        rows.append(row | skipped_judge(r["image_id"]))
     return pa.Table.from_pylist(rows, BENCH_SCORES)
 
 
