@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from schemas.config import Section
 
@@ -62,9 +62,10 @@ class EncoderConfig(Section):
     edges_per_epoch: int | None = Field(
         None,
         ge=1,
-        description="seed edges an epoch trains on, all workers together (null: every "
-        "training edge); drawn without replacement across epochs, so the train time is "
-        "set by config, not by the graph's size",
+        description="seed edges an epoch trains on at most, all workers together (null: "
+        "every training edge); a seeded permutation per cycle of ceil(edges / budget) "
+        "epochs, split evenly, so no edge repeats before all were seen and the train time "
+        "is set by config, not by the graph's size",
     )
     val_users: int | None = Field(
         None,
@@ -72,7 +73,23 @@ class EncoderConfig(Section):
         description="validation users whose held-out edges pick the epoch (a seeded sample, "
         "the same every epoch; null: all)",
     )
+    val_fanout: int | None = Field(
+        None,
+        ge=1,
+        description="validate on a bounded view: the validation users' whole rows and at "
+        "most this many sampled users per subreddit (graph.val_view; null: layer-wise "
+        "inference over the whole graph every epoch, O(edges))",
+    )
     inference_chunk: int = Field(4096, ge=1, description="nodes per layer-wise inference step")
+
+    @model_validator(mode="after")
+    def _budget_feeds_every_worker(self):
+        if self.edges_per_epoch is not None and self.edges_per_epoch < self.num_workers:
+            raise ValueError(
+                f"encoder.edges_per_epoch ({self.edges_per_epoch}) is below "
+                f"encoder.num_workers ({self.num_workers}): a worker would train on nothing"
+            )
+        return self
 
     @field_validator("heads")
     @classmethod

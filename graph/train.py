@@ -39,6 +39,7 @@ from graph.metrics import (
 )
 from graph.model import Encoder, ImageHead, image_align_loss, link_loss, softmax_link_loss
 from graph.sampler import SUB, TO_SUB, TO_USER, USER
+from graph.val_view import validation_view
 
 log = logging.getLogger(__name__)
 
@@ -265,17 +266,15 @@ def known_keys(g: BipartiteGraph, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def epoch_edges(num_edges: int, epoch: int, budget: int | None, seed: int) -> np.ndarray:
     """The user-CSR positions of the seed edges epoch `epoch` trains on (unsorted): every
-    edge in a fresh order without a budget; with one, the epoch's `budget` consecutive
-    edges of a sequence of seeded permutations, so no edge repeats before all were seen."""
+    edge in a fresh order without a budget; with one, a seeded permutation per cycle of
+    ceil(edges / budget) epochs, split evenly among them (each at most `budget`), so
+    every edge is drawn once per cycle and none repeats before all were seen."""
     if budget is None or budget >= num_edges:
         return np.random.default_rng(seed * 1_000_003 + epoch).permutation(num_edges)
-    start, stop = epoch * budget, (epoch + 1) * budget
-    parts = []
-    for cycle in range(start // num_edges, (stop - 1) // num_edges + 1):
-        perm = np.random.default_rng([seed, cycle]).permutation(num_edges)
-        lo, hi = max(start - cycle * num_edges, 0), min(stop - cycle * num_edges, num_edges)
-        parts.append(perm[lo:hi])
-    return np.concatenate(parts)
+    per_cycle = -(-num_edges // budget)
+    cycle, part = divmod(epoch, per_cycle)
+    perm = np.random.default_rng([seed, cycle]).permutation(num_edges)
+    return np.array_split(perm, per_cycle)[part]
 
 
 def sample_users(pairs: np.ndarray, n: int | None, seed: int) -> np.ndarray | None:
@@ -284,6 +283,16 @@ def sample_users(pairs: np.ndarray, n: int | None, seed: int) -> np.ndarray | No
     if n is None or n >= len(users):
         return None
     return np.sort(np.random.default_rng([seed, 7]).choice(users, n, replace=False))
+
+
+def validation_inputs(inputs: TrainInputs, cfg: EncoderConfig, users) -> TrainInputs:
+    """The bounded view validation runs on (`encoder.val_fanout`), its images renumbered;
+    `users`: the validation sample (None: every validation user)."""
+    g = inputs.graph
+    users = np.unique(g.splits["val"][0]) if users is None else users
+    view, kept = validation_view(g, users, cfg.val_fanout, cfg.seed)
+    mine = np.isin(inputs.image_users, kept)
+    return TrainInputs(view, np.searchsorted(kept, inputs.image_users[mine]), inputs.images[mine])
 
 
 def link_metrics(
@@ -460,6 +469,10 @@ def train_worker(loop: dict) -> None:
     model.to(device)
     ddp = ray.train.torch.prepare_model(model) if world > 1 else model
     val_users = sample_users(g.splits["val"], cfg.val_users, cfg.seed)
+    if cfg.val_fanout:  # built once: every epoch validates on the same view
+        val_inputs, val_users = validation_inputs(inputs, cfg, val_users), None
+    else:
+        val_inputs = inputs
     for epoch in range(state["epoch"], cfg.epochs):
         t0 = time.perf_counter()
         for group in opt.param_groups:  # stateless per epoch: a resumed run continues it
@@ -481,7 +494,7 @@ def train_worker(loop: dict) -> None:
         )
         metrics: dict[str, Any] = train_epoch(ddp, opt, loader, mine, inputs, cfg, rng, device)
         t_val = time.perf_counter()
-        val = evaluate(model, inputs, cfg, users=val_users)["val"]
+        val = evaluate(model, val_inputs, cfg, users=val_users)["val"]
         metrics.update(val, val_auc=val.pop("auc"), seed_edges=len(mine) * world)
         metrics.update(
             epoch=epoch + 1,

@@ -5,7 +5,8 @@ exponent between the smallest and the largest world (issue 26; bars: CPU exponen
 
 Each world is `zipp sample` with subreddits growing with users (`--subs-per-user`,
 towards the paper's 40K at 1M users), images rendered and served from a local HTTP
-server as `make demo` does (or `--no-images`: URLs only, every fetch refused at once).
+server as `make demo` does (or `--no-images`: URLs only, no server, and
+`images.allow_hosts=[]`, so the fetcher refuses every URL by its host policy, at once).
 Each stage runs as its own `zipp run STAGE` on the embedded default (template LLM, the
 smoke model) with the training budget below, so its process tree is measured alone:
 
@@ -185,9 +186,10 @@ def main() -> None:
         folder, sample = world(users, args, out, results, port)
         report_file.write_text(json.dumps(report, indent=2))
         print(f"{users:,} users: sample {sample['wall_s']} s", flush=True)
-        server = serve(folder, port)
+        server = serve(folder, port) if args.images else None
         lake = out / f"lake-{users}"
         over = [
+            *([] if args.images else ["images.allow_hosts=[]"]),
             f"lake.root={lake}",
             f"input.dumps={folder / 'dumps'}",
             f"report.ground_truth={folder / 'ground_truth'}",
@@ -214,7 +216,8 @@ def main() -> None:
                     print(f"  {name} failed: see {out / f'{name}-{users}.log'}", flush=True)
                     break
         finally:
-            server.terminate()
+            if server:
+                server.terminate()
     if len(sizes) >= 2:
         lo, hi = str(sizes[0]), str(sizes[-1])
         growth = {}

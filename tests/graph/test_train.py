@@ -345,12 +345,11 @@ def test_epoch_edges_cover_every_edge_once_before_any_repeats():
     from graph.train import epoch_edges, sample_users
 
     n, budget = 103, 40
-    epochs = [epoch_edges(n, e, budget, seed=5) for e in range(6)]  # 240 edges drawn
-    assert all(len(e) == budget for e in epochs)
-    drawn = np.concatenate(epochs)
-    assert sorted(drawn[:n]) == list(range(n))  # the first 103 are every edge once
-    assert sorted(drawn[n : 2 * n]) == list(range(n))  # then every edge once again
-    assert drawn[:n].tolist() != drawn[n : 2 * n].tolist()  # in a fresh order
+    epochs = [epoch_edges(n, e, budget, seed=5) for e in range(6)]  # two cycles of 3
+    assert [len(e) for e in epochs] == [35, 34, 34] * 2  # at most the budget, even
+    for cycle in (epochs[:3], epochs[3:]):  # no epoch repeats an edge of its cycle
+        assert sorted(np.concatenate(cycle)) == list(range(n))
+    assert np.concatenate(epochs[:3]).tolist() != np.concatenate(epochs[3:]).tolist()
     assert np.array_equal(epoch_edges(n, 3, budget, seed=5), epochs[3])  # resumable
     assert not np.array_equal(epoch_edges(n, 3, budget, seed=6), epochs[3])
     full = epoch_edges(n, 2, None, seed=5)
@@ -365,7 +364,8 @@ def test_epoch_edges_cover_every_edge_once_before_any_repeats():
 
 def test_an_epoch_budget_bounds_training_and_validation(trained, tmp_path_factory):
     """`encoder.edges_per_epoch` sets each epoch's seed edges whatever the graph's size;
-    `encoder.val_users` validates on a fixed sample of users; early stopping still runs."""
+    `encoder.val_users` validates on a fixed sample of users, on the bounded view
+    `encoder.val_fanout` builds; early stopping still runs."""
     from graph.train import read_inputs
 
     root = tmp_path_factory.mktemp("budget") / "lake"
@@ -375,12 +375,17 @@ def test_an_epoch_budget_bounds_training_and_validation(trained, tmp_path_factor
         root,
         f"encoder.edges_per_epoch={budget}",
         "encoder.val_users=20",
+        "encoder.val_fanout=5",
         "encoder.epochs=4",
     )
     lake = Lake(root)
     details = run_stage(TRAIN, cfg, lake, QUIET)["details"]
     rows = metrics_rows(lake)
-    assert [r["seed_edges"] for r in rows] == [budget] * 4
+    edges = read_inputs(str(root)).graph.num_edges
+    per_cycle = -(-edges // budget)  # a cycle's epochs share its edges evenly
+    sizes = [len(part) for part in np.array_split(range(edges), per_cycle)]
+    assert [r["seed_edges"] for r in rows] == [sizes[e % per_cycle] for e in range(4)]
+    assert all(r["seed_edges"] <= budget for r in rows)
     assert all(0 <= r["val_seconds"] <= r["seconds"] for r in rows)
     assert details["epochs"] == 4 and 1 <= details["best_epoch"] <= 4
     # the full run's epochs trained on every training edge

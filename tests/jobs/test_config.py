@@ -481,3 +481,10 @@ def test_stages_see_typed_sections() -> None:
     assert view.bench.seed == 0
     with pytest.raises(ContractError, match="bench.users"):
         _ = view.bench.users
+
+
+def test_an_epoch_budget_below_the_workers_is_refused() -> None:
+    msg = config_error(overrides=["encoder.edges_per_epoch=1", "encoder.num_workers=2"])
+    assert "edges_per_epoch" in msg and "num_workers" in msg
+    cfg = load_config(LOCAL, ["encoder.edges_per_epoch=2", "encoder.num_workers=2"])
+    assert cfg.encoder.edges_per_epoch == 2
