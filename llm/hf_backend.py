@@ -88,18 +88,69 @@ class HFBackend:
         self.model = model_class.from_pretrained(model_dir, dtype=dtype)
         self.model = self.model.to(self.device)
         self.model.eval()
+        self._loop = None  # the continuous batch, built on first use
 
     async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
-        """Completions in request order. Batches hold one task's requests of similar
-        prompt length (`batch_order`): a batch steps until its longest reply ends, so a
-        short preferences reply batched with a long persona would idle its row."""
+        """Completions in request order. A text model decodes in one continuous batch
+        for the whole actor (`llm.continuous`: a row that ends is refilled by the next
+        request, from any call); requests join grouped by task and prompt length
+        (`batch_order`). Otherwise (a vision model, a cache that cannot be re-stacked)
+        fixed batches of `generate`: a batch steps until its longest reply ends."""
         order = batch_order(requests)
+        loop = self._decode_loop()
+        if loop is not None:
+            jobs = [self._job(requests[j]) for j in order]
+            futures = [loop.submit(ids, schema) for ids, schema in jobs]
+            got = {}
+            for j, (ids, _), future in zip(order, jobs, futures, strict=True):
+                got[j] = self._completion(len(ids), await asyncio.wrap_future(future))
+            return [got[j] for j in range(len(requests))]
         done: dict[int, Completion] = {}
         for i in range(0, len(order), self.rt.batch_size):
             part = order[i : i + self.rt.batch_size]
             got = await asyncio.to_thread(self._generate, [requests[j] for j in part])
             done.update(zip(part, got, strict=True))
         return [done[j] for j in range(len(requests))]
+
+    def _decode_loop(self):
+        """The actor's continuous batch (built on first use), or None where the model
+        needs `generate`: a vision model, or a cache that cannot be re-stacked."""
+        from llm import continuous
+
+        if self._loop is None:
+            self._loop = False
+            if self.processor is None and continuous.supports(self.model):
+                eos = self.tokenizer.eos_token_id
+                masks = None
+                if self.constrained:
+                    from llm.constrained import SchemaMasks
+
+                    masks = SchemaMasks(self.tokenizer, eos)
+                self._loop = continuous.DecodeLoop(
+                    self.model,
+                    self.rt.batch_size,
+                    self.rt.max_tokens,
+                    self._stop_ids(),
+                    self.tokenizer.pad_token_id,
+                    self.rt.temperature,
+                    self.rt.repetition_penalty,
+                    self.rt.seed,
+                    masks,
+                )
+        return self._loop or None
+
+    def _job(self, r: ChatRequest) -> tuple[list[int], dict | None]:
+        """(prompt ids, the reply schema decoding is constrained to, or None)."""
+        prompt = render_chat(self.tokenizer, self._messages(r))
+        templated = bool(getattr(self.tokenizer, "chat_template", None))
+        ids = self.tokenizer(prompt, add_special_tokens=not templated)["input_ids"]
+        return ids, r.schema if self.constrained and r.json else None
+
+    def _completion(self, prompt_tokens: int, ids: list[int]) -> Completion:
+        ids = [t for t in ids if t != self.tokenizer.pad_token_id]
+        return Completion(
+            self.tokenizer.decode(ids, skip_special_tokens=True), prompt_tokens, len(ids)
+        )
 
     def _generate(self, batch: list[ChatRequest]) -> list[Completion]:
         if self.processor is None:
@@ -210,4 +261,5 @@ class HFBackend:
         return ids
 
     async def aclose(self) -> None:
-        return None
+        if self._loop:
+            self._loop.close()

@@ -10,9 +10,10 @@ modes, timed apart with one new token per request and left out), seconds per rep
 Bar (issue 23): the constrained path keeps >= 0.8x the free path's tokens/s. Beside it,
 the same batches cut at 24 new tokens (every row of both modes still writing): the
 constraint's own cost per decode step, apart from rows that end early and wait for their
-batch's longest. The backend batches one task's requests together (`batch_order`);
-each batch goes through both modes in turn (interleaved: background load falls on both
-alike).
+batch's longest. The backend decodes in one continuous batch (`llm.continuous`: a row
+that ends is refilled by the next request); requests join grouped by task
+(`batch_order`); each `--chunk` of requests goes through both modes in turn
+(interleaved: background load falls on both alike).
 
     .venv/bin/python perf/constrained.py --lake lake [--users 8 --max-tokens 256]
 
@@ -79,18 +80,19 @@ def backends(max_tokens: int, batch: int) -> dict:
     return out
 
 
-def interleaved(reqs: list, max_tokens: int, batch: int) -> dict:
-    """Each batch of requests (one task, as the backend groups them) through every
-    (mode, cap) in turn, so background load falls on both modes alike; seconds and
-    completions summed per (mode, cap)."""
+def interleaved(reqs: list, max_tokens: int, batch: int, chunk: int) -> dict:
+    """Each chunk of requests (in the backend's join order) through every (mode, cap) in
+    turn, so background load falls on both modes alike; seconds and completions summed
+    per (mode, cap). A chunk is one `complete` call: the backend's continuous batch
+    refills a finished row's slot from the chunk's waiting requests."""
     from llm.hf_backend import batch_order
 
     made = backends(max_tokens, batch)
     order = batch_order(reqs)
     seconds = dict.fromkeys(made, 0.0)
     done: dict = {key: [None] * len(reqs) for key in made}
-    for i in range(0, len(order), batch):
-        part = order[i : i + batch]
+    for i in range(0, len(order), chunk):
+        part = order[i : i + chunk]
         for key, backend in made.items():
             t0 = time.perf_counter()
             got = asyncio.run(backend.complete([reqs[j] for j in part]))
@@ -135,9 +137,10 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--chunk", type=int, default=0, help="requests per call (0: all)")
     args = ap.parse_args()
     reqs = requests(args.lake, args.users)
-    runs = interleaved(reqs, args.max_tokens, args.batch_size)
+    runs = interleaved(reqs, args.max_tokens, args.batch_size, args.chunk or len(reqs))
     free = figures(reqs, runs, "json_object", args.max_tokens)
     constrained = figures(reqs, runs, "json_schema", args.max_tokens)
     ratio = constrained["tokens_per_s"] / free["tokens_per_s"]
