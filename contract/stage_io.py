@@ -163,11 +163,17 @@ class Resume:
         want = len(self.planned) + len(direct or [])
         if out.num_rows != want:
             raise RuntimeError(f"{self.table}: {want} rows planned, {out.num_rows} made")
-        if plan:
-            rows = out.to_pylist()
-            for r in rows:
-                r.update(plan.get(r[self.key], {}))
-            out = pa.Table.from_pylist(rows, schema=out.schema)
+        if plan:  # column by column: a million rows never become Python dicts at once
+            keys = out[self.key].to_pylist()
+            for name in sorted({c for cols in plan.values() for c in cols}):
+                old = out[name].to_pylist()
+                new = [
+                    plan[k][name] if name in plan.get(k, ()) else o
+                    for k, o in zip(keys, old, strict=True)
+                ]
+                i = out.schema.get_field_index(name)
+                field = out.schema.field(i)
+                out = out.set_column(i, field, pa.array(new, field.type))
         return out.cast(spec(self.table).schema)
 
     def clear(self) -> None:

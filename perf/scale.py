@@ -27,6 +27,7 @@ stages, so a long run resumes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import subprocess
@@ -132,6 +133,50 @@ def measured(cmd: list[str], log: Path) -> dict:
     }
 
 
+def killed(cmd: list[str], log: Path, after: float) -> bool:
+    """Run `cmd`; `after` seconds in, SIGKILL its whole process tree (the driver, the JVM,
+    Ray's daemons and workers: a node lost mid-stage). False when it ended first."""
+    import psutil
+
+    with log.open("w") as f:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=after)
+            return False
+        except subprocess.TimeoutExpired:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+            for p in tree:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            proc.wait()
+            psutil.wait_procs(tree, timeout=30)
+            return True
+
+
+def row_log(lake: Path, stage: str) -> dict:
+    """Rows and bytes the stage's row logs hold (what a killed stage resumes from)."""
+    import pyarrow.dataset as ds
+
+    files = list((lake / "_staging" / "rows" / stage).rglob("part-*.parquet"))
+    rows = ds.dataset([str(f) for f in files], format="parquet").count_rows() if files else 0
+    size = sum(f.stat().st_size for f in files)
+    return {"rows": rows, "bytes": size, "bytes_per_row": round(size / rows, 1) if rows else None}
+
+
+def unique_rows(lake: Path, tables: tuple[str, ...]) -> dict:
+    """Per output table: rows, and distinct request ids (or user ids): equal when a
+    resumed stage wrote no duplicate."""
+    from storage.lake import Lake
+
+    out = {}
+    for name in tables:
+        t = Lake(str(lake)).read(name)
+        key = next((k for k in ("request_id", "user_id") if k in t.column_names), None)
+        if key:
+            out[name] = {"rows": t.num_rows, "distinct": len(t[key].unique())}
+    return out
+
+
 def world(users: int, args, out: Path, results: dict, port: int) -> tuple[Path, dict]:
     """The world of `users` users (sampled once; the sampling measured); its image URLs
     name `port` on 127.0.0.1, where `serve` puts them."""
@@ -173,6 +218,14 @@ def main() -> None:
     ap.add_argument("--stages", default="", help="comma-separated (default: the whole DAG)")
     ap.add_argument("--set", nargs="*", default=[], help="extra key=value overrides")
     ap.add_argument("--port", type=int, default=18765, help="image server port of world 1")
+    ap.add_argument(
+        "--kill",
+        nargs="*",
+        default=[],
+        metavar="STAGE:SECONDS",
+        help="kill -9 the stage's whole process tree SECONDS in, then run it again (measured) "
+        "and count its output's rows against distinct ids",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +233,7 @@ def main() -> None:
     report = json.loads(report_file.read_text()) if report_file.exists() else {"worlds": {}}
     names = [s for s in args.stages.split(",") if s] or [s.name for s in STAGES]
     sizes = [int(u) for u in args.users.split(",")]
+    kills = {k.split(":")[0]: float(k.split(":")[1]) for k in args.kill}
     for users in sizes:
         results = report["worlds"].setdefault(str(users), {})
         port = args.port + sizes.index(users)
@@ -201,9 +255,16 @@ def main() -> None:
                 if name in results and not results[name]["rc"]:
                     continue  # measured (a failed stage is run again)
                 cmd = [*ZIPP, "run", name, "-c", "conf/local.yaml", *over]
-                got = measured(cmd, out / f"{name}-{users}.log")
                 stage = next(s for s in STAGES if s.name == name)
+                resume = None
+                if name in kills:
+                    log = out / f"{name}-{users}-killed.log"
+                    if killed(cmd, log, kills[name]):
+                        resume = {"killed_after_s": kills[name], "row_log": row_log(lake, name)}
+                got = measured(cmd, out / f"{name}-{users}.log")
                 got["rows"] = {t: Lake(str(lake)).rows(t) for t in stage.outputs}
+                if resume:
+                    got["resumed"] = resume | {"outputs": unique_rows(lake, stage.outputs)}
                 results[name] = got
                 report_file.write_text(json.dumps(report, indent=2))
                 print(
@@ -212,6 +273,8 @@ def main() -> None:
                     f"{got['rows']}",
                     flush=True,
                 )
+                if resume:
+                    print(f"  {name:<12} killed, then resumed: {got['resumed']}", flush=True)
                 if got["rc"]:
                     print(f"  {name} failed: see {out / f'{name}-{users}.log'}", flush=True)
                     break
