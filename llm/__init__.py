@@ -145,16 +145,26 @@ def preflight(specs: list[ModelSpec]) -> None:
 
 
 def sees_images(spec: ModelSpec) -> bool:
-    """Whether a configured model can be shown images: a multimodal backend, or a model
-    its backend's `vision` check finds to be a vision-language model."""
+    """Whether a configured model is shown images: not where its spec says `images:
+    false` (a text-only model behind an OpenAI-compatible server); else a multimodal
+    backend, or a model its backend's `vision` check finds to be a vision-language
+    model. `images: true` on a model that cannot see them is an error."""
     info = backend_info(spec.backend)
-    return info.multimodal or bool(info.vision and _load(info.vision)(spec.model))
+    wanted = getattr(spec, "images", None)
+    if wanted is False:
+        return False
+    can = info.multimodal or bool(info.vision and _load(info.vision)(spec.model))
+    if wanted and not can:
+        raise ValueError(f"{spec.label}: images: true, but its backend cannot show it images")
+    return can
 
 
 def check_judge(spec: ModelSpec) -> None:
     """A judge must see the image: a multimodal backend, or the template (the transparent
     reference-similarity scorer)."""
     info = backend_info(spec.backend)
+    if getattr(spec, "images", None) is False and not info.template:
+        raise ValueError("judge.images: false, but the judge must see the image it scores")
     if not (info.multimodal or info.template):
         ok = ", ".join(b.name for b in BACKENDS.values() if b.multimodal or b.template)
         raise ValueError(

@@ -80,6 +80,7 @@ class ModelSpec(Protocol):
     base_url: str | None
     api_key_env: str | None
     tokenizer: str | None
+    images: bool | None
 
     @property
     def label(self) -> str: ...

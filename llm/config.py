@@ -38,6 +38,13 @@ class LLMSpec(Section):
         "json_schema constrains decoding to the task's reply schema (vLLM, SGLang, Ollama, "
         "OpenAI); json_object asks for any JSON object, the prompt spelling its shape",
     )
+    images: bool | None = Field(
+        None,
+        description="whether this model is shown images (the persona's history images, the "
+        "judge's render): null: as its backend says (openai: yes; hf: a vision-language "
+        "model; template: colour words); false: a text-only model behind an "
+        "OpenAI-compatible server",
+    )
 
     @field_validator("backend")
     @classmethod

@@ -206,6 +206,33 @@ def exponent(small: float, large: float, n_small: int, n_large: int) -> float | 
     return round(math.log(large / small) / math.log(n_large / n_small), 3)
 
 
+def markdown(report: dict) -> str:
+    """The README's table from a scale.json: per stage and world, wall / CPU seconds, the
+    driver's and the whole tree's peak RSS, and the growth exponents."""
+    sizes = sorted(report["worlds"], key=int)
+    names = list(dict.fromkeys(n for w in sizes for n in report["worlds"][w]))
+    head = ["stage"] + [f"{int(w):,} users: wall / CPU s, driver / tree GiB" for w in sizes]
+    head += ["CPU exponent", "wall exponent"] if report.get("growth") else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        cells = [name]
+        for w in sizes:
+            r = report["worlds"][w].get(name)
+            if not r:
+                cells.append("not run")
+                continue
+            peak = r["peak_rss_gib_by_kind"]
+            cells.append(
+                f"{r['wall_s']:,} / {r['cpu_s']:,}, {peak.get('driver', 0)} / {peak.get('tree', 0)}"
+                + ("" if not r["rc"] else f" (rc {r['rc']})")
+            )
+        if report.get("growth"):
+            g = report["growth"].get(name, {})
+            cells += [str(g.get("cpu", "")), str(g.get("wall", ""))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from jobs.dag import STAGES
     from storage.lake import Lake
@@ -226,8 +253,12 @@ def main() -> None:
         help="kill -9 the stage's whole process tree SECONDS in, then run it again (measured) "
         "and count its output's rows against distinct ids",
     )
+    ap.add_argument("--table", action="store_true", help="print the README table and exit")
     args = ap.parse_args()
     out = Path(args.out)
+    if args.table:
+        print(markdown(json.loads((out / "scale.json").read_text())))
+        return
     out.mkdir(parents=True, exist_ok=True)
     report_file = out / "scale.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {"worlds": {}}

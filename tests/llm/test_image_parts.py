@@ -9,6 +9,7 @@ import asyncio
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from generation.prompts import persona_messages
@@ -101,3 +102,21 @@ def test_fetched_images_are_made_png_or_jpeg_within_the_size():
     mime, data = model_ready(picture("JPEG", side=64), max_side=32)
     with Image.open(io.BytesIO(data)) as im:
         assert mime == "image/jpeg" and max(im.size) == 32
+
+
+def test_an_endpoint_can_say_it_sees_no_images():
+    """`images: false` keeps image parts from a text-only model behind an OpenAI-compatible
+    server (and refuses it as a judge); `images: true` where the backend cannot show
+    images is an error; unset, the backend decides."""
+    from llm import check_judge, sees_images
+    from llm.config import LLMSpec
+
+    endpoint = dict(backend="openai", model="m", base_url="http://127.0.0.1:1/v1")
+    assert sees_images(LLMSpec(**endpoint))
+    assert not sees_images(LLMSpec(**endpoint, images=False))
+    assert not sees_images(LLMSpec(backend="vllm", model="m"))
+    with pytest.raises(ValueError, match="images: true"):
+        sees_images(LLMSpec(backend="vllm", model="m", images=True))
+    check_judge(LLMSpec(**endpoint))
+    with pytest.raises(ValueError, match="judge.images: false"):
+        check_judge(LLMSpec(**endpoint, images=False))
