@@ -137,8 +137,18 @@ class Resume:
         self._keep = keep = self._previous
         if "source" in keep.schema.names:  # user-supplied rows are re-applied, never resumed
             self._previous = keep.filter(pc.not_equal(keep["source"], "override"))
-        self.pending: list[str] = self._log.pending(self.planned, self._previous)
+        self._done = self._log.done_ids(self._previous)
+        self.pending: list[str] = [i for i in self.planned if i not in self._done]
         self.resumed = len(self.planned) - len(self.pending)
+
+    def add(self, ids: list[str]) -> list[str]:
+        """Plan more keys (a stage that plans a chunk at a time); returns those of them
+        not done yet."""
+        self.planned += ids
+        pending = [i for i in ids if i not in self._done]
+        self.pending += pending
+        self.resumed += len(ids) - len(pending)
+        return pending
 
     def log(self, rows: pa.Table | list[dict]) -> None:
         """Log a batch of finished rows durably (before the next batch is asked for)."""

@@ -20,6 +20,12 @@ class PersonasConfig(Section):
     snippets_per_subreddit: int = Field(3, ge=0)
     max_snippet_chars: int = Field(600, ge=20)
     users: int | None = Field(None, ge=1, description="cap on users (most active first)")
+    chunk_users: int = Field(
+        20_000,
+        ge=1,
+        description="users whose evidence and requests the driver holds at once (personas, "
+        "preferences): evidence is built, sent and logged a chunk at a time",
+    )
     overrides: str | None = Field(
         None, description="JSONL of persona text/fields supplied per user_id or author"
     )

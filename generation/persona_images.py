@@ -41,11 +41,10 @@ class UserImages:
         self._colours: dict[int, list[dict]] | None = None
         self.failed = 0  # images a refetch could not get
         self._ids: dict[tuple[str, int], list[str]] = {}  # (mode, user) -> shown images
-        io.details["persona_images"] = {
-            "per_user": k,
-            "users": len(self.picked),
-            "images": sum(map(len, self.picked.values())),
-        }
+        # summed over the stage's chunks of users
+        seen = io.details.setdefault("persona_images", {"per_user": k, "users": 0, "images": 0})
+        seen["users"] += len(self.picked)
+        seen["images"] += sum(map(len, self.picked.values()))
 
     def mode(self, spec) -> Shown:
         """How `spec`'s model is shown the images (see the module's docstring)."""
@@ -56,8 +55,10 @@ class UserImages:
         if sees_images(spec):
             return "parts"
         note = f"{spec.label} cannot see images: personas.images={self.k} not shown to it"
-        self.io.console.print(f"  [yellow]note[/]: {note}")
-        self.io.details.setdefault("image_notes", []).append(note)
+        notes = self.io.details.setdefault("image_notes", [])
+        if note not in notes:  # once per stage run, not per chunk of users
+            self.io.console.print(f"  [yellow]note[/]: {note}")
+            notes.append(note)
         return None
 
     def parts(self, user: int) -> tuple[tuple[str, bytes], ...]:
@@ -125,8 +126,10 @@ class UserImages:
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(one, todo))
         self._bytes.update(zip(todo, got, strict=True))
-        self.failed += sum(b is None for b in got)
-        self.io.details["persona_images"]["not_fetched"] = self.failed
+        missed = sum(b is None for b in got)
+        self.failed += missed
+        seen = self.io.details["persona_images"]
+        seen["not_fetched"] = seen.get("not_fetched", 0) + missed
 
 
 def image_key(row: dict) -> str:

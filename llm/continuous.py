@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -106,6 +107,10 @@ class DecodeLoop:
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        #: the loop's own clock: prefill forwards apart from decode steps (each step's
+        #: forward, mask and sampling), and the tokens each made
+        keys = ("prefill_s", "prefills", "decode_s", "decode_tokens", "steps")
+        self.stats = dict.fromkeys(keys, 0)
 
     def submit(self, prompt: list[int], schema: dict | None = None) -> Future:
         """Queue a request; its future resolves to the reply's token ids."""
@@ -155,10 +160,12 @@ class DecodeLoop:
         from transformers import DynamicCache
 
         logits = []
+        t0 = time.perf_counter()
         if rows:
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], 1)
             step, cache = _forward(self.model, last[:, None], mask, cache)
             logits.append(step)
+        t1 = time.perf_counter()
         if joining:
             width = max(len(j.prompt) for j in joining)
             pads = [width - len(j.prompt) for j in joining]
@@ -176,6 +183,9 @@ class DecodeLoop:
             rows = rows + joining
             if self.masks is not None:
                 self.masks.add([j.schema for j in joining])
+        t2 = time.perf_counter()
+        self.stats["prefill_s"] += t2 - t1
+        self.stats["prefills"] += len(joining)
         scores = torch.cat(logits)
         if self.penalty != 1.0:
             for r, job in enumerate(rows):
@@ -192,6 +202,11 @@ class DecodeLoop:
         token_list = tokens.tolist()
         if self.masks is not None:
             self.masks.consume(token_list)
+        # decode: the live rows' step and every row's choice; a joining row's first
+        # token comes from its prefill
+        self.stats["decode_s"] += (t1 - t0) + (time.perf_counter() - t2)
+        self.stats["decode_tokens"] += len(token_list) - len(joining)
+        self.stats["steps"] += len(token_list) > len(joining)
         keep = []
         for r, (job, t) in enumerate(zip(rows, token_list, strict=True)):
             ended = t in self.stop_ids

@@ -206,8 +206,10 @@ def fan_out(
 
     from engines.ray import feed_actors
 
-    weights = info.gpu != "no"  # a model in the actor: one generate call at a time
-    per_actor = 1 if weights else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
+    # a model in the actor: two batches in flight, one decoding and the next joining its
+    # continuous batch as rows end (`llm.continuous`); endpoints: enough for concurrency
+    weights = info.gpu != "no"
+    per_actor = 2 if weights else 2 * math.ceil(runtime.concurrency / runtime.batch_size) + 1
     options = {"num_gpus": runtime.num_gpus} if weights else {"num_cpus": 0.25}
     # SPREAD: one actor per node while nodes last (small CPU actors would otherwise pack
     # on the driver's node), so a lost node costs only its share; no-op on one node

@@ -89,6 +89,7 @@ class HFBackend:
         self.model = self.model.to(self.device)
         self.model.eval()
         self._loop = None  # the continuous batch, built on first use
+        self._generating = asyncio.Lock()
 
     async def complete(self, requests: list[ChatRequest]) -> list[Completion]:
         """Completions in request order. A text model decodes in one continuous batch
@@ -106,10 +107,11 @@ class HFBackend:
                 got[j] = self._completion(len(ids), await asyncio.wrap_future(future))
             return [got[j] for j in range(len(requests))]
         done: dict[int, Completion] = {}
-        for i in range(0, len(order), self.rt.batch_size):
-            part = order[i : i + self.rt.batch_size]
-            got = await asyncio.to_thread(self._generate, [requests[j] for j in part])
-            done.update(zip(part, got, strict=True))
+        async with self._generating:  # one generate at a time, whatever calls are in flight
+            for i in range(0, len(order), self.rt.batch_size):
+                part = order[i : i + self.rt.batch_size]
+                got = await asyncio.to_thread(self._generate, [requests[j] for j in part])
+                done.update(zip(part, got, strict=True))
         return [done[j] for j in range(len(requests))]
 
     def _decode_loop(self):

@@ -38,6 +38,7 @@ __all__ = [
     "no_call",
     "preflight",
     "progress_bar",
+    "run_llm_chunks",
     "run_llm_stage",
 ]
 
@@ -83,57 +84,98 @@ def run_llm_stage(
     written: one row per request + the direct rows. `stage` labels the progress bars;
     `settings` is the stage's LLM settings section (the runtime fields and `actors`:
     `io.config.llm`, or `io.config.judge` for the judge)."""
+    return run_llm_chunks(io, stage, table, [list(work)], parsers, settings=settings)
+
+
+def run_llm_chunks(
+    io: StageIO,
+    stage: str,
+    table: str,
+    chunks: Iterable[list[Work]],
+    parsers: dict[str, Parser],
+    *,
+    settings: LLMSettings,
+    slim_plan: tuple[str, ...] | None = None,
+) -> pa.Table:
+    """`run_llm_stage` over the models' work a chunk at a time: each chunk (every
+    model's `Work` for some users) is planned, sent and logged before the next is built,
+    so the driver holds one chunk's requests. With `slim_plan` (the planned columns a
+    row's id already fixes, e.g. its evidence text), only the rows reused from before
+    keep their plan, without those columns: a made row carries its plan (`to_row`)."""
     from llm import read_api_key
     from llm.fanout import fan_out
     from llm.tokens import tokenizer_source
     from schemas.tables import table as spec_of
 
-    work = list(work)
-    planned = [r.id for w in work for r in w.requests]
-    resume = io.resumable(table, "request_id", planned)
-    pending = set(resume.pending)
-    todo = {id(w): [r for r in w.requests if r.id in pending] for w in work}
-    # what a refresh redid: requests sent this run vs rows reused from the table or log
-    io.details.setdefault("calls", {})[table] = {
-        "planned": len(planned),
-        "sent": len(pending),
-        "reused": resume.resumed,
-    }
-    if pending:
-        with io.console.status(f"{stage}: starting Ray"):
-            io.ray()
+    resume = io.resumable(table, "request_id", [])
+    calls = io.details.setdefault("calls", {})[table] = {"planned": 0, "sent": 0, "reused": 0}
     schema = spec_of(table).schema
+    direct: list[dict] = []
+    plan: dict[str, dict] = {}
 
     def log(rows: list[dict]) -> None:
         resume.log(pa.Table.from_pylist(rows, schema=schema))
 
     with progress_bar(io.console) as bar:
-        for w in work:
-            pend = todo[id(w)]
-            if not pend:
-                continue
-            task = bar.add_task(f"{stage} {w.spec.label}", total=len(pend), counts="")
-
-            def progress(n: int, counts: Counter, task=task) -> None:
-                bar.update(task, advance=n, counts=" ".join(f"{k}={v}" for k, v in counts.items()))
-
-            endpoint = backend_info(w.spec.backend).endpoint
-            key = read_api_key(w.spec.api_key_env) if endpoint else None
-            tok = tokenizer_source(w.spec.backend, w.spec.model, w.spec.tokenizer)
-            fan_out(
-                pend,
-                w.spec.model_dump(),
-                settings.runtime(),
-                settings.actors,
-                key,
-                tok,
-                w.to_row,
-                log,
-                parsers,
-                progress,
+        tasks: dict[str, object] = {}
+        totals: dict[str, int] = {}
+        before: dict[str, Counter] = {}  # each model's counts from earlier chunks
+        for work in chunks:
+            ids = [r.id for w in work for r in w.requests]
+            pending = set(resume.add(ids))
+            # what a refresh redid: requests sent this run vs rows reused from the table or log
+            calls.update(
+                planned=calls["planned"] + len(ids),
+                sent=calls["sent"] + len(pending),
+                reused=calls["reused"] + len(ids) - len(pending),
             )
-    direct = [row for w in work for row in w.direct]
-    return resume.result(direct, plan={k: v for w in work for k, v in w.planned.items()})
+            for w in work:
+                direct += w.direct
+                for rid, cols in w.planned.items():
+                    if slim_plan is None:
+                        plan[rid] = cols
+                    elif rid not in pending:
+                        plan[rid] = {k: v for k, v in cols.items() if k not in slim_plan}
+            if pending:
+                with io.console.status(f"{stage}: starting Ray"):
+                    io.ray()
+            for w in work:
+                pend = [r for r in w.requests if r.id in pending]
+                if not pend:
+                    continue
+                label = w.spec.label
+                if label not in tasks:
+                    tasks[label] = bar.add_task(f"{stage} {label}", total=0, counts="")
+                    totals[label], before[label] = 0, Counter()
+                task, last = tasks[label], Counter()
+                totals[label] += len(pend)
+                bar.update(task, total=totals[label])
+
+                def progress(n: int, counts: Counter, task=task, label=label, last=last) -> None:
+                    last.clear()
+                    last.update(counts)
+                    shown = " ".join(f"{k}={v}" for k, v in (before[label] + counts).items())
+                    bar.update(task, advance=n, counts=shown)
+
+                endpoint = backend_info(w.spec.backend).endpoint
+                key = read_api_key(w.spec.api_key_env) if endpoint else None
+                tok = tokenizer_source(w.spec.backend, w.spec.model, w.spec.tokenizer)
+                fan_out(
+                    pend,
+                    w.spec.model_dump(),
+                    settings.runtime(),
+                    settings.actors,
+                    key,
+                    tok,
+                    w.to_row,
+                    log,
+                    parsers,
+                    progress,
+                )
+                before[label] += last
+    if resume.resumed:
+        io.console.print(f"  {io.stage}: {resume.resumed:,} row(s) already done, resumed")
+    return resume.result(direct, plan=plan)
 
 
 def finish(io: StageIO, table: str, out: pa.Table, stage: str | None = None) -> None:

@@ -5,12 +5,11 @@ against the same model decoding freely, the peer, in the same run on the same re
 
 For each: the share of replies that validate (`schemas.persona` parsers: JSON, schema,
 no copied placeholders, at least one interest / like; no repair call here, so the share
-is the model's own), decode tokens per second (the prompts' prefill, the same in both
-modes, timed apart with one new token per request and left out), seconds per reply.
-Bar (issue 23): the constrained path keeps >= 0.8x the free path's tokens/s. Beside it,
-the same batches cut at 24 new tokens (every row of both modes still writing): the
-constraint's own cost per decode step, apart from rows that end early and wait for their
-batch's longest. The backend decodes in one continuous batch (`llm.continuous`: a row
+is the model's own), decode tokens per second on the decode loop's own clock (tokens its
+decode steps made over the seconds they took: forward, mask, sampling; the prompts'
+prefill forwards apart), rows a step and milliseconds a step, seconds per reply.
+Bar (issue 23): the constrained path keeps >= 0.8x the free path's tokens/s. The
+backend decodes in one continuous batch (`llm.continuous`: a row
 that ends is refilled by the next request); requests join grouped by task
 (`batch_order`); each `--chunk` of requests goes through both modes in turn
 (interleaved: background load falls on both alike).
@@ -35,8 +34,6 @@ sys.path.insert(0, str(ROOT))
 
 OUT = Path(__file__).parent / "out"
 MODEL = "packaged:smollm2"
-#: new tokens of the per-step comparison: fewer than any valid reply's
-STEP_TOKENS = 24
 #: the two decoding modes: free (the schema spelt out in the prompt) and constrained
 MODES = ("json_object", "json_schema")
 
@@ -68,23 +65,18 @@ def requests(lake: str, users: int) -> list:
 
 
 def backends(max_tokens: int, batch: int) -> dict:
-    """(mode, cap) -> an `hf` backend: each decoding mode at the run's cap and at 1 new
-    token (the prompts' prefill, timed apart) and at STEP_TOKENS."""
+    """mode -> an `hf` backend decoding in that mode at the run's cap."""
     from llm import Runtime, make_backend
 
-    out = {}
-    for mode in MODES:
-        for cap in (max_tokens, 1, STEP_TOKENS):
-            rt = Runtime(batch_size=batch, max_tokens=cap)
-            out[mode, cap] = make_backend("hf", MODEL, None, None, rt, response_format=mode)
-    return out
+    rt = Runtime(batch_size=batch, max_tokens=max_tokens)
+    return {mode: make_backend("hf", MODEL, None, None, rt, response_format=mode) for mode in MODES}
 
 
 def interleaved(reqs: list, max_tokens: int, batch: int, chunk: int) -> dict:
-    """Each chunk of requests (in the backend's join order) through every (mode, cap) in
-    turn, so background load falls on both modes alike; seconds and completions summed
-    per (mode, cap). A chunk is one `complete` call: the backend's continuous batch
-    refills a finished row's slot from the chunk's waiting requests."""
+    """Each chunk of requests (in the backend's join order) through both modes in turn,
+    so background load falls on both alike; seconds and completions per mode. A chunk is
+    one `complete` call: the backend's continuous batch refills a finished row's slot
+    from the chunk's waiting requests."""
     from llm.hf_backend import batch_order
 
     made = backends(max_tokens, batch)
@@ -99,15 +91,17 @@ def interleaved(reqs: list, max_tokens: int, batch: int, chunk: int) -> dict:
             seconds[key] += time.perf_counter() - t0
             for j, c in zip(part, got, strict=True):
                 done[key][j] = c
-    return {"seconds": seconds, "done": done}
+    stats = {key: dict(b._decode_loop().stats) for key, b in made.items()}
+    return {"seconds": seconds, "done": done, "stats": stats}
 
 
-def figures(reqs: list, runs: dict, mode: str, cap: int) -> dict:
-    """Validity, decode tokens/s (prefill taken out) and seconds per reply of one mode."""
+def figures(reqs: list, runs: dict, mode: str) -> dict:
+    """Validity, decode tokens/s and seconds per reply of one mode. Decode tokens/s is
+    the decode loop's own clock: tokens made by decode steps over the seconds those
+    steps took (forward, mask, sampling), prefill forwards apart."""
     from schemas.persona import REPLY_PARSERS
 
-    done, seconds = runs["done"][mode, cap], runs["seconds"][mode, cap]
-    prefill = runs["seconds"][mode, 1]
+    done, seconds, st = runs["done"][mode], runs["seconds"][mode], runs["stats"][mode]
     valid: dict[str, list[bool]] = {}
     reasons: list[str] = []
     for r, c in zip(reqs, done, strict=True):
@@ -118,14 +112,14 @@ def figures(reqs: list, runs: dict, mode: str, cap: int) -> dict:
             ok = False
             reasons.append(f"{r.task}: {e}")
         valid.setdefault(r.task, []).append(ok)
-    tokens = sum(c.completion_tokens or 0 for c in done)
-    decode_s = max(seconds - prefill, 1e-9)  # what decoding the tokens after the first took
     return {
         "mode": mode,
         "valid": {t: round(sum(v) / len(v), 3) for t, v in valid.items()},
-        "decode_tokens": tokens,
-        "prefill_seconds": round(prefill, 2),
-        "tokens_per_s": round((tokens - len(reqs)) / decode_s, 2),
+        "decode_tokens": st["decode_tokens"],
+        "prefill_seconds": round(st["prefill_s"], 2),
+        "tokens_per_s": round(st["decode_tokens"] / max(st["decode_s"], 1e-9), 2),
+        "rows_per_step": round(st["decode_tokens"] / max(st["steps"], 1), 2),
+        "ms_per_step": round(1000 * st["decode_s"] / max(st["steps"], 1), 1),
         "seconds_per_reply": round(seconds / len(reqs), 2),
         "reasons": reasons[:6],
     }
@@ -141,23 +135,15 @@ def main() -> None:
     args = ap.parse_args()
     reqs = requests(args.lake, args.users)
     runs = interleaved(reqs, args.max_tokens, args.batch_size, args.chunk or len(reqs))
-    free = figures(reqs, runs, "json_object", args.max_tokens)
-    constrained = figures(reqs, runs, "json_schema", args.max_tokens)
+    free = figures(reqs, runs, "json_object")
+    constrained = figures(reqs, runs, "json_schema")
     ratio = constrained["tokens_per_s"] / free["tokens_per_s"]
-    # the constraint's own cost per step: the same batches cut at STEP_TOKENS new tokens,
-    # where every row of both modes is still writing (no row idles at its end)
-    step_free = figures(reqs, runs, "json_object", STEP_TOKENS)
-    step_con = figures(reqs, runs, "json_schema", STEP_TOKENS)
-    step_ratio = step_con["tokens_per_s"] / step_free["tokens_per_s"]
     report = {
         "users": len(reqs) // 2,
+        "batch_size": args.batch_size,
         "free": free,
         "constrained": constrained,
         "tokens_per_s_ratio": round(ratio, 2),
-        "step_tokens": STEP_TOKENS,
-        "step_free_tokens_per_s": step_free["tokens_per_s"],
-        "step_constrained_tokens_per_s": step_con["tokens_per_s"],
-        "step_ratio": round(step_ratio, 2),
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "constrained.json").write_text(json.dumps(report, indent=2))
@@ -165,17 +151,13 @@ def main() -> None:
         print(
             f"{m['mode']:>11}: valid persona {m['valid'].get('persona', 0):.0%}, "
             f"preferences {m['valid'].get('preferences', 0):.0%}; "
-            f"{m['tokens_per_s']} decode tokens/s (prefill {m['prefill_seconds']} s apart), "
+            f"{m['tokens_per_s']} decode tokens/s ({m['rows_per_step']} rows a step, "
+            f"{m['ms_per_step']} ms a step; prefill {m['prefill_seconds']} s apart), "
             f"{m['seconds_per_reply']} s per reply"
         )
         for why in m["reasons"]:
             print(f"             {why[:110]}")
     print(f"constrained / free tokens/s: {ratio:.2f}x (bar >= 0.8x); {report['users']} users")
-    print(
-        f"per decode step (first {STEP_TOKENS} tokens, every row writing): free "
-        f"{step_free['tokens_per_s']}, constrained {step_con['tokens_per_s']} tokens/s = "
-        f"{step_ratio:.2f}x"
-    )
 
 
 if __name__ == "__main__":

@@ -717,11 +717,23 @@ class RowLog:
 
     def pending(self, ids: list[str], previous) -> list[str]:
         """`ids` with no ``done`` row yet, in the table from before or in this log."""
-        done: set[str] = set()
-        for t in (previous, self.read()):
-            if t.num_rows:
-                done.update(t.filter(pc.equal(t["status"], "done"))[self.key].to_pylist())
+        done = self.done_ids(previous)
         return [i for i in ids if i not in done]
+
+    def done_ids(self, previous) -> set[str]:
+        """Ids with a ``done`` row in the table from before or in this log (the log's key
+        and status columns only)."""
+        done: set[str] = set()
+        files = [str(f) for f in data_files(self.dir)]
+        logged = (
+            ds.dataset(files, format="parquet").to_table(columns=[self.key, "status"])
+            if files
+            else None
+        )
+        for t in (previous, logged):
+            if t is not None and t.num_rows:
+                done.update(t.filter(pc.equal(t["status"], "done"))[self.key].to_pylist())
+        return done
 
     def merge(self, ids: list[str], previous):
         """The finished table: one row per id in `ids` order (a done row wins over a failed

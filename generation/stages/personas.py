@@ -19,11 +19,14 @@ import pyarrow.compute as pc
 from contract.stage import Stage
 from contract.stage_io import StageIO
 from generation.persona_images import UserImages, with_image_note
-from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_stage
+from llm.llm_stage import Work, call_columns, finish, preflight, run_llm_chunks
 from schemas.persona import REPLY_PARSERS, REPLY_SCHEMAS
 
 PERSONA_FIELDS = ("demographics", "interests", "affective_traits", "visual_interests", "text")
 PREFERENCE_FIELDS = ("likes", "dislikes")
+#: planned columns a request's id already fixes (its messages quote the evidence): a row
+#: reused from before keeps its own, so the driver need not hold them for every user
+SLIM_PLAN = ("evidence", "evidence_tokens", "evidence_mode", "tokenizer")
 
 
 def persona_users(io: StageIO) -> list[int]:
@@ -56,8 +59,23 @@ def user_keys(io: StageIO, user_ids: list[int]) -> dict[int, str]:
     return {u: name_key(a) for u, a in zip(ids, names, strict=True)}
 
 
-def evidence_for(io: StageIO, spec, users: list[int], cache: dict) -> list:
-    """Each user's evidence, counted with this model's tokenizer (cached per tokenizer)."""
+class EvidenceSource:
+    """What every chunk's evidence is built from, read once per stage run: attention,
+    history snippets, subreddits, and the lake-wide statistics (common words, users) a
+    chunk must not compute from its own users alone."""
+
+    def __init__(self, io: StageIO):
+        from generation.evidence import common_words
+
+        self.attention = io.read("gold/attention")
+        self.snippets = io.history("silver/snippets")
+        self.subreddits = io.read("silver/subreddits")
+        self.common = common_words(self.snippets)
+        self.population = len(pc.unique(self.attention["user_id"]))
+
+
+def evidence_for(io: StageIO, spec, users: list[int], src: EvidenceSource, cache: dict) -> list:
+    """The users' evidence, counted with this model's tokenizer (cached per tokenizer)."""
     from generation.evidence import build_evidence
     from llm.tokens import counter, tokenizer_source
 
@@ -67,15 +85,17 @@ def evidence_for(io: StageIO, spec, users: list[int], cache: dict) -> list:
         with io.console.status(f"evidence: {len(users):,} users, budget {p.token_budget:,}"):
             cache[source] = build_evidence(
                 users,
-                io.read("gold/attention"),
-                io.history("silver/snippets"),
-                io.read("silver/subreddits"),
+                src.attention,
+                src.snippets,
+                src.subreddits,
                 counter(source),
                 budget=p.token_budget,
                 mode=p.evidence,
                 max_subreddits=p.max_subreddits,
                 snippets_per_subreddit=p.snippets_per_subreddit,
                 max_snippet_chars=p.max_snippet_chars,
+                common=src.common,
+                population=src.population,
             )
     return cache[source]
 
@@ -93,17 +113,34 @@ def _evidence_columns(ev, mode: str, tokenizer: str) -> dict:
     }
 
 
-def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str) -> list[Work]:
-    """One `Work` per configured model: a `task` request per user's evidence; its rows
-    carry the evidence, the reply's `fields` and the call's columns."""
+def evidence_chunks(io: StageIO, task: str, fields: tuple[str, ...], version: str):
+    """Per chunk of `personas.chunk_users` users, one `Work` per configured model: a
+    `task` request per user's evidence; its rows carry the evidence, the reply's
+    `fields` and the call's columns. Built lazily: the driver holds one chunk."""
+    preflight(io.config.llm.specs())  # before any evidence is built
+    users = persona_users(io)
+    keys = user_keys(io, users)
+    src = EvidenceSource(io)
+    size = io.config.personas.chunk_users
+    for start in range(0, len(users), size):
+        yield evidence_work(io, task, fields, version, users[start : start + size], keys, src)
+
+
+def evidence_work(
+    io: StageIO,
+    task: str,
+    fields: tuple[str, ...],
+    version: str,
+    users: list[int],
+    keys: dict[int, str],
+    src: EvidenceSource,
+) -> list[Work]:
+    """One `Work` per configured model for `users`."""
     from generation.prompts import persona_messages, preferences_messages
     from llm import ChatRequest, backend_info, request_id
     from llm.tokens import tokenizer_source
 
     llm = io.config.llm
-    preflight(llm.specs())  # before any evidence is built
-    users = persona_users(io)
-    keys = user_keys(io, users)
     k = io.config.personas.images if task == "persona" else 0
     shown = None  # the user's own history images (read after the evidence)
     rt = llm.runtime()
@@ -111,7 +148,7 @@ def evidence_work(io: StageIO, task: str, fields: tuple[str, ...], version: str)
     cache: dict = {}
     work = []
     for spec in llm.specs():
-        evidence = evidence_for(io, spec, users, cache)
+        evidence = evidence_for(io, spec, users, src, cache)
         if k and shown is None:
             shown = UserImages(io, users, k)
         tok = tokenizer_source(spec.backend, spec.model, spec.tokenizer)
@@ -162,9 +199,15 @@ def personas(io: StageIO) -> None:
     from generation.overrides import apply_overrides, read_overrides
     from generation.prompts import PERSONA_VERSION
 
-    work = evidence_work(io, "persona", (*PERSONA_FIELDS, "source"), PERSONA_VERSION)
-    out = run_llm_stage(
-        io, "personas", "gold/personas", work, REPLY_PARSERS, settings=io.config.llm
+    chunks = evidence_chunks(io, "persona", (*PERSONA_FIELDS, "source"), PERSONA_VERSION)
+    out = run_llm_chunks(
+        io,
+        "personas",
+        "gold/personas",
+        chunks,
+        REPLY_PARSERS,
+        settings=io.config.llm,
+        slim_plan=SLIM_PLAN,
     )
     path = io.file("personas.overrides")
     if path is not None:
@@ -185,9 +228,15 @@ def preferences(io: StageIO) -> None:
     """gold/attention + silver (history) -> gold/visual_preferences (ViPer baseline)."""
     from generation.prompts import PREFERENCES_VERSION
 
-    work = evidence_work(io, "preferences", PREFERENCE_FIELDS, PREFERENCES_VERSION)
-    out = run_llm_stage(
-        io, "preferences", "gold/visual_preferences", work, REPLY_PARSERS, settings=io.config.llm
+    chunks = evidence_chunks(io, "preferences", PREFERENCE_FIELDS, PREFERENCES_VERSION)
+    out = run_llm_chunks(
+        io,
+        "preferences",
+        "gold/visual_preferences",
+        chunks,
+        REPLY_PARSERS,
+        settings=io.config.llm,
+        slim_plan=SLIM_PLAN,
     )
     finish(io, "gold/visual_preferences", out, "preferences")
 

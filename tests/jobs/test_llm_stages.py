@@ -231,7 +231,9 @@ def test_a_killed_run_resumes_without_duplicates_or_repeats(tmp_path):
     _run(root, UPSTREAM)
     env = os.environ | {"ZIPP_TEST_LLM_KEY": KEY}
     with ChatServer(latency=0.4, api_key=KEY) as server:
+        # chunks of 5 users: the kill falls in one, the resume spans them all
         args = [*_openai(server.url), "llm.batch_size=1", "llm.concurrency=1"]
+        args.append("personas.chunk_users=5")
         cmd = [sys.executable, "-m", "jobs.personas", "personas", f"lake.root={root}", *args]
         proc = subprocess.Popen(
             cmd,
@@ -350,3 +352,28 @@ def test_benchmark_users_get_personas_first_under_a_cap(template_lake):
     users = persona_users(stage_io(PERSONAS, cfg, Lake(root), Console(file=io.StringIO())))
     bench = set(Lake(root).read("bench/users")["user_id"].to_pylist())
     assert len(users) == 4 and set(users) <= bench
+
+
+def test_personas_a_chunk_of_users_at_a_time_make_the_same_table(template_lake, tmp_path):
+    """`personas.chunk_users`: evidence built, sent and logged a chunk at a time gives the
+    table one chunk gives (lake-wide statistics are read once, not per chunk)."""
+    import shutil
+
+    root, _, _ = template_lake
+    copy = tmp_path / "lake"  # a copy: the forced runs leave the module's lake alone
+    shutil.copytree(root, copy)
+    console = Console(file=io.StringIO())
+    for stage, table in ((PERSONAS, "gold/personas"), (PREFERENCES, "gold/visual_preferences")):
+        made = []
+        for chunk in (1000, 5):  # (other tests rerun stages on the module's lake)
+            run_stage(
+                stage,
+                _config(copy, f"personas.chunk_users={chunk}"),
+                Lake(copy),
+                console,
+                force=True,
+            )
+            made.append(Lake(copy).read(table))
+        assert made[0].num_rows == made[1].num_rows > 5
+        cols = [c for c in made[0].column_names if c != "seconds"]
+        assert made[1].select(cols).equals(made[0].select(cols))

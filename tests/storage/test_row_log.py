@@ -8,7 +8,6 @@ import pyarrow as pa
 from schemas.bench import REWRITES
 from storage.lake import Lake, RowLog
 
-
 #: a value of each type a required column of bench/rewrites has
 ZERO = {"string": "", "int32": 0, "int64": 0, "bool": False, "double": 0.0, "float": 0.0}
 
@@ -29,7 +28,8 @@ def merged(tmp_path, previous: pa.Table, *parts: pa.Table, ids: list[str]) -> li
         log.append(part)
     out = log.merge(ids, previous)
     assert out.schema == REWRITES
-    return list(zip(*(out[c].to_pylist() for c in ("request_id", "status", "prompt"))))
+    cols = [out[c].to_pylist() for c in ("request_id", "status", "prompt")]
+    return list(zip(*cols, strict=True))
 
 
 def test_done_beats_failed_and_the_newest_wins_among_equals(tmp_path):
