@@ -715,11 +715,6 @@ class RowLog:
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def pending(self, ids: list[str], previous) -> list[str]:
-        """`ids` with no ``done`` row yet, in the table from before or in this log."""
-        done = self.done_ids(previous)
-        return [i for i in ids if i not in done]
-
     def done_ids(self, previous) -> set[str]:
         """Ids with a ``done`` row in the table from before or in this log (the log's key
         and status columns only)."""
