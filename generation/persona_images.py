@@ -39,7 +39,6 @@ class UserImages:
         self._bytes: dict[str, bytes | None] = {}
         self._parts: dict[int, tuple[tuple[str, bytes], ...]] | None = None
         self._colours: dict[int, list[dict]] | None = None
-        self.failed = 0  # images a refetch could not get
         self._ids: dict[tuple[str, int], list[str]] = {}  # (mode, user) -> shown images
         # summed over the stage's chunks of users
         seen = io.details.setdefault("persona_images", {"per_user": k, "users": 0, "images": 0})
@@ -126,10 +125,8 @@ class UserImages:
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(one, todo))
         self._bytes.update(zip(todo, got, strict=True))
-        missed = sum(b is None for b in got)
-        self.failed += missed
-        seen = self.io.details["persona_images"]
-        seen["not_fetched"] = seen.get("not_fetched", 0) + missed
+        seen = self.io.details["persona_images"]  # images a refetch could not get
+        seen["not_fetched"] = seen.get("not_fetched", 0) + sum(b is None for b in got)
 
 
 def image_key(row: dict) -> str:

@@ -25,20 +25,20 @@ def validation_view(
     """(the view, its users' ids in `g`, sorted): users are renumbered 0..K-1 in the view;
     its splits are `g`'s restricted to `users` and renumbered."""
     subs = np.arange(g.num_subs)
-    _, picked = sample_rows(g.sub_csr, subs, fanout, np.random.default_rng([seed, 11]))
-    picked = np.sort(picked)  # sub-CSR order: (subreddit, user)
-    kept = np.union1d(np.asarray(users, np.int64), g.sub_csr.indices[picked].astype(np.int64))
+    sub_of, picked = sample_rows(g.sub_csr, subs, fanout, np.random.default_rng([seed, 11]))
+    order = np.argsort(picked, kind="stable")  # sub-CSR order: (subreddit, user)
+    sub_of, picked = sub_of[order], picked[order]
+    old_user = g.sub_csr.indices[picked].astype(np.int64)
+    kept = np.union1d(np.asarray(users, np.int64), old_user)
     owner, pos = g.user_csr.row_positions(kept)
     deg = np.bincount(owner, minlength=len(kept))
     indptr = np.r_[0, np.cumsum(deg)].astype(np.int64)
     user_csr = CSR(indptr, g.user_csr.indices[pos])
     # the sampled subreddit -> user entries, renumbered; sub-CSR order is (subreddit,
     # user) and renumbering keeps users' order, so the entries stay a CSR
-    old_user = g.sub_csr.indices[picked].astype(np.int64)
     new_user = np.searchsorted(kept, old_user)
     old_pos = g.sub_to_user_pos[picked].astype(np.int64)
     new_pos = indptr[new_user] + old_pos - g.user_csr.indptr[old_user]
-    sub_of = g.sub_csr.row_of_entries()[picked]
     sub_indptr = np.zeros(g.num_subs + 1, np.int64)
     np.cumsum(np.bincount(sub_of, minlength=g.num_subs), out=sub_indptr[1:])
     splits = {}

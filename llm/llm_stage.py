@@ -147,20 +147,18 @@ def run_llm_chunks(
                 if label not in tasks:
                     tasks[label] = bar.add_task(f"{stage} {label}", total=0, counts="")
                     totals[label], before[label] = 0, Counter()
-                task, last = tasks[label], Counter()
+                task = tasks[label]
                 totals[label] += len(pend)
                 bar.update(task, total=totals[label])
 
-                def progress(n: int, counts: Counter, task=task, label=label, last=last) -> None:
-                    last.clear()
-                    last.update(counts)
+                def progress(n: int, counts: Counter, task=task, label=label) -> None:
                     shown = " ".join(f"{k}={v}" for k, v in (before[label] + counts).items())
                     bar.update(task, advance=n, counts=shown)
 
                 endpoint = backend_info(w.spec.backend).endpoint
                 key = read_api_key(w.spec.api_key_env) if endpoint else None
                 tok = tokenizer_source(w.spec.backend, w.spec.model, w.spec.tokenizer)
-                fan_out(
+                before[label] += fan_out(  # this chunk's rows by status
                     pend,
                     w.spec.model_dump(),
                     settings.runtime(),
@@ -172,7 +170,6 @@ def run_llm_chunks(
                     parsers,
                     progress,
                 )
-                before[label] += last
     if resume.resumed:
         io.console.print(f"  {io.stage}: {resume.resumed:,} row(s) already done, resumed")
     return resume.result(direct, plan=plan)
