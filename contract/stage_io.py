@@ -9,14 +9,15 @@ The stage contract (DESIGN.md) is enforced here, in one place:
 * `file` / `names`: the declared input files (fingerprinted by content by the runner);
 * `resumable`: the one record-level resume path of every fan-out stage;
 * `history`: a table without the benchmark's held-out reference posts (the rule is
-  `contract.history`; every stage that learns or conditions reads history only).
+  `contract.history`; every stage that learns or conditions reads history only);
+  `history_batches` streams it in pieces.
 
 `TableAccess` is the picklable part (lake root, format, what may be read), for Ray workers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,24 @@ class TableAccess:
         table = self.lake.read(name, None if columns is None else [*columns, *extra])
         table = without_held_out(table, name, self.lake.read(REFERENCES))
         return table.drop_columns(extra) if extra else table
+
+    def history_batches(
+        self, name: str, columns: list[str] | None = None, batch_rows: int = 131_072
+    ) -> Iterator[pa.Table]:
+        """`history` streamed: pieces of at most `batch_rows` rows, each without the
+        held-out posts (references read once), for tables too big for one process."""
+        self._check(name, self.history_inputs, "reads the history of")
+        needs = EDGE_COLUMNS if name == "silver/edges" else POST_COLUMNS.get(name, ())
+        extra = [c for c in needs if columns and c not in columns]
+        wanted = None if columns is None else [*columns, *extra]
+        references = self.lake.read(REFERENCES)
+
+        def pieces() -> Iterator[pa.Table]:
+            for piece in self.lake.batches(name, wanted, batch_rows):
+                piece = without_held_out(piece, name, references)
+                yield piece.drop_columns(extra) if extra else piece
+
+        return pieces()
 
     def path(self, name: str) -> Path:
         """The folder of a declared input or output (model folders, media)."""
@@ -212,6 +231,11 @@ class StageIO:
 
     def history(self, name: str, columns: list[str] | None = None) -> pa.Table:
         return self.access.history(name, columns)
+
+    def history_batches(
+        self, name: str, columns: list[str] | None = None, batch_rows: int = 131_072
+    ) -> Iterator[pa.Table]:
+        return self.access.history_batches(name, columns, batch_rows)
 
     def path(self, name: str) -> Path:
         return self.access.path(name)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.silver import NODE_FEATURES
 
@@ -17,41 +19,100 @@ def default_text_model() -> str:
     return str(get_model_path())
 
 
+#: the columns of a snippet that choose a subreddit's texts, in the types they are kept in
+SNIPPET_TEXT = pa.schema(
+    [("subreddit_id", pa.int64()), ("text", pa.string()), ("score", pa.int64())]
+)
+
+
+def best_snippets(
+    snippets: pa.Table | Iterable[pa.Table | pa.RecordBatch], per_subreddit: int = 32
+) -> pa.Table:
+    """Per subreddit its `per_subreddit` best-scored snippets (a missing score counts as
+    0; ties go by text), sorted by subreddit, then in that order. `snippets` may be a
+    stream of pieces: only a running best is kept (memory: one piece plus subreddits x
+    `per_subreddit` rows), and the result does not depend on how the rows are cut or
+    ordered."""
+    pieces = [snippets] if isinstance(snippets, pa.Table) else snippets
+    kept = SNIPPET_TEXT.empty_table()
+    for piece in pieces:
+        rows = pa.table({c: piece[c] for c in SNIPPET_TEXT.names}).cast(SNIPPET_TEXT)
+        rows = rows.set_column(2, "score", pc.fill_null(rows["score"], 0))
+        kept = _first_per_subreddit(pa.concat_tables([kept, rows]), per_subreddit)
+    return kept
+
+
+def _first_per_subreddit(rows: pa.Table, n: int) -> pa.Table:
+    """The first `n` rows of each subreddit in (subreddit, score desc, text) order."""
+    rows = rows.sort_by(
+        [("subreddit_id", "ascending"), ("score", "descending"), ("text", "ascending")]
+    )
+    sids = rows["subreddit_id"].to_numpy()
+    pos = np.arange(len(sids))
+    first = np.ones(len(sids), bool)  # where a subreddit's run starts
+    first[1:] = sids[1:] != sids[:-1]
+    rank = pos - np.maximum.accumulate(np.where(first, pos, 0))
+    return rows.take(pa.array(np.flatnonzero(rank < n))).combine_chunks()
+
+
 def subreddit_documents(
     subreddits: pa.Table,
-    snippets: pa.Table,
+    snippets: pa.Table | Iterable[pa.Table | pa.RecordBatch],
     per_subreddit: int = 32,
     max_chars: int = 2000,
     metadata: dict[str, str] | None = None,
 ) -> tuple[list[int], list[str], list[int]]:
     """(subreddit ids, one text each, texts behind it): the name, its title and public
     description where `metadata` (lower-cased name -> text) has them, then its
-    best-scored titles and comments; ties by score go by text, so the document never
-    depends on the order `snippets` arrives in (a multithreaded join's order is not
-    fixed)."""
+    best-scored titles and comments (`best_snippets`: `snippets` may be a table or a
+    stream of pieces); ties by score go by text, so the document never depends on the
+    order `snippets` arrives in (a multithreaded join's order is not fixed)."""
     metadata = metadata or {}
     names = dict(
         zip(
             subreddits["subreddit_id"].to_pylist(), subreddits["subreddit"].to_pylist(), strict=True
         )
     )
-    texts: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for sid, text, score in zip(
-        snippets["subreddit_id"].to_pylist(),
-        snippets["text"].to_pylist(),
-        snippets["score"].to_pylist(),
-        strict=True,
-    ):
-        texts[sid].append((score or 0, text))
+    best = best_snippets(snippets, per_subreddit)
+    texts: dict[int, list[str]] = defaultdict(list)
+    for sid, text in zip(best["subreddit_id"].to_pylist(), best["text"].to_pylist(), strict=True):
+        texts[sid].append(text)
     ids, docs, counts = [], [], []
     for sid in sorted(names):
-        best = [t for _, t in sorted(texts[sid], key=lambda x: (-x[0], x[1]))[:per_subreddit]]
         ids.append(sid)
         about = metadata.get(names[sid].lower())
         head = f"r/{names[sid]}: " + (f"{about} | " if about else "")
-        docs.append((head + " | ".join(best))[:max_chars])
-        counts.append(len(best))
+        docs.append((head + " | ".join(texts[sid]))[:max_chars])
+        counts.append(len(texts[sid]))
     return ids, docs, counts
+
+
+def training_snippets(pieces: Iterable[pa.Table], train: pa.Table) -> Iterator[pa.Table]:
+    """Each piece's rows whose (user_id, subreddit_id) is an edge of `train` (a left
+    semi join, piece by piece, against the edges' keys sorted once)."""
+    keys = np.sort(_edge_keys(train))
+    for piece in pieces:
+        yield piece.filter(pa.array(_in_sorted(keys, _edge_keys(piece))))
+
+
+def _in_sorted(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each of `values` is in the sorted `keys`; looked up in sorted order, in
+    which numpy's binary search is several times faster on a large `keys`."""
+    order = np.argsort(values)
+    wanted = values[order]
+    at = np.searchsorted(keys, wanted)
+    found = at < len(keys)
+    found[found] = keys[at[found]] == wanted[found]
+    hit = np.empty(len(values), bool)
+    hit[order] = found
+    return hit
+
+
+def _edge_keys(rows: pa.Table) -> np.ndarray:
+    """(user_id, subreddit_id) packed into one int64 per row (both are int32)."""
+    users = rows["user_id"].to_numpy().astype(np.int64)
+    subs = rows["subreddit_id"].to_numpy().astype(np.int64)
+    return (users << 32) | (subs & 0xFFFFFFFF)
 
 
 class EncodeText:

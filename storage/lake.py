@@ -22,7 +22,7 @@ import shutil
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -111,6 +111,26 @@ class Lake:
         if data is None:
             return schema.empty_table()
         return _conform(data.to_table(columns=schema.names, filter=filter), schema)
+
+    def batches(
+        self, name: str, columns: list[str] | None = None, batch_rows: int = 131_072
+    ) -> Iterator[pa.Table]:
+        """`read` in pieces of at most `batch_rows` rows, scanned with little read-ahead:
+        memory holds a few Parquet row groups, however big the table."""
+        schema = _select(table(name).schema, columns)
+        data = self.dataset(name)
+        if data is None:
+            return
+        scan = data.to_batches(
+            columns=schema.names,
+            batch_size=batch_rows,
+            batch_readahead=1,
+            fragment_readahead=1,
+            fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+        )
+        for batch in scan:
+            if batch.num_rows:
+                yield _conform(pa.Table.from_batches([batch]), schema)
 
     # -- writing a whole table -------------------------------------------------------
 

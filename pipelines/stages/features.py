@@ -9,6 +9,10 @@ from contract.stage import Stage
 from contract.stage_io import StageIO
 from pipelines.config import FeaturesConfig
 
+#: what the subreddit documents need of silver/snippets, and how many rows are read at once
+SNIPPET_COLUMNS = ["user_id", "subreddit_id", "text", "score"]
+SNIPPET_BATCH_ROWS = 262_144
+
 
 def features(io: StageIO) -> None:
     """silver/subreddits + history snippets of training edges and history image
@@ -18,9 +22,11 @@ def features(io: StageIO) -> None:
     import pyarrow.compute as pc
 
     from pipelines.text_features import (
+        best_snippets,
         default_text_model,
         subreddit_documents,
         text_features,
+        training_snippets,
         visual_profiles,
     )
 
@@ -29,9 +35,10 @@ def features(io: StageIO) -> None:
     # users' comments must not reach the encoder's inputs
     edges = io.history("silver/edges", ["user_id", "subreddit_id", "split"])
     train = edges.filter(pc.equal(edges["split"], "train")).select(["user_id", "subreddit_id"])
-    snippets = io.history("silver/snippets").join(
-        train, ["user_id", "subreddit_id"], join_type="left semi"
-    )
+    del edges  # only the training edges' keys stay for the snippets' semi join
+    # the snippets grow with the users: streamed, only each subreddit's best stay
+    pieces = io.history_batches("silver/snippets", SNIPPET_COLUMNS, SNIPPET_BATCH_ROWS)
+    snippets = best_snippets(training_snippets(pieces, train), c.texts_per_subreddit)
     subreddits = io.read("silver/subreddits")
     about = subreddit_metadata(io, c, subreddits["subreddit"].to_pylist())
     ids, docs, counts = subreddit_documents(
