@@ -192,6 +192,9 @@ class SmokeConfig(Section):
         0.1, ge=0, lt=1, description="titles dropped to '' (classifier-free guidance)"
     )
     max_images: int = Field(20000, ge=1, description="most history images trained on")
+    recaption: bool = Field(
+        True, description="train on the title plus the image's own colour and light words"
+    )
     seed: int = 0
 
     @field_validator("size")

@@ -38,6 +38,18 @@ def title_words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def recaption(title: str, image: bytes) -> str:
+    """The title plus the image's own colour and light words (`llm.colour_words` on its
+    weight-free colour features), as recaptioned training sets do (DALL-E 3, PixArt): a
+    prompt's "cool blue tones" then means to the model what it says, instead of being
+    letters outside a vocabulary of title words."""
+    from llm.colour_words import colour_words
+    from media.image_features import colour_features, named_colours
+
+    words = colour_words([named_colours(colour_features(image))])
+    return ", ".join(part for part in (title.strip(), *words) if part)
+
+
 def vocabulary(titles: list[str], size: int) -> list[str]:
     """The `size` most frequent title words seen at least twice (ties alphabetical)."""
     counts = Counter(w for t in titles for w in title_words(t))
@@ -56,6 +68,7 @@ class SmokeSpec:
     batch_size: int = 32
     lr: float = 1e-3
     uncond_share: float = 0.1
+    recaption: bool = True
     seed: int = 0
 
 

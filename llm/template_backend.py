@@ -265,11 +265,19 @@ def preferences_json(inputs: dict) -> str:
     return json.dumps({"likes": liked, "dislikes": disliked[:3]})
 
 
+#: the most persona items a template rewrite appends (`viper` appends its 6 likes): a
+#: text encoder reads a prompt's first tokens only (CLIP 77, the smoke model 40, where a
+#: word outside its vocabulary costs a token a letter), so the rewrite keeps the persona's
+#: strongest items whole instead of a tail the encoder cuts mid-word
+REWRITE_ITEMS = 6
+
+
 def roleplay_words(persona: dict) -> list[str]:
     """What the persona's roleplay asks an image to carry (the LLM prompt's "an image I,
-    as this person, would love"): its visual interests, then its interests, each once."""
+    as this person, would love"): its visual interests, then its interests, each once,
+    at most `REWRITE_ITEMS`."""
     words = [*(persona.get("visual_interests") or []), *(persona.get("interests") or [])[:3]]
-    return list(dict.fromkeys(w.strip() for w in words if w and w.strip()))
+    return list(dict.fromkeys(w.strip() for w in words if w and w.strip()))[:REWRITE_ITEMS]
 
 
 def rewrite_text(inputs: dict) -> str:

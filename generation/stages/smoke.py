@@ -117,7 +117,7 @@ def smoke(io: StageIO) -> None:
     """silver/user_images (history) -> models/smoke-diffusion (cached by content)."""
     import torch
 
-    from generation.smoke_model import SmokeSpec, marker, train_smoke_pipeline
+    from generation.smoke_model import SmokeSpec, marker, recaption, train_smoke_pipeline
     from llm.llm_stage import progress_bar
 
     if io.config.diffusion.model:
@@ -133,6 +133,7 @@ def smoke(io: StageIO) -> None:
         batch_size=c.batch_size,
         lr=c.lr,
         uncond_share=c.uncond_share,
+        recaption=c.recaption,
         seed=c.seed,
     )
     imgs = io.history(
@@ -173,9 +174,10 @@ def smoke(io: StageIO) -> None:
                 tasks[phase] = bar.add_task(f"smoke: train {phase}", total=total, counts="")
             bar.update(tasks[phase], advance=1, counts=f"loss {loss:.4f}")
 
-        record = train_smoke_pipeline(
-            payloads, [r["title"] or "" for r in rows], spec, staged / PIPELINE, key, progress
-        )
+        titles = [r["title"] or "" for r in rows]
+        if spec.recaption:
+            titles = [recaption(t, b) for t, b in zip(titles, payloads, strict=True)]
+        record = train_smoke_pipeline(payloads, titles, spec, staged / PIPELINE, key, progress)
     curve = [("vae", i, v) for i, v in enumerate(record["vae_loss"])]
     curve += [("denoiser", i, v) for i, v in enumerate(record["denoiser_loss"])]
     pq.write_table(

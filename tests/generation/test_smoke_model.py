@@ -21,6 +21,7 @@ from generation.smoke_model import (
     distinctive_words,
     marker,
     nearest_group_ranks,
+    recaption,
     train_smoke_pipeline,
     vocabulary,
 )
@@ -54,6 +55,16 @@ def test_titles_words_become_whole_tokens(tmp_path):
     pieces = tok.convert_ids_to_tokens(tok("a Kodak portra film, filmy").input_ids)
     assert pieces[1:6] == ["a</w>", "kodak</w>", "portra</w>", "film</w>", ",</w>"]
     assert "filmy</w>" not in pieces  # an unknown word falls back to pieces
+
+
+def test_a_caption_adds_the_images_own_colour_words():
+    rng = np.random.default_rng(1)
+    azure = recaption("my picture", _png(COLOURS["azure"], rng))
+    crimson = recaption("", _png(COLOURS["crimson"], rng))
+    assert azure.startswith("my picture, ") and "cool blue tones" in azure
+    assert crimson.startswith("rich red tones")  # no title: the colour words alone
+    grey = recaption("a grey day", _png((128, 128, 128), rng))
+    assert "neutral grey tones" in grey and "blue" not in grey and "red" not in grey
 
 
 @pytest.fixture(scope="module")

@@ -49,3 +49,16 @@ def test_the_roleplay_rewrite_carries_the_personas_visual_interests_and_interest
     assert out == "a cat, lace, cardigan, merino, cables, knitting"
     none = rewrite_text({"prompt": "a cat", "method": "none", "persona": persona})
     assert "merino" not in none
+
+
+def test_the_rewrite_keeps_the_personas_first_items_whole():
+    from llm.template_backend import REWRITE_ITEMS, rewrite_text
+
+    visual = [f"word{i}" for i in range(5)] + ["cool blue tones"]
+    persona = {"visual_interests": visual, "interests": ["knitting", "yarn", "wool"]}
+    zero = rewrite_text({"prompt": "a cat", "method": "zero_shot", "persona": persona})
+    assert zero.split(", ")[1:] == visual[:REWRITE_ITEMS]  # the interests come after: cut
+    shot = {"prompt": "a cat", "method": "k_shot", "persona": persona}
+    out = rewrite_text(shot | {"examples": ["lace shawl", "lace cardigan"]})
+    # the examples' words come before the persona's, which are kept whole
+    assert out.split(", ")[1:] == ["lace", "cardigan", "shawl", *visual]
