@@ -227,15 +227,18 @@ class Lake:
         edit: Edit | None = None,
     ) -> int:
         """Drop the rows for which ``remove(chunk)`` is True; returns rows removed.
-        `edit` (optional) rewrites the rows that stay: it gets a file's remaining rows
-        (as stored) and returns them changed, or None when nothing in them changes.
+        `edit` (optional) rewrites the rows that stay: it gets a piece of a file's
+        remaining rows (as stored, one row group at a time) and returns them changed, in
+        the same schema, or None when nothing in them changes.
 
-        `remove` gets each data file's rows as a table of the declared schema (only
-        `columns` when given: a cheaper scan) and is called exactly once per row; it
-        returns a boolean array (null counts as False). Only files with such rows are
-        rewritten. Parquet: each atomically in place (same name; a file left empty is
-        deleted). Delta (in whichever format the table is held): one transaction that
-        replaces those files, then VACUUM with retention 0."""
+        `remove` gets each data file's rows a row group at a time, as a table of the
+        declared schema (only `columns` when given: a cheaper scan), and is called
+        exactly once per row; it returns a boolean array (null counts as False). Only
+        files with such rows (or rows `edit` changes) are rewritten, streamed a row group
+        at a time, so memory holds a few row groups however big the file. Parquet: each
+        atomically in place (same name; a file left empty is deleted). Delta (in
+        whichever format the table is held): one transaction that replaces those files,
+        then VACUUM with retention 0."""
         root = self.path(name)
         spec = table(name)
         if is_delta(root):
@@ -243,16 +246,14 @@ class Lake:
         removed = 0
         for f in data_files(root):
             values = _hive_values(f.parent.relative_to(root))
-            mask = _mask(remove, _file_table(f, values, spec, columns))
-            n = pc.sum(mask).as_py() or 0
-            kept = _edited(lambda f=f, m=mask: pq.read_table(f).filter(pc.invert(m)), n, edit)
+            tmp = f.with_name(f".{f.name}.tmp")
+            n, kept = _rewrite(f, tmp, values, spec, remove, columns, edit, "snappy")
             if kept is None:
                 continue
-            if kept.num_rows:
-                tmp = f.with_name(f".{f.name}.tmp")
-                pq.write_table(kept, tmp)
+            if kept:
                 os.replace(tmp, f)
             else:
+                tmp.unlink()
                 f.unlink()
             removed += n
         return removed
@@ -594,22 +595,17 @@ def _hive_values(rel: Path) -> dict[str, str]:
     return out
 
 
-def _file_table(
-    path: Path, values: dict[str, str | None], spec: TableSpec, columns: list[str] | None
-) -> pa.Table:
-    """One data file's rows in the declared schema (or its `columns`), its partition
-    columns filled from `values`."""
-    schema = _select(spec.schema, columns)
-    physical = pq.read_schema(path).names
-    want = [c for c in schema.names if c in physical]
-    t = pq.read_table(path, columns=want)
-    n = t.num_rows
+def _declared(stored: pa.Table, values: dict[str, str | None], schema: pa.Schema) -> pa.Table:
+    """Rows read from a data file in `schema` (declared, or some of its columns): the
+    columns the file lacks are filled from `values` (partition values), else null."""
+    n = stored.num_rows
     for field in schema:
-        if field.name in physical:
+        if field.name in stored.column_names:
             continue
         value = values.get(field.name)
-        t = t.append_column(field.name, pa.array([value] * n, pa.string()).cast(field.type))
-    return t.select(schema.names).cast(schema)
+        arr = pa.array([value] * n, pa.string()).cast(field.type)
+        stored = stored.append_column(field.name, arr)
+    return stored.select(schema.names).cast(schema)
 
 
 #: `Lake.delete_where`'s optional rewrite of the rows that stay (None: unchanged)
@@ -638,6 +634,99 @@ def _mask(remove: Callable[[pa.Table], pa.Array], chunk: pa.Table) -> pa.Array:
     return mask
 
 
+def _rewrite(
+    src: Path,
+    dst: Path,
+    values: dict[str, str | None],
+    spec: TableSpec,
+    remove: Callable[[pa.Table], pa.Array],
+    columns: list[str] | None,
+    edit: Edit | None,
+    compression: str,
+) -> tuple[int, int | None]:
+    """One data file for `delete_where`, a row group at a time: `remove` sees each row
+    group (in the declared schema, partition columns from `values`), the rows it flags
+    are dropped, `edit` gets the rest, and each piece is written to `dst` as it comes.
+    `dst` is created at the first changed row group (the unchanged ones before it are
+    copied then), so a file that nothing changes is not written. Returns the rows
+    removed and the rows written (None when nothing changed; `dst` then not made)."""
+    schema = _select(spec.schema, columns)
+    removed, writer = 0, None
+    with pq.ParquetFile(src) as file:
+        probe = None if columns is None else [c for c in columns if c in file.schema_arrow.names]
+        try:
+            for i in range(file.num_row_groups):
+                keep = writer is not None
+                n, piece = _row_group(file, i, probe, values, schema, remove, edit, keep)
+                removed += n
+                if piece is None:
+                    continue
+                if writer is None:
+                    writer = _PieceWriter(dst, file.schema_arrow, compression)
+                    for j in range(i):  # the unchanged row groups before this one
+                        writer.write(file.read_row_group(j))
+                writer.write(piece)
+                piece = None  # freed before the next row group is read
+        except BaseException:
+            if writer is not None:
+                writer.close()
+                dst.unlink(missing_ok=True)
+            raise
+    if writer is None:
+        return removed, None
+    writer.close()
+    return removed, writer.rows
+
+
+def _row_group(
+    file: pq.ParquetFile,
+    i: int,
+    probe: list[str] | None,
+    values: dict[str, str | None],
+    schema: pa.Schema,
+    remove: Callable[[pa.Table], pa.Array],
+    edit: Edit | None,
+    keep: bool,
+) -> tuple[int, pa.Table | None]:
+    """Row group `i` for `_rewrite`: the rows `remove` flags (`probe`: the columns it
+    needs, None for all) and what the row group becomes (as stored, without them,
+    `edit`ed); None when nothing in it changes, unless `keep` asks for it anyway."""
+    rows = file.read_row_group(i, columns=probe)
+    mask = _mask(remove, _declared(rows, values, schema))
+    n = mask.true_count
+    if not n and edit is None and not keep:
+        return 0, None
+    if probe is not None:
+        rows = file.read_row_group(i)
+    if n:
+        rows = rows.filter(pc.invert(mask))
+    new = edit(rows) if edit is not None and rows.num_rows else None
+    if new is not None:
+        return n, new
+    return n, rows if n or keep else None
+
+
+class _PieceWriter:
+    """A Parquet file written a piece (one row group or fewer rows) at a time, in the
+    schema of the file it replaces; counts the rows written."""
+
+    def __init__(self, path: Path, schema: pa.Schema, compression: str):
+        self.schema = schema
+        self.rows = 0
+        self._writer = pq.ParquetWriter(path, schema, compression=compression)
+
+    def write(self, piece: pa.Table) -> None:
+        if not piece.num_rows:
+            return
+        if not piece.schema.equals(self.schema):
+            piece = piece.cast(self.schema)
+        self._writer.write_table(piece)
+        self.rows += piece.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 def _local_path(root: Path, path: str) -> Path:
     """The local file of a path in the Delta log (relative and URL-encoded, or a URI)."""
     if "://" in path:
@@ -648,8 +737,9 @@ def _local_path(root: Path, path: str) -> Path:
 def _delete_delta(
     root: Path, spec: TableSpec, remove: Callable[[pa.Table], pa.Array], columns, edit=None
 ) -> int:
-    """`Lake.delete_where` for a Delta table: the files holding rows to drop are
-    replaced, in one transaction, by files without them; then VACUUM."""
+    """`Lake.delete_where` for a Delta table: the files holding rows to drop (or rows
+    `edit` changes) are replaced, in one transaction, by files without them, each
+    streamed a row group at a time into its new file; then VACUUM."""
     from deltalake import DeltaTable
     from deltalake.transaction import AddAction, RemoveAction
 
@@ -662,21 +752,19 @@ def _delete_delta(
     now = int(time.time() * 1000)
     for a in actions:
         values = {k: (None if v is None else str(v)) for k, v in (a.get("partition") or {}).items()}
+        name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
+        rel = f"{a['path'].rsplit('/', 1)[0]}/{name}" if "/" in a["path"] else name
+        new = _local_path(root, rel)
         local = _local_path(root, a["path"])
-        mask = _mask(remove, _file_table(local, values, spec, columns))
-        n = pc.sum(mask).as_py() or 0
-        kept = _edited(lambda p=local, m=mask: pq.read_table(p).filter(pc.invert(m)), n, edit)
+        n, kept = _rewrite(local, new, values, spec, remove, columns, edit, "zstd")
         if kept is None:
             continue
         removed += n
         commit.append(RemoveAction(a["path"], True, now, a["size_bytes"], values))
-        if not kept.num_rows:
+        if not kept:
+            new.unlink()
             continue
-        name = f"part-00000-{uuid.uuid4()}-c000.zstd.parquet"
-        rel = f"{a['path'].rsplit('/', 1)[0]}/{name}" if "/" in a["path"] else name
-        new = _local_path(root, rel)
-        pq.write_table(kept, new, compression="zstd")
-        stats = json.dumps({"numRecords": kept.num_rows})
+        stats = json.dumps({"numRecords": kept})
         commit.append(AddAction(rel, new.stat().st_size, values, now, True, stats))
     if not commit:
         return 0
@@ -688,7 +776,9 @@ def _delete_delta(
 
 
 def _delete_delta_rewrite(root: Path, spec: TableSpec, remove, edit=None) -> int:
-    """Fallback for Delta tables with reader features: read, filter, overwrite, VACUUM."""
+    """Fallback for Delta tables with reader features (deletion vectors, column mapping):
+    the whole table is read into memory, filtered, `edit`ed and overwritten, then
+    VACUUM; not streamed, so memory holds the whole table."""
     from deltalake import DeltaTable
 
     data = _conform(DeltaTable(str(root)).to_pyarrow_table(), spec.schema)
