@@ -62,10 +62,8 @@ class TableAccess:
 
     def history(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A declared history input: the table minus the benchmark's held-out posts."""
-        self._check(name, self.history_inputs, "reads the history of")
-        needs = EDGE_COLUMNS if name == "silver/edges" else POST_COLUMNS.get(name, ())
-        extra = [c for c in needs if columns and c not in columns]
-        table = self.lake.read(name, None if columns is None else [*columns, *extra])
+        wanted, extra = self._history_columns(name, columns)
+        table = self.lake.read(name, wanted)
         table = without_held_out(table, name, self.lake.read(REFERENCES))
         return table.drop_columns(extra) if extra else table
 
@@ -74,10 +72,7 @@ class TableAccess:
     ) -> Iterator[pa.Table]:
         """`history` streamed: pieces of at most `batch_rows` rows, each without the
         held-out posts (references read once), for tables too big for one process."""
-        self._check(name, self.history_inputs, "reads the history of")
-        needs = EDGE_COLUMNS if name == "silver/edges" else POST_COLUMNS.get(name, ())
-        extra = [c for c in needs if columns and c not in columns]
-        wanted = None if columns is None else [*columns, *extra]
+        wanted, extra = self._history_columns(name, columns)
         references = self.lake.read(REFERENCES)
 
         def pieces() -> Iterator[pa.Table]:
@@ -86,6 +81,16 @@ class TableAccess:
                 yield piece.drop_columns(extra) if extra else piece
 
         return pieces()
+
+    def _history_columns(
+        self, name: str, columns: list[str] | None
+    ) -> tuple[list[str] | None, list[str]]:
+        """(columns to read, the extra ones the held-out filter needs, dropped after) of
+        declared history input `name`."""
+        self._check(name, self.history_inputs, "reads the history of")
+        needs = EDGE_COLUMNS if name == "silver/edges" else POST_COLUMNS.get(name, ())
+        extra = [c for c in needs if columns and c not in columns]
+        return (None if columns is None else [*columns, *extra]), extra
 
     def path(self, name: str) -> Path:
         """The folder of a declared input or output (model folders, media)."""
